@@ -1,0 +1,21 @@
+# Builds tests/consumer against nas: MODE=install installs nas into a prefix and
+# uses find_package(nas); MODE=subdirectory uses add_subdirectory.
+file(REMOVE_RECURSE ${WORK_DIR})
+set(consumer_src ${SOURCE_DIR}/tests/consumer)
+macro(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+endmacro()
+if(MODE STREQUAL "install")
+  run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/nas_build -DNAS_BUILD_TESTS=OFF -DNAS_BUILD_EXAMPLES=OFF
+      -DNAS_BUILD_BENCHMARKS=OFF -DNAS_INSTALL=ON -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+  run(${CMAKE_COMMAND} --install ${WORK_DIR}/nas_build)
+  run(${CMAKE_COMMAND} -S ${consumer_src} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+else()
+  run(${CMAKE_COMMAND} -S ${consumer_src} -B ${WORK_DIR}/build -DNAS_CONSUMER_MODE=subdirectory -DNAS_SOURCE_DIR=${SOURCE_DIR})
+endif()
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run(${WORK_DIR}/build/consumer)
+message(STATUS "${out}")
