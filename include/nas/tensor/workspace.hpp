@@ -1,0 +1,61 @@
+// Workspace: reusable 64-byte aligned scratch buffers, so training steps do not allocate.
+#pragma once
+
+#include <cstddef>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <vector>
+
+namespace nas {
+
+namespace detail {
+struct AlignedFree {
+  void operator()(float* p) const noexcept { std::free(p); }
+};
+/// `n` floats, 64-byte aligned, uninitialized. Throws std::bad_alloc.
+inline std::unique_ptr<float[], AlignedFree> aligned_floats(std::size_t n) {
+  const std::size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+  void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
+  if (!p) throw std::bad_alloc();
+  return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(p));
+}
+}  // namespace detail
+
+/// A set of numbered scratch buffers that only grow. A kernel asks for `buffer(slot, n)`
+/// each call; after the first step of a given shape no call allocates. Not thread-safe:
+/// give each thread (or each module) its own.
+class Workspace {
+ public:
+  /// At least `n` floats in buffer `slot` (contents unspecified), 64-byte aligned.
+  float* buffer(std::size_t slot, std::size_t n) {
+    if (slot >= bufs_.size()) bufs_.resize(slot + 1);
+    auto& b = bufs_[slot];
+    if (b.capacity < n) {
+      b.data = detail::aligned_floats(n);
+      b.capacity = n;
+      ++allocations_;
+    }
+    return b.data.get();
+  }
+  /// How many times a buffer had to grow (a benchmark checks this stays flat).
+  [[nodiscard]] std::size_t allocations() const noexcept { return allocations_; }
+  [[nodiscard]] std::size_t bytes() const noexcept {
+    std::size_t total = 0;
+    for (const auto& b : bufs_) total += b.capacity * sizeof(float);
+    return total;
+  }
+  void release() {
+    bufs_.clear();
+  }
+
+ private:
+  struct Buf {
+    std::unique_ptr<float[], detail::AlignedFree> data;
+    std::size_t capacity = 0;
+  };
+  std::vector<Buf> bufs_;
+  std::size_t allocations_ = 0;
+};
+
+}  // namespace nas
