@@ -217,9 +217,11 @@ inline const Nb201Tables& nb201_tables() {
 // The NATS-Bench "unique string" of a cell (Structure.to_unique_str(consider_zero=True)):
 // each node is written as the sorted '+'-join of its incoming terms, where a `none` edge
 // or an edge from a zero node is the zero term '#', a skip edge passes its source's
-// string through, and any other op wraps it as `(src)@op`. Two cells compute the same
-// function of their input (up to the order of sums and zero terms) exactly when their
-// strings are equal, so the string is the key of the isomorphism class.
+// string through, and any other op wraps it as `(src)@op`. Cells with equal strings
+// compute the same function of their input (sums are commutative, skips are identities,
+// zero paths drop out of the signal). The rule is syntactic, so a few equivalent cells
+// keep different strings (zero terms are written out, e.g. cells with no input-output
+// path fall into 5 classes); it is kept as is because it defines the benchmark's classes.
 inline std::string nb201_unique_str(const Nb201Arch& a) {
   std::array<std::string, Nb201Arch::num_nodes> node;
   node[0] = "0";
