@@ -1,6 +1,7 @@
 // Workspace: reusable 64-byte aligned scratch buffers, so training steps do not allocate.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
@@ -10,6 +11,14 @@
 namespace nas {
 
 namespace detail {
+/// Counts every aligned buffer the tensor layer allocates (Tensor storage and Workspace
+/// growth); tests read it to prove a training step allocates nothing once shapes are known.
+inline std::atomic<std::size_t>& allocation_counter() noexcept {
+  static std::atomic<std::size_t> n{0};
+  return n;
+}
+inline std::size_t allocation_count() noexcept { return allocation_counter().load(std::memory_order_relaxed); }
+
 struct AlignedFree {
   void operator()(float* p) const noexcept { std::free(p); }
 };
@@ -18,6 +27,7 @@ inline std::unique_ptr<float[], AlignedFree> aligned_floats(std::size_t n) {
   const std::size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
   if (!p) throw std::bad_alloc();
+  allocation_counter().fetch_add(1, std::memory_order_relaxed);
   return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(p));
 }
 }  // namespace detail
@@ -57,5 +67,13 @@ class Workspace {
   std::vector<Buf> bufs_;
   std::size_t allocations_ = 0;
 };
+
+/// The calling thread's shared scratch workspace. Modules use it for transient buffers
+/// (im2col and the like) that live only during one kernel call, so a whole network shares
+/// one arena per thread instead of one per layer.
+inline Workspace& thread_workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
 
 }  // namespace nas

@@ -1,0 +1,154 @@
+// Module: the small virtual interface every layer implements (forward, backward, parameters, MACs).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nas/core/rng.hpp"
+#include "nas/tensor/tensor.hpp"
+
+namespace nas {
+
+/// A learnable tensor and its gradient (same shape). `name` is local to the owning module
+/// ("weight", "bias"); Module::named_parameters() prefixes the path of submodules.
+struct Parameter {
+  std::string name;
+  Tensor value;
+  Tensor grad;
+
+  Parameter() = default;
+  Parameter(std::string n, const Shape& shape) : name(std::move(n)), value(shape), grad(shape) {}
+  [[nodiscard]] std::size_t numel() const noexcept { return value.numel(); }
+};
+
+/// A parameter with its dotted path inside a network ("cells.3.op.1.weight").
+struct NamedParameter {
+  std::string path;
+  Parameter* parameter;
+};
+
+/// A differentiable layer. Ops inside a sampled architecture are chosen at run time, so
+/// they share this virtual interface; the virtual call happens once per layer per step,
+/// never per element.
+///
+/// Contract of one training step:
+/// - `forward(x)` computes the output into a buffer the module owns and returns it. The
+///   reference stays valid until the module's next forward (modules that pass data through,
+///   such as Identity, return `x` itself, valid while `x` is). The module may keep a pointer
+///   to `x` for backward: `x` must stay alive and unchanged until backward returns.
+/// - `backward(dy)` takes dL/dy (shape of the last output), returns dL/dx (a buffer the
+///   module owns) and ADDS the parameter gradients into `Parameter::grad`, as PyTorch does;
+///   call zero_grad() before each step.
+/// - A module instance remembers one call: forward twice then backward twice is not
+///   supported. To apply the same weights twice in one step, call forward/backward in
+///   pairs (forward a, backward a, forward b, backward b) or use two instances.
+/// Buffers are resized (not reallocated) when the shape repeats, so after the first step
+/// of a given shape no call allocates.
+class Module {
+ public:
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  virtual ~Module() = default;
+
+  virtual const Tensor& forward(const Tensor& x) = 0;
+  virtual const Tensor& backward(const Tensor& dy) = 0;
+  /// The output shape for an input of shape `in` (throws ConfigError if `in` does not fit).
+  [[nodiscard]] virtual Shape output_shape(const Shape& in) const = 0;
+  /// Multiply-accumulates per image for an input of shape `in` (batch dimension ignored),
+  /// counted as AutoDL-Projects' get_model_infos does for NAS-Bench-201: Conv2d
+  /// k_h*k_w*(C_in/groups)*C_out*H_out*W_out (+ C_out*H_out*W_out with a bias), Linear
+  /// in*out (+ out with a bias); pooling, BN, activations and additions count 0.
+  [[nodiscard]] virtual double macs(const Shape& in) const {
+    (void)in;
+    return 0.0;
+  }
+  /// A short type name ("Conv2d", "BatchNorm2d").
+  [[nodiscard]] virtual std::string type_name() const = 0;
+
+  /// Calls `f(name, child)` for each direct submodule, in a fixed order.
+  virtual void for_each_child(const std::function<void(const std::string&, Module&)>& f) { (void)f; }
+  /// Appends this module's own parameters (not its children's).
+  virtual void own_parameters(std::vector<Parameter*>& out) { (void)out; }
+
+  /// All parameters, depth first, own before children.
+  [[nodiscard]] std::vector<Parameter*> parameters() {
+    std::vector<Parameter*> out;
+    collect(out);
+    return out;
+  }
+  [[nodiscard]] std::vector<NamedParameter> named_parameters() {
+    std::vector<NamedParameter> out;
+    collect_named(out, "");
+    return out;
+  }
+  [[nodiscard]] std::size_t num_parameters() {
+    std::size_t n = 0;
+    for (Parameter* p : parameters()) n += p->numel();
+    return n;
+  }
+  void zero_grad() {
+    for (Parameter* p : parameters()) p->grad.zero();
+  }
+  /// Training mode (batch statistics, dropout on) or evaluation mode, recursively.
+  void train(bool on = true) {
+    training_ = on;
+    for_each_child([on](const std::string&, Module& m) { m.train(on); });
+  }
+  void eval() { train(false); }
+  [[nodiscard]] bool is_training() const noexcept { return training_; }
+
+ private:
+  void collect(std::vector<Parameter*>& out) {
+    own_parameters(out);
+    for_each_child([&out](const std::string&, Module& m) { m.collect(out); });
+  }
+  void collect_named(std::vector<NamedParameter>& out, const std::string& prefix) {
+    std::vector<Parameter*> own;
+    own_parameters(own);
+    for (Parameter* p : own) out.push_back({prefix + p->name, p});
+    for_each_child([&out, &prefix](const std::string& name, Module& m) { m.collect_named(out, prefix + name + "."); });
+  }
+
+  bool training_ = true;
+};
+
+/// How Conv2d and Linear initialise their weights.
+enum class Init {
+  /// PyTorch's default for nn.Conv2d / nn.Linear: kaiming_uniform_(a = sqrt(5)), i.e.
+  /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  torch_default,
+  /// He et al. 2015 for ReLU nets, fan_in mode: N(0, 2/fan_in); bias 0.
+  kaiming_normal,
+  /// He uniform, fan_in mode: U(-sqrt(6/fan_in), sqrt(6/fan_in)); bias 0.
+  kaiming_uniform,
+};
+
+/// Fills `weight` (and `bias` if not null) for a layer with `fan_in` inputs per output.
+inline void init_weights(Init init, std::size_t fan_in, Tensor& weight, Tensor* bias, Rng& rng) {
+  const double f = static_cast<double>(fan_in == 0 ? 1 : fan_in);
+  switch (init) {
+    case Init::torch_default: {
+      const auto bound = static_cast<float>(1.0 / std::sqrt(f));
+      weight.fill_uniform(rng, -bound, bound);
+      if (bias) bias->fill_uniform(rng, -bound, bound);
+      break;
+    }
+    case Init::kaiming_normal:
+      weight.fill_normal(rng, 0.0f, static_cast<float>(std::sqrt(2.0 / f)));
+      if (bias) bias->zero();
+      break;
+    case Init::kaiming_uniform: {
+      const auto bound = static_cast<float>(std::sqrt(6.0 / f));
+      weight.fill_uniform(rng, -bound, bound);
+      if (bias) bias->zero();
+      break;
+    }
+  }
+}
+
+}  // namespace nas

@@ -1,0 +1,308 @@
+// Tensor: an NCHW float array in 64-byte aligned storage, with shape checks, views and Eigen maps.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "nas/core/error.hpp"
+#include "nas/core/rng.hpp"
+#include "nas/tensor/workspace.hpp"
+
+namespace nas {
+
+/// The dimensions of a tensor: rank 0 to 4, outermost first (NCHW for images, [N, F] for
+/// features). Rank 0 means "no shape yet" (an empty tensor).
+class Shape {
+ public:
+  static constexpr int max_rank = 4;
+
+  constexpr Shape() = default;
+  Shape(std::initializer_list<int> dims) {
+    if (dims.size() > static_cast<std::size_t>(max_rank))
+      throw ConfigError("Shape: rank " + std::to_string(dims.size()) + " exceeds the limit " + std::to_string(max_rank));
+    for (int d : dims) {
+      if (d < 0) throw ConfigError("Shape: dimension " + std::to_string(d) + " is negative");
+      dims_[static_cast<std::size_t>(rank_++)] = d;
+    }
+  }
+
+  [[nodiscard]] int rank() const noexcept { return rank_; }
+  [[nodiscard]] int operator[](int i) const noexcept {
+    NAS_ASSERT(i >= 0 && i < rank_, "Shape: index out of range");
+    return dims_[static_cast<std::size_t>(i)];
+  }
+  /// Number of elements (1 for rank 0 would be misleading: an unshaped tensor holds 0).
+  [[nodiscard]] std::size_t numel() const noexcept {
+    if (rank_ == 0) return 0;
+    std::size_t n = 1;
+    for (int i = 0; i < rank_; ++i) n *= static_cast<std::size_t>(dims_[static_cast<std::size_t>(i)]);
+    return n;
+  }
+  // NCHW accessors (rank 4); n() is also the batch of a rank-2 [N, F] tensor.
+  [[nodiscard]] int n() const noexcept { return (*this)[0]; }
+  [[nodiscard]] int c() const noexcept { return (*this)[1]; }
+  [[nodiscard]] int h() const noexcept { return (*this)[2]; }
+  [[nodiscard]] int w() const noexcept { return (*this)[3]; }
+  /// Elements per batch item (product of all but the first dimension).
+  [[nodiscard]] std::size_t per_item() const noexcept {
+    std::size_t n = 1;
+    for (int i = 1; i < rank_; ++i) n *= static_cast<std::size_t>(dims_[static_cast<std::size_t>(i)]);
+    return n;
+  }
+  /// The same shape with dimension `i` replaced.
+  [[nodiscard]] Shape with(int i, int value) const {
+    if (i < 0 || i >= rank_) throw ConfigError("Shape::with: axis " + std::to_string(i) + " outside rank " + std::to_string(rank_));
+    Shape s = *this;
+    s.dims_[static_cast<std::size_t>(i)] = value;
+    return s;
+  }
+
+  friend bool operator==(const Shape& a, const Shape& b) noexcept {
+    if (a.rank_ != b.rank_) return false;
+    for (int i = 0; i < a.rank_; ++i)
+      if (a.dims_[static_cast<std::size_t>(i)] != b.dims_[static_cast<std::size_t>(i)]) return false;
+    return true;
+  }
+  friend bool operator!=(const Shape& a, const Shape& b) noexcept { return !(a == b); }
+
+  /// "[2, 3, 8, 8]"
+  [[nodiscard]] std::string str() const {
+    std::string s = "[";
+    for (int i = 0; i < rank_; ++i) {
+      if (i) s += ", ";
+      s += std::to_string(dims_[static_cast<std::size_t>(i)]);
+    }
+    return s + "]";
+  }
+
+ private:
+  std::array<int, max_rank> dims_{};
+  int rank_ = 0;
+};
+
+/// A row-major float matrix map (Eigen's default is column-major; NCHW data is row-major).
+using MatrixMap = Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned>;
+using ConstMatrixMap =
+    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, Eigen::Unaligned>;
+/// A flat array map for element-wise maths.
+using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
+using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
+
+/// A dense float tensor. It either owns 64-byte aligned storage or is a non-owning view
+/// of someone else's floats (`Tensor::view`). Copying an owning tensor or a view makes an
+/// owning deep copy; moving is cheap.
+///
+/// `resize()` keeps the storage when the new shape fits in the capacity, so a module's
+/// output buffer resized to the same shape every step never allocates. Every allocation
+/// bumps `nas::detail::allocation_count()`.
+class Tensor {
+ public:
+  Tensor() = default;
+  /// An owning tensor of `shape`, zero-filled.
+  explicit Tensor(const Shape& shape) { resize(shape); zero(); }
+  Tensor(std::initializer_list<int> dims) : Tensor(Shape(dims)) {}
+
+  /// A non-owning view of `shape.numel()` floats at `data`; the caller keeps them alive.
+  static Tensor view(float* data, const Shape& shape) {
+    Tensor t;
+    t.data_ = data;
+    t.shape_ = shape;
+    t.view_ = true;
+    return t;
+  }
+
+  Tensor(const Tensor& o) { copy_from(o); }
+  Tensor& operator=(const Tensor& o) {
+    if (this != &o) copy_from(o);
+    return *this;
+  }
+  Tensor(Tensor&& o) noexcept { swap(o); }
+  Tensor& operator=(Tensor&& o) noexcept {
+    if (this != &o) {
+      Tensor tmp(std::move(o));
+      swap(tmp);
+    }
+    return *this;
+  }
+  ~Tensor() = default;
+
+  void swap(Tensor& o) noexcept {
+    std::swap(storage_, o.storage_);
+    std::swap(capacity_, o.capacity_);
+    std::swap(data_, o.data_);
+    std::swap(shape_, o.shape_);
+    std::swap(view_, o.view_);
+  }
+
+  /// Gives the tensor `shape`, reusing the storage when it is large enough (contents then
+  /// unspecified; call zero() if needed). A view can be resized only within its size.
+  void resize(const Shape& shape) {
+    const std::size_t n = shape.numel();
+    if (view_) {
+      if (n > shape_.numel())
+        throw ConfigError("Tensor::resize: view of " + shape_.str() + " cannot grow to " + shape.str());
+    } else if (n > capacity_) {
+      storage_ = detail::aligned_floats(n);
+      capacity_ = n;
+      data_ = storage_.get();
+    }
+    shape_ = shape;
+  }
+
+  /// Changes the shape without touching the data; the element count must not change.
+  void reshape(const Shape& shape) {
+    if (shape.numel() != numel())
+      throw ConfigError("Tensor::reshape: " + shape_.str() + " (" + std::to_string(numel()) + " elements) to " +
+                        shape.str() + " (" + std::to_string(shape.numel()) + " elements)");
+    shape_ = shape;
+  }
+  /// A view of the same data with another shape (no copy).
+  [[nodiscard]] Tensor reshaped(const Shape& shape) {
+    if (shape.numel() != numel())
+      throw ConfigError("Tensor::reshaped: " + shape_.str() + " to " + shape.str() + " changes the element count");
+    return view(data_, shape);
+  }
+
+  [[nodiscard]] const Shape& shape() const noexcept { return shape_; }
+  [[nodiscard]] int rank() const noexcept { return shape_.rank(); }
+  [[nodiscard]] int dim(int i) const noexcept { return shape_[i]; }
+  [[nodiscard]] std::size_t numel() const noexcept { return shape_.numel(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return view_ ? shape_.numel() : capacity_; }
+  [[nodiscard]] bool empty() const noexcept { return numel() == 0; }
+  [[nodiscard]] bool is_view() const noexcept { return view_; }
+
+  [[nodiscard]] float* data() noexcept { return data_; }
+  [[nodiscard]] const float* data() const noexcept { return data_; }
+  [[nodiscard]] float* begin() noexcept { return data_; }
+  [[nodiscard]] float* end() noexcept { return data_ + numel(); }
+  [[nodiscard]] const float* begin() const noexcept { return data_; }
+  [[nodiscard]] const float* end() const noexcept { return data_ + numel(); }
+
+  float& operator[](std::size_t i) noexcept {
+    NAS_ASSERT(i < numel(), "Tensor: flat index out of range");
+    return data_[i];
+  }
+  float operator[](std::size_t i) const noexcept {
+    NAS_ASSERT(i < numel(), "Tensor: flat index out of range");
+    return data_[i];
+  }
+  /// Element (n, c, h, w) of a rank-4 tensor.
+  float& at(int n, int c, int h, int w) noexcept { return data_[offset(n, c, h, w)]; }
+  float at(int n, int c, int h, int w) const noexcept { return data_[offset(n, c, h, w)]; }
+  /// Element (i, j) of a rank-2 tensor.
+  float& at(int i, int j) noexcept { return data_[offset2(i, j)]; }
+  float at(int i, int j) const noexcept { return data_[offset2(i, j)]; }
+
+  /// Eigen views: the whole tensor as an array, or as a rows x cols row-major matrix
+  /// (default: first dimension x the rest).
+  [[nodiscard]] ArrayMap array() noexcept { return ArrayMap(data_, static_cast<Eigen::Index>(numel())); }
+  [[nodiscard]] ConstArrayMap array() const noexcept { return ConstArrayMap(data_, static_cast<Eigen::Index>(numel())); }
+  [[nodiscard]] MatrixMap matrix() { return matrix(shape_.rank() ? shape_[0] : 0, static_cast<Eigen::Index>(shape_.per_item())); }
+  [[nodiscard]] ConstMatrixMap matrix() const {
+    return matrix(shape_.rank() ? shape_[0] : 0, static_cast<Eigen::Index>(shape_.per_item()));
+  }
+  [[nodiscard]] MatrixMap matrix(Eigen::Index rows, Eigen::Index cols) {
+    check_matrix(rows, cols);
+    return MatrixMap(data_, rows, cols);
+  }
+  [[nodiscard]] ConstMatrixMap matrix(Eigen::Index rows, Eigen::Index cols) const {
+    check_matrix(rows, cols);
+    return ConstMatrixMap(data_, rows, cols);
+  }
+
+  void fill(float v) noexcept { std::fill(begin(), end(), v); }
+  void zero() noexcept {
+    if (numel()) std::memset(data_, 0, numel() * sizeof(float));
+  }
+  /// Independent N(mean, stddev) draws, in storage order.
+  void fill_normal(Rng& rng, float mean = 0.0f, float stddev = 1.0f) noexcept {
+    for (float& v : *this) v = static_cast<float>(rng.normal(mean, stddev));
+  }
+  /// Independent U[lo, hi) draws, in storage order.
+  void fill_uniform(Rng& rng, float lo, float hi) noexcept {
+    for (float& v : *this) v = static_cast<float>(rng.uniform(lo, hi));
+  }
+
+  /// Copies `o`'s shape and values into this tensor (reusing storage when it fits).
+  void copy_from(const Tensor& o) {
+    if (view_ && o.data_ == data_ && o.shape_ == shape_) return;
+    resize(o.shape_);
+    if (o.numel()) std::memcpy(data_, o.data_, o.numel() * sizeof(float));
+  }
+
+ private:
+  std::size_t offset(int n, int c, int h, int w) const noexcept {
+    NAS_ASSERT(shape_.rank() == 4, "Tensor::at(n, c, h, w) needs a rank-4 tensor");
+    NAS_ASSERT(n >= 0 && n < shape_[0] && c >= 0 && c < shape_[1] && h >= 0 && h < shape_[2] && w >= 0 && w < shape_[3],
+               "Tensor::at: index out of range");
+    return ((static_cast<std::size_t>(n) * static_cast<std::size_t>(shape_[1]) + static_cast<std::size_t>(c)) *
+                static_cast<std::size_t>(shape_[2]) +
+            static_cast<std::size_t>(h)) *
+               static_cast<std::size_t>(shape_[3]) +
+           static_cast<std::size_t>(w);
+  }
+  std::size_t offset2(int i, int j) const noexcept {
+    NAS_ASSERT(shape_.rank() == 2, "Tensor::at(i, j) needs a rank-2 tensor");
+    NAS_ASSERT(i >= 0 && i < shape_[0] && j >= 0 && j < shape_[1], "Tensor::at: index out of range");
+    return static_cast<std::size_t>(i) * static_cast<std::size_t>(shape_[1]) + static_cast<std::size_t>(j);
+  }
+  void check_matrix(Eigen::Index rows, Eigen::Index cols) const {
+    if (rows < 0 || cols < 0 || static_cast<std::size_t>(rows * cols) != numel())
+      throw ConfigError("Tensor::matrix: " + std::to_string(rows) + " x " + std::to_string(cols) + " does not cover " +
+                        shape_.str());
+  }
+
+  std::unique_ptr<float[], detail::AlignedFree> storage_;
+  std::size_t capacity_ = 0;
+  float* data_ = nullptr;
+  Shape shape_;
+  bool view_ = false;
+};
+
+/// Throws ConfigError naming `where` unless `t` has shape `expected`.
+inline void check_shape(const char* where, const Tensor& t, const Shape& expected) {
+  if (t.shape() != expected)
+    throw ConfigError(std::string(where) + ": shape " + t.shape().str() + " (expected " + expected.str() + ")");
+}
+
+/// dst = src (shape and values), reusing dst's storage.
+inline void copy_into(Tensor& dst, const Tensor& src) { dst.copy_from(src); }
+
+/// dst += src, element-wise; shapes must match. Use it to sum branch outputs into a node,
+/// or branch gradients into the gradient of a shared input.
+inline void add_into(Tensor& dst, const Tensor& src) {
+  if (dst.shape() != src.shape())
+    throw ConfigError("add_into: shapes " + dst.shape().str() + " and " + src.shape().str() + " differ");
+  float* __restrict d = dst.data();
+  const float* __restrict s = src.data();
+  const std::size_t n = dst.numel();
+  for (std::size_t i = 0; i < n; ++i) d[i] += s[i];
+}
+
+/// dst += a * src, element-wise (weighted sums such as a mixed operation's output).
+inline void axpy_into(Tensor& dst, float a, const Tensor& src) {
+  if (dst.shape() != src.shape())
+    throw ConfigError("axpy_into: shapes " + dst.shape().str() + " and " + src.shape().str() + " differ");
+  float* __restrict d = dst.data();
+  const float* __restrict s = src.data();
+  const std::size_t n = dst.numel();
+  for (std::size_t i = 0; i < n; ++i) d[i] += a * s[i];
+}
+
+/// sum_i a[i] * b[i] in double precision (shapes must match).
+inline double dot(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) throw ConfigError("dot: shapes " + a.shape().str() + " and " + b.shape().str() + " differ");
+  double s = 0.0;
+  for (std::size_t i = 0; i < a.numel(); ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  return s;
+}
+
+}  // namespace nas
