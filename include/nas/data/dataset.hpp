@@ -19,13 +19,13 @@ namespace nas {
 /// its own buffers (see BatchLoader), and nothing here depends on the tensor layer.
 /// Labels are class indices in [0, classes).
 struct Dataset {
-  std::vector<float> images;           ///< size() * channels * height * width values, NCHW
-  std::vector<std::int32_t> labels;    ///< one class index per image
+  std::vector<float> images{};           ///< size() * channels * height * width values, NCHW
+  std::vector<std::int32_t> labels{};  ///< one class index per image
   int channels = 0;
   int height = 0;
   int width = 0;
   int classes = 0;
-  std::vector<std::string> class_names;  ///< optional, `classes` entries when given
+  std::vector<std::string> class_names{};  ///< optional, `classes` entries when given
 
   /// Number of images.
   [[nodiscard]] std::size_t size() const noexcept { return labels.size(); }
@@ -112,8 +112,8 @@ struct Dataset {
 
 /// A training set and a held-out test set, as data sets are distributed.
 struct TrainTest {
-  Dataset train;
-  Dataset test;
+  Dataset train{};
+  Dataset test{};
 };
 
 }  // namespace nas

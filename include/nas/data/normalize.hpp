@@ -13,8 +13,8 @@ namespace nas {
 
 /// Mean and standard deviation of each channel over all pixels of a dataset.
 struct ChannelStats {
-  std::vector<float> mean;
-  std::vector<float> std;  ///< population standard deviation
+  std::vector<float> mean{};
+  std::vector<float> std{};  ///< population standard deviation
 };
 
 /// Computes per-channel mean and (population) standard deviation, accumulating in double.

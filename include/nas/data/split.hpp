@@ -23,14 +23,14 @@ struct SplitOptions {
 
 /// Indices of the two parts of a split, each sorted ascending.
 struct SplitIndices {
-  std::vector<std::size_t> train;
-  std::vector<std::size_t> valid;
+  std::vector<std::size_t> train{};
+  std::vector<std::size_t> valid{};
 };
 
 /// The two parts of a split.
 struct TrainValid {
-  Dataset train;
-  Dataset valid;
+  Dataset train{};
+  Dataset valid{};
 };
 
 namespace detail {
