@@ -1,0 +1,91 @@
+// Hyperband: successive-halving brackets that trade many cheap candidates against few full ones.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include "nas/core/budget.hpp"
+#include "nas/core/concepts.hpp"
+#include "nas/core/rng.hpp"
+#include "nas/core/run.hpp"
+#include "nas/search/successive_halving.hpp"
+
+namespace nas {
+
+/// Hyperband (Li et al. 2017, JMLR 18(185), Algorithm 1). With R = max/min fidelity,
+/// s_max = floor(log_eta R); bracket s (s = s_max, ..., 0) runs successive halving on
+/// n = ceil((s_max + 1) / (s + 1) * eta^s) candidates starting at fidelity
+/// max * eta^-s, so the most aggressive bracket starts many candidates at min_fidelity
+/// and the last one trains a few at max_fidelity only. Brackets loop until the budget
+/// is spent. With an explicit ladder (`fidelities`, k rungs) s_max = k - 1 and bracket
+/// s uses the top s + 1 rungs. `candidates` is ignored.
+///
+/// As in SuccessiveHalving, promoted architectures are re-evaluated at higher fidelity
+/// (the estimator decides whether training resumes and what it charges), and the
+/// recommendation is the best architecture at the highest fidelity reached.
+///
+/// Sampler: see UniformSampler for the requirements.
+template <class Sampler = UniformSampler>
+class Hyperband {
+ public:
+  using Options = SuccessiveHalvingOptions;
+
+  Hyperband() = default;
+  explicit Hyperband(const Options& options) : options_(options) {}
+
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+
+  template <class Space, class Est, class... Callbacks>
+  Result<typename Space::Arch> run(const Space& space, Est& estimator, const Budget& budget,
+                                   Callbacks&... callbacks) const {
+    static_assert(check_search_space<Space>());
+    static_assert(check_estimator<Est, typename Space::Arch>());
+    using Arch = typename Space::Arch;
+    const std::vector<double> ladder = hyperband_ladder();
+    budget.require_bounded("Hyperband::run");
+    const std::size_t s_max = ladder.size() - 1;
+
+    RunContext<Arch, Est, Callbacks...> ctx("Hyperband", estimator, budget, callbacks...);
+    Rng rng(options_.seed);
+    Sampler sampler{};
+    std::size_t generation = 0;
+    bool running = true;
+    while (running && !ctx.done()) {
+      for (std::size_t s = s_max + 1; s-- > 0;) {
+        const std::vector<double> rungs(ladder.end() - static_cast<std::ptrdiff_t>(s + 1), ladder.end());
+        if (!detail::halving_bracket(space, sampler, ctx, rng, bracket_size(s, s_max), rungs, options_.eta, generation)) {
+          running = false;
+          break;
+        }
+      }
+    }
+    return ctx.finish(detail::best_at_highest_fidelity(ctx.history()));
+  }
+
+  /// Candidates of bracket s: ceil((s_max + 1) / (s + 1) * eta^s).
+  [[nodiscard]] std::size_t bracket_size(std::size_t s, std::size_t s_max) const {
+    const double n = static_cast<double>(s_max + 1) / static_cast<double>(s + 1) * std::pow(options_.eta, static_cast<double>(s));
+    return static_cast<std::size_t>(std::ceil(n - 1e-9));
+  }
+
+  /// The full ladder max * eta^(i - s_max), i = 0..s_max (or the explicit one).
+  [[nodiscard]] std::vector<double> hyperband_ladder() const {
+    const std::vector<double> checked = detail::halving_ladder(options_, "Hyperband::run");
+    if (!options_.fidelities.empty()) return checked;
+    const auto s_max = static_cast<std::size_t>(
+        std::floor(std::log(options_.max_fidelity / options_.min_fidelity) / std::log(options_.eta) + 1e-9));
+    std::vector<double> ladder(s_max + 1);
+    for (std::size_t i = 0; i <= s_max; ++i)
+      ladder[i] = options_.max_fidelity * std::pow(options_.eta, static_cast<double>(i) - static_cast<double>(s_max));
+    return ladder;
+  }
+
+ private:
+  Options options_;
+};
+
+Hyperband() -> Hyperband<>;
+Hyperband(const SuccessiveHalvingOptions&) -> Hyperband<>;
+
+}  // namespace nas
