@@ -179,28 +179,41 @@ class PyMersenneTwister {
   std::size_t mti_ = n + 1;
 };
 
-// Official index <-> enumeration code, and each code's isomorphism representative.
-struct Nb201Tables {
+// Official index <-> enumeration code.
+struct Nb201IndexTables {
   std::array<std::uint16_t, 15625> code_of_index{};
   std::array<std::uint16_t, 15625> index_of_code{};
+};
+
+inline const Nb201IndexTables& nb201_index_tables() {
+  static const Nb201IndexTables tables = [] {
+    Nb201IndexTables t;
+    for (std::uint16_t c = 0; c < 15625; ++c) t.code_of_index[c] = c;
+    PyMersenneTwister mt(88);
+    for (std::uint32_t i = 15625 - 1; i > 0; --i) std::swap(t.code_of_index[i], t.code_of_index[mt.below(i + 1)]);
+    for (std::uint16_t i = 0; i < 15625; ++i) t.index_of_code[t.code_of_index[i]] = i;
+    return t;
+  }();
+  return tables;
+}
+
+// Each official index's isomorphism representative (built on first use: 15,625 strings).
+struct Nb201IsoTables {
   std::array<std::uint16_t, 15625> iso_rep_of_index{};
   std::size_t iso_classes = 0;
 };
 
 inline std::string nb201_unique_str(const Nb201Arch& a);
 
-inline const Nb201Tables& nb201_tables() {
-  static const Nb201Tables tables = [] {
-    Nb201Tables t;
-    for (std::uint16_t c = 0; c < 15625; ++c) t.code_of_index[c] = c;
-    PyMersenneTwister mt(88);
-    for (std::uint32_t i = 15625 - 1; i > 0; --i) std::swap(t.code_of_index[i], t.code_of_index[mt.below(i + 1)]);
-    for (std::uint16_t i = 0; i < 15625; ++i) t.index_of_code[t.code_of_index[i]] = i;
+inline const Nb201IsoTables& nb201_iso_tables() {
+  static const Nb201IsoTables tables = [] {
+    Nb201IsoTables t;
+    const auto& idx = nb201_index_tables();
     // Representative = smallest official index with the same unique string.
     std::vector<std::pair<std::string, std::uint16_t>> keyed;
     keyed.reserve(15625);
     for (std::uint16_t i = 0; i < 15625; ++i)
-      keyed.emplace_back(nb201_unique_str(Nb201Arch::from_code(t.code_of_index[i])), i);
+      keyed.emplace_back(nb201_unique_str(Nb201Arch::from_code(idx.code_of_index[i])), i);
     std::sort(keyed.begin(), keyed.end());
     for (std::size_t k = 0; k < keyed.size();) {
       std::size_t end = k;
@@ -305,13 +318,13 @@ class Nb201Space {
   [[nodiscard]] SpaceSize size() const noexcept { return SpaceSize(num_archs); }
 
   /// The official NAS-Bench-201 index of a cell (0..15624).
-  [[nodiscard]] static std::size_t index(const Arch& a) { return detail::nb201_tables().index_of_code[a.code()]; }
+  [[nodiscard]] static std::size_t index(const Arch& a) { return detail::nb201_index_tables().index_of_code[a.code()]; }
 
   /// The cell with official index i; throws ConfigError when i >= 15625.
   [[nodiscard]] static Arch arch(std::size_t i) {
     if (i >= num_archs)
       throw ConfigError("Nb201Space::arch: index " + std::to_string(i) + " out of range [0, 15625)");
-    return Arch::from_code(detail::nb201_tables().code_of_index[i]);
+    return Arch::from_code(detail::nb201_index_tables().code_of_index[i]);
   }
 
   /// NATS-Bench's unique string of the cell: equal strings = isomorphic cells.
@@ -319,7 +332,7 @@ class Nb201Space {
 
   /// The official index of the isomorphism-class representative (the smallest index with
   /// the same unique string; the `iso_rep` column of nb201.csv).
-  [[nodiscard]] static std::size_t iso_rep(const Arch& a) { return detail::nb201_tables().iso_rep_of_index[index(a)]; }
+  [[nodiscard]] static std::size_t iso_rep(const Arch& a) { return detail::nb201_iso_tables().iso_rep_of_index[index(a)]; }
 
   /// The representative cell of a's isomorphism class.
   [[nodiscard]] static Arch canonical(const Arch& a) { return arch(iso_rep(a)); }
@@ -327,7 +340,7 @@ class Nb201Space {
   [[nodiscard]] static bool isomorphic(const Arch& a, const Arch& b) { return iso_rep(a) == iso_rep(b); }
 
   /// Number of isomorphism classes (6,466).
-  [[nodiscard]] static std::size_t num_iso_classes() { return detail::nb201_tables().iso_classes; }
+  [[nodiscard]] static std::size_t num_iso_classes() { return detail::nb201_iso_tables().iso_classes; }
 
   /// True when some path of non-`none` edges joins the input to the output (otherwise the
   /// cell outputs zeros).

@@ -1,0 +1,106 @@
+// TabularEstimator: the NAS-Bench-201 protocol (12-epoch score and cost), fidelities, metrics.
+#include <catch2/catch.hpp>
+
+#include <nas/estimate/tabular.hpp>
+
+#include <filesystem>
+#include <memory>
+
+namespace {
+
+std::shared_ptr<const nas::Nb201Table> shared_table() {
+  static const auto t = std::make_shared<const nas::Nb201Table>(
+      nas::Nb201Table::load(std::filesystem::path(NAS_SOURCE_DIR) / "data" / "nb201" / "nb201.csv.gz"));
+  return t;
+}
+
+const nas::Nb201Arch kOptimum{{3, 3, 3, 1, 3, 2}};  // index 6111
+
+}  // namespace
+
+static_assert(nas::check_estimator<nas::TabularEstimator, nas::Nb201Arch>());
+
+TEST_CASE("TabularEstimator by default scores the 12-epoch valid accuracy and charges 12/200 of the time",
+          "[estimate][tabular]") {
+  const nas::TabularEstimator est(shared_table());
+  const auto& r = shared_table()->at(6111);
+  const auto e = est.evaluate(kOptimum, nas::Fidelity{});
+  REQUIRE(e.ok());
+  REQUIRE(e.score == r.valid_12ep[0]);
+  REQUIRE(e.cost_seconds == Approx(r.train_time_s[0] * 12.0 / 200.0));
+  REQUIRE(e.epochs == 12.0);
+  REQUIRE(e.metrics.get("test_accuracy") == r.test_12ep[0]);
+  REQUIRE(e.metrics.get("valid_accuracy_200") == r.valid[0]);
+  REQUIRE(e.metrics.get("test_accuracy_200") == Approx(94.3733).margin(1e-4));
+  REQUIRE(e.metrics.get("params_m") == r.params_m[0]);
+  REQUIRE(e.metrics.get("flops_m") == r.flops_m[0]);
+  REQUIRE(est.score(kOptimum) == e.score);
+  REQUIRE(&est.record(kOptimum) == &r);
+}
+
+TEST_CASE("TabularEstimator at 200 epochs scores the final valid accuracy at full cost", "[estimate][tabular]") {
+  const nas::TabularEstimator est(shared_table(), {.dataset = nas::Nb201Dataset::cifar100});
+  const nas::Nb201Arch skip{{1, 1, 1, 1, 1, 1}};
+  const auto& r = shared_table()->at(1835);
+  const auto e = est.evaluate(skip, nas::Fidelity{200});
+  REQUIRE(e.score == Approx(15.033).margin(1e-3));
+  REQUIRE(e.cost_seconds == r.train_time_s[1]);
+  REQUIRE(e.epochs == 200.0);
+  REQUIRE(e.metrics.get("test_accuracy") == Approx(15.607).margin(1e-3));
+  const auto twelve = est.evaluate(skip, nas::Fidelity{12});
+  REQUIRE(twelve.score == r.valid_12ep[1]);
+  REQUIRE(twelve.cost_seconds == Approx(r.train_time_s[1] * 0.06));
+}
+
+TEST_CASE("TabularEstimator rounds other fidelities up to the next schedule, or rejects them", "[estimate][tabular]") {
+  const nas::TabularEstimator lenient(shared_table(), {.dataset = nas::Nb201Dataset::imagenet16});
+  const auto& r = shared_table()->at(6111);
+  REQUIRE(lenient.evaluate(kOptimum, nas::Fidelity{3}).score == r.valid_12ep[2]);
+  REQUIRE(lenient.evaluate(kOptimum, nas::Fidelity{3}).epochs == 12.0);
+  REQUIRE(lenient.evaluate(kOptimum, nas::Fidelity{50}).score == r.valid[2]);
+  REQUIRE(lenient.evaluate(kOptimum, nas::Fidelity{50}).cost_seconds == r.train_time_s[2]);
+  REQUIRE_THROWS_AS(lenient.evaluate(kOptimum, nas::Fidelity{201}), nas::ConfigError);
+  const nas::TabularEstimator strict(shared_table(), {.fidelity_rule = nas::Nb201FidelityRule::exact});
+  REQUIRE_THROWS_WITH(strict.evaluate(kOptimum, nas::Fidelity{50}), Catch::Contains("50") && Catch::Contains("exact"));
+  REQUIRE(strict.evaluate(kOptimum, nas::Fidelity{200}).epochs == 200.0);
+  const nas::TabularEstimator full_default(shared_table(), {.default_epochs = 200});
+  REQUIRE(full_default.evaluate(kOptimum).epochs == 200.0);
+  REQUIRE_THROWS_AS(nas::TabularEstimator(shared_table(), {.default_epochs = 0}), nas::ConfigError);
+  REQUIRE_THROWS_AS(nas::TabularEstimator(shared_table(), {.default_epochs = 30, .fidelity_rule = nas::Nb201FidelityRule::exact}),
+                    nas::ConfigError);
+}
+
+TEST_CASE("TabularEstimator without metrics returns score and cost only", "[estimate][tabular]") {
+  const nas::TabularEstimator est(shared_table(), {.metrics = false});
+  const auto e = est.evaluate(kOptimum);
+  REQUIRE(e.metrics.empty());
+  REQUIRE(e.score == shared_table()->at(6111).valid_12ep[0]);
+}
+
+TEST_CASE("TabularEstimator copies share the table and agree", "[estimate][tabular]") {
+  const nas::TabularEstimator a(shared_table());
+  const nas::TabularEstimator b = a;
+  REQUIRE(&a.table() == &b.table());
+  nas::Rng rng(5);
+  const nas::Nb201Space space;
+  for (int i = 0; i < 200; ++i) {
+    const auto arch = space.sample(rng);
+    REQUIRE(a.evaluate(arch).score == b.evaluate(arch).score);
+    REQUIRE(a.score(arch) == shared_table()->at(nas::Nb201Space::index(arch)).valid_12ep[0]);
+  }
+}
+
+TEST_CASE("TabularEstimator oracle finds the benchmark's optima", "[estimate][tabular]") {
+  const auto c10 = nas::TabularEstimator(shared_table()).oracle();
+  REQUIRE(c10.best_test_index == 6111);
+  REQUIRE(c10.best_test == Approx(94.3733).margin(1e-4));
+  REQUIRE(c10.best_valid == Approx(91.6067).margin(1e-4));
+  REQUIRE(c10.best_valid_index == 6111);
+  const auto c100 = nas::TabularEstimator(shared_table(), {.dataset = nas::Nb201Dataset::cifar100}).oracle();
+  REQUIRE(c100.best_test_index == 9930);
+  REQUIRE(c100.best_test == Approx(73.5133).margin(1e-4));
+  REQUIRE(c100.best_valid == Approx(73.4933).margin(1e-4));
+  const auto in16 = nas::TabularEstimator(shared_table(), {.dataset = nas::Nb201Dataset::imagenet16}).oracle();
+  REQUIRE(in16.best_valid == Approx(46.7333).margin(1e-4));
+  REQUIRE(in16.best_test == Approx(47.3111).margin(1e-4));
+}
