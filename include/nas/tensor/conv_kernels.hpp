@@ -3,10 +3,16 @@
 
 #include <Eigen/Core>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "nas/core/error.hpp"
 #include "nas/tensor/threads.hpp"
@@ -213,6 +219,386 @@ inline void conv2d_backward_gemm(const Conv2dShape& s, const float* x, const flo
   }
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Direct path for stride 1 (any kernel, padding, dilation, groups).
+//
+// Each image plane is copied once into a zero-padded buffer of width Wp = in_w + 2 pad_w.
+// Read as one flat vector, output pixel (i, j) then sits at position p = i Wp + j, and tap
+// (ki, kj) reads the input at p + ki dh Wp + kj dw: the convolution becomes a sum of shifted,
+// contiguous vectors, with the Wp - out_w extra columns per row computed and thrown away.
+// A register block of output channels times SIMD vectors of positions accumulates over
+// input channels and taps (broadcast weight times loaded input: one FMA per MAC).
+// dx is the same kernel on dy padded by dilation (kernel - 1) - pad, with the weights
+// transposed and flipped; dw is a dot product over positions of dy and shifted input,
+// blocked over (output channel) x (input channel, tap). Batches are cut into one chunk
+// per thread; dw and dbias partials per chunk are added in chunk order (deterministic).
+// ---------------------------------------------------------------------------------------
+
+/// The SIMD vector the direct kernels use: AVX-512, AVX2 + FMA, or one float.
+#if defined(__AVX512F__)
+struct Vec {
+  using type = __m512;
+  static constexpr int width = 16;
+  static constexpr int out_block = 8;  // output channels per register block
+  static constexpr int pos_block = 3;  // vectors of positions per register block
+  static type zero() { return _mm512_setzero_ps(); }
+  static type load(const float* p) { return _mm512_loadu_ps(p); }
+  static type broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static type fma(type a, type b, type c) { return _mm512_fmadd_ps(a, b, c); }
+  static void store(float* p, type v) { _mm512_storeu_ps(p, v); }
+  // A store and a fixed-order tree: GCC 12 warns on the 512-bit extract intrinsics.
+  static float sum(type v) {
+    alignas(64) float t[16];
+    _mm512_store_ps(t, v);
+    for (int h = 8; h >= 1; h /= 2)
+      for (int i = 0; i < h; ++i) t[i] += t[i + h];
+    return t[0];
+  }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+struct Vec {
+  using type = __m256;
+  static constexpr int width = 8;
+  static constexpr int out_block = 4;
+  static constexpr int pos_block = 3;
+  static type zero() { return _mm256_setzero_ps(); }
+  static type load(const float* p) { return _mm256_loadu_ps(p); }
+  static type broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static type fma(type a, type b, type c) { return _mm256_fmadd_ps(a, b, c); }
+  static void store(float* p, type v) { _mm256_storeu_ps(p, v); }
+  static float sum(type v) {
+    const __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    __m128 s = _mm_add_ps(lo, hi);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};
+#else
+struct Vec {
+  using type = float;
+  static constexpr int width = 1;
+  static constexpr int out_block = 4;
+  static constexpr int pos_block = 4;
+  static type zero() { return 0.0f; }
+  static type load(const float* p) { return *p; }
+  static type broadcast(const float* p) { return *p; }
+  static type fma(type a, type b, type c) { return a * b + c; }
+  static void store(float* p, type v) { *p = v; }
+  static float sum(type v) { return v; }
+};
+#endif
+
+inline std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
+
+/// out[o][p .. p + pos_block * width) for CO output channels: sum over input channels c and
+/// taps t of w[c][t][o] * in[c][p + off[t]]. `w` is packed [cin][taps][CO].
+template <int CO>
+inline void direct_block(const float* in, std::size_t in_stride, int cin, const int* off, int taps, const float* w,
+                         float* out, std::size_t out_stride) {
+  constexpr int JV = Vec::pos_block, W = Vec::width;
+  typename Vec::type acc[CO][JV];
+  for (int o = 0; o < CO; ++o)
+    for (int v = 0; v < JV; ++v) acc[o][v] = Vec::zero();
+  for (int c = 0; c < cin; ++c) {
+    const float* plane = in + in_stride * c;
+    const float* wc = w + static_cast<std::size_t>(c) * taps * CO;
+    for (int t = 0; t < taps; ++t) {
+      const float* src = plane + off[t];
+      typename Vec::type xv[JV];
+      for (int v = 0; v < JV; ++v) xv[v] = Vec::load(src + v * W);
+      const float* wt = wc + t * CO;
+      for (int o = 0; o < CO; ++o) {
+        const auto b = Vec::broadcast(wt + o);
+        for (int v = 0; v < JV; ++v) acc[o][v] = Vec::fma(b, xv[v], acc[o][v]);
+      }
+    }
+  }
+  for (int o = 0; o < CO; ++o)
+    for (int v = 0; v < JV; ++v) Vec::store(out + out_stride * o + v * W, acc[o][v]);
+}
+
+/// The direct convolution of one padded plane set: `cout` output planes of `blocks`
+/// position blocks each. `w` is packed per output-channel block (see pack_weights).
+inline void direct_planes(const float* in, std::size_t in_stride, int cin, const int* off, int taps, const float* w,
+                          int cout, float* out, std::size_t out_stride, std::size_t blocks) {
+  constexpr int CO = Vec::out_block;
+  constexpr std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const float* src = in + b * step;
+    float* dst = out + b * step;
+    for (int o0 = 0; o0 < cout; o0 += CO) {
+      const float* wb = w + static_cast<std::size_t>(o0) * cin * taps;
+      float* db = dst + out_stride * o0;
+      switch (std::min(CO, cout - o0)) {
+        case 1: direct_block<1>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+        case 2: direct_block<2>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+        case 3: direct_block<3>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+        case 4: direct_block<4>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+#if defined(__AVX512F__)
+        case 5: direct_block<5>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+        case 6: direct_block<6>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+        case 7: direct_block<7>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+        case 8: direct_block<8>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+#endif
+        default: NAS_ASSERT(false, "direct_planes: register block out of range");
+      }
+    }
+  }
+}
+
+/// Packs weights for direct_planes. `at(o, c, t)` is the weight from input channel c to
+/// output channel o at tap t; blocks of out_block output channels are laid out [c][t][o].
+template <class At>
+inline void pack_weights(int cout, int cin, int taps, At at, float* packed) {
+  constexpr int CO = Vec::out_block;
+  for (int o0 = 0; o0 < cout; o0 += CO) {
+    const int cb = std::min(CO, cout - o0);
+    float* dst = packed + static_cast<std::size_t>(o0) * cin * taps;
+    for (int c = 0; c < cin; ++c)
+      for (int t = 0; t < taps; ++t)
+        for (int o = 0; o < cb; ++o) dst[(static_cast<std::size_t>(c) * taps + t) * cb + o] = at(o0 + o, c, t);
+  }
+}
+
+/// dw[o][q] += sum_p dy[o][p] * in[q's channel][p + q's offset] for CO output channels and
+/// QB taps q (a tap is an input channel and a kernel offset).
+template <int CO, int QB>
+inline void weight_grad_block(const float* dy, std::size_t dy_stride, const float* const* src, std::size_t vectors,
+                              float* dw, std::size_t dw_stride) {
+  constexpr int W = Vec::width;
+  typename Vec::type acc[CO][QB];
+  for (int o = 0; o < CO; ++o)
+    for (int q = 0; q < QB; ++q) acc[o][q] = Vec::zero();
+  for (std::size_t v = 0; v < vectors; ++v) {
+    typename Vec::type xv[QB];
+    for (int q = 0; q < QB; ++q) xv[q] = Vec::load(src[q] + v * W);
+    for (int o = 0; o < CO; ++o) {
+      const auto g = Vec::load(dy + dy_stride * o + v * W);
+      for (int q = 0; q < QB; ++q) acc[o][q] = Vec::fma(g, xv[q], acc[o][q]);
+    }
+  }
+  for (int o = 0; o < CO; ++o)
+    for (int q = 0; q < QB; ++q) dw[dw_stride * o + q] += Vec::sum(acc[o][q]);
+}
+
+template <int CO>
+inline void weight_grad_rows(const float* dy, std::size_t dy_stride, const float* in, std::size_t in_stride, int cin,
+                             const int* off, int taps, std::size_t vectors, float* dw, std::size_t dw_stride) {
+  constexpr int QB = Vec::pos_block;
+  const int q_total = cin * taps;
+  const float* src[QB];
+  int q0 = 0;
+  for (; q0 + QB <= q_total; q0 += QB) {
+    for (int q = 0; q < QB; ++q) src[q] = in + in_stride * ((q0 + q) / taps) + off[(q0 + q) % taps];
+    weight_grad_block<CO, QB>(dy, dy_stride, src, vectors, dw + q0, dw_stride);
+  }
+  for (; q0 < q_total; ++q0) {
+    src[0] = in + in_stride * (q0 / taps) + off[q0 % taps];
+    weight_grad_block<CO, 1>(dy, dy_stride, src, vectors, dw + q0, dw_stride);
+  }
+}
+
+/// Copies `channels` planes [h, w] into a zeroed buffer of planes [*, wp] at row `top`, column `left`.
+inline void pad_planes(const float* src, int channels, int h, int w, float* dst, std::size_t dst_stride, int wp,
+                       int top, int left) {
+  for (int c = 0; c < channels; ++c) {
+    const float* s = src + static_cast<std::size_t>(c) * h * w;
+    float* d = dst + dst_stride * c + static_cast<std::size_t>(top) * wp + left;
+    for (int i = 0; i < h; ++i) std::memcpy(d + static_cast<std::size_t>(i) * wp, s + static_cast<std::size_t>(i) * w,
+                                            sizeof(float) * static_cast<std::size_t>(w));
+  }
+}
+
+/// Layout of a zero-padded flat plane set read by direct_planes.
+struct PaddedPlanes {
+  int width = 0;                 // padded row width
+  std::size_t positions = 0;     // computed positions per output plane (rows * width, rounded up)
+  std::size_t blocks = 0;        // register blocks per plane
+  std::size_t stride = 0;        // floats per padded input plane, including the slack read past the end
+  std::vector<int> offsets;      // per tap
+};
+
+inline PaddedPlanes padded_planes(int out_rows, int padded_w, int padded_h, int kh, int kw, int dh, int dw) {
+  PaddedPlanes p;
+  p.width = padded_w;
+  const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
+  p.blocks = (static_cast<std::size_t>(out_rows) * padded_w + step - 1) / step;
+  p.positions = p.blocks * step;
+  p.offsets.resize(static_cast<std::size_t>(kh) * kw);
+  for (int i = 0; i < kh; ++i)
+    for (int j = 0; j < kw; ++j) p.offsets[static_cast<std::size_t>(i) * kw + j] = i * dh * padded_w + j * dw;
+  const std::size_t max_off = static_cast<std::size_t>(p.offsets.back());
+  p.stride = round_up(std::max(p.positions + max_off, static_cast<std::size_t>(padded_h) * padded_w), 16);
+  return p;
+}
+
+inline bool direct_forward_applies(const Conv2dShape& s) { return s.stride_h == 1 && s.stride_w == 1; }
+/// dx as a convolution of dy needs the transposed padding dilation (kernel - 1) - pad >= 0.
+inline bool direct_dx_applies(const Conv2dShape& s) {
+  return direct_forward_applies(s) && s.pad_h <= s.dilation_h * (s.kernel_h - 1) &&
+         s.pad_w <= s.dilation_w * (s.kernel_w - 1);
+}
+
+inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
+                                  Workspace& ws) {
+  const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
+  const int taps = s.kernel_h * s.kernel_w;
+  const int wp = s.in_w + 2 * s.pad_w, hp = s.in_h + 2 * s.pad_h;
+  const PaddedPlanes pl = padded_planes(oh, wp, hp, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w);
+  const int chunks = batch_chunks(s);
+  const std::size_t xp_n = pl.stride * s.in_channels, out_n = pl.positions * cout_g;
+  const std::size_t w_n = static_cast<std::size_t>(s.out_channels) * cin_g * taps;
+  float* packed = ws.buffer(3, w_n);
+  for (int g = 0; g < s.groups; ++g) {
+    const float* wg = w + static_cast<std::size_t>(g) * cout_g * cin_g * taps;
+    pack_weights(
+        cout_g, cin_g, taps,
+        [&](int o, int c, int t) { return wg[(static_cast<std::size_t>(o) * cin_g + c) * taps + t]; },
+        packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps);
+  }
+  float* scratch = ws.buffer(4, (xp_n + out_n) * chunks);
+  const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
+  const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * oh * ow;
+#pragma omp parallel for schedule(static, 1) num_threads(chunks) if (chunks > 1)
+  for (int c = 0; c < chunks; ++c) {
+    float* xp = scratch + (xp_n + out_n) * c;
+    float* out = xp + xp_n;
+    std::fill(xp, xp + xp_n, 0.0f);
+    const auto [b0, b1] = chunk_range(s.batch, chunks, c);
+    for (int n = b0; n < b1; ++n) {
+      pad_planes(x + x_img * n, s.in_channels, s.in_h, s.in_w, xp, pl.stride, wp, s.pad_h, s.pad_w);
+      for (int g = 0; g < s.groups; ++g) {
+        direct_planes(xp + pl.stride * g * cin_g, pl.stride, cin_g, pl.offsets.data(), taps,
+                      packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps, cout_g, out, pl.positions,
+                      pl.blocks);
+        for (int o = 0; o < cout_g; ++o) {
+          const int oc = g * cout_g + o;
+          const float b = bias ? bias[oc] : 0.0f;
+          float* yo = y + y_img * n + static_cast<std::size_t>(oc) * oh * ow;
+          const float* src = out + pl.positions * o;
+          for (int i = 0; i < oh; ++i)
+            for (int j = 0; j < ow; ++j) yo[static_cast<std::size_t>(i) * ow + j] = src[static_cast<std::size_t>(i) * wp + j] + b;
+        }
+      }
+    }
+  }
+}
+
+/// Stride-1 backward: dx (when direct_dx_applies), dw and dbias; the GEMM path does dx otherwise.
+inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
+                                   float* dw, float* dbias, Workspace& ws) {
+  const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
+  const int taps = s.kernel_h * s.kernel_w;
+  const int chunks = batch_chunks(s);
+  const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
+  const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * oh * ow;
+  const std::size_t w_n = static_cast<std::size_t>(s.out_channels) * cin_g * taps;
+
+  // dx = conv(dy padded by d (k - 1) - p, w transposed and flipped): planes of width wq.
+  const int qh = s.dilation_h * (s.kernel_h - 1) - s.pad_h, qw = s.dilation_w * (s.kernel_w - 1) - s.pad_w;
+  const int wq = ow + 2 * qw, hq = oh + 2 * qh;
+  PaddedPlanes dpl;
+  if (dx) dpl = padded_planes(s.in_h, wq, hq, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w);
+  // dw reads x padded as in the forward pass and dy laid out on the same row width.
+  const int wp = s.in_w + 2 * s.pad_w, hp = s.in_h + 2 * s.pad_h;
+  PaddedPlanes xpl;
+  std::size_t dw_vectors = 0, dyw_stride = 0;
+  if (dw) {
+    xpl = padded_planes(oh, wp, hp, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w);
+    dw_vectors = (static_cast<std::size_t>(oh) * wp + Vec::width - 1) / Vec::width;
+    dyw_stride = round_up(dw_vectors * Vec::width, 16);
+  }
+  const std::size_t dyq_n = dx ? dpl.stride * s.out_channels : 0, dxo_n = dx ? dpl.positions * cin_g : 0;
+  const std::size_t xp_n = dw ? xpl.stride * s.in_channels : 0, dyw_n = dw ? dyw_stride * s.out_channels : 0;
+  const std::size_t per_chunk = dyq_n + dxo_n + xp_n + dyw_n + (dw ? w_n : 0) + (dbias ? s.out_channels : 0);
+  float* packed = dx ? ws.buffer(3, w_n) : nullptr;
+  if (dx)
+    for (int g = 0; g < s.groups; ++g) {
+      const float* wg = w + static_cast<std::size_t>(g) * cout_g * cin_g * taps;
+      // Role swap: dx channel c is the output, dy channel o the input, tap t reads w at the flipped tap.
+      pack_weights(
+          cin_g, cout_g, taps,
+          [&](int c, int o, int t) { return wg[(static_cast<std::size_t>(o) * cin_g + c) * taps + (taps - 1 - t)]; },
+          packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps);
+    }
+  float* scratch = ws.buffer(4, per_chunk * chunks);
+#pragma omp parallel for schedule(static, 1) num_threads(chunks) if (chunks > 1)
+  for (int c = 0; c < chunks; ++c) {
+    float* dyq = scratch + per_chunk * c;
+    float* dxo = dyq + dyq_n;
+    float* xp = dxo + dxo_n;
+    float* dyw = xp + xp_n;
+    float* dw_part = dyw + dyw_n;
+    float* db_part = dw_part + (dw ? w_n : 0);
+    std::fill(dyq, dyq + dyq_n, 0.0f);
+    std::fill(xp, xp + xp_n + dyw_n, 0.0f);
+    if (dw) std::fill(dw_part, dw_part + w_n, 0.0f);
+    const auto [b0, b1] = chunk_range(s.batch, chunks, c);
+    for (int n = b0; n < b1; ++n) {
+      const float* dyn = dy + y_img * n;
+      if (dx) {
+        pad_planes(dyn, s.out_channels, oh, ow, dyq, dpl.stride, wq, qh, qw);
+        for (int g = 0; g < s.groups; ++g) {
+          direct_planes(dyq + dpl.stride * g * cout_g, dpl.stride, cout_g, dpl.offsets.data(), taps,
+                        packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps, cin_g, dxo, dpl.positions,
+                        dpl.blocks);
+          for (int i = 0; i < cin_g; ++i) {
+            float* dxi = dx + x_img * n + static_cast<std::size_t>(g * cin_g + i) * s.in_h * s.in_w;
+            const float* src = dxo + dpl.positions * i;
+            for (int r = 0; r < s.in_h; ++r)
+              std::memcpy(dxi + static_cast<std::size_t>(r) * s.in_w, src + static_cast<std::size_t>(r) * wq,
+                          sizeof(float) * static_cast<std::size_t>(s.in_w));
+          }
+        }
+      }
+      if (dw) {
+        pad_planes(x + x_img * n, s.in_channels, s.in_h, s.in_w, xp, xpl.stride, wp, s.pad_h, s.pad_w);
+        pad_planes(dyn, s.out_channels, oh, ow, dyw, dyw_stride, wp, 0, 0);
+        constexpr int CO = Vec::out_block;
+        for (int g = 0; g < s.groups; ++g)
+          for (int o0 = 0; o0 < cout_g; o0 += CO) {
+            const float* dyo = dyw + dyw_stride * (g * cout_g + o0);
+            const float* xg = xp + xpl.stride * g * cin_g;
+            float* dwo = dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps;
+            const std::size_t dws = static_cast<std::size_t>(cin_g) * taps;
+            switch (std::min(CO, cout_g - o0)) {
+              case 1: weight_grad_rows<1>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+              case 2: weight_grad_rows<2>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+              case 3: weight_grad_rows<3>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+              case 4: weight_grad_rows<4>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+#if defined(__AVX512F__)
+              case 5: weight_grad_rows<5>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+              case 6: weight_grad_rows<6>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+              case 7: weight_grad_rows<7>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+              case 8: weight_grad_rows<8>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+#endif
+              default: NAS_ASSERT(false, "conv2d_backward_direct: register block out of range");
+            }
+          }
+      }
+    }
+    if (dbias)
+      for (int o = 0; o < s.out_channels; ++o) {
+        float acc = 0.0f;
+        for (int n = b0; n < b1; ++n) {
+          const float* row = dy + y_img * n + static_cast<std::size_t>(o) * oh * ow;
+          for (int p = 0; p < oh * ow; ++p) acc += row[p];
+        }
+        db_part[o] = acc;
+      }
+  }
+  for (int c = 0; c < chunks; ++c) {
+    const float* dw_part = scratch + per_chunk * c + dyq_n + dxo_n + xp_n + dyw_n;
+    const float* db_part = dw_part + (dw ? w_n : 0);
+    if (dw)
+      for (std::size_t i = 0; i < w_n; ++i) dw[i] += dw_part[i];
+    if (dbias)
+      for (int o = 0; o < s.out_channels; ++o) dbias[o] += db_part[o];
+  }
+}
+
 }  // namespace detail
 
 /// y = conv(x, w) + bias. y [batch, out_channels, out_h, out_w] is overwritten; bias may be
@@ -221,7 +607,10 @@ inline void conv2d_forward(const Conv2dShape& s, const float* x, const float* w,
                            Workspace& ws) {
   s.validate("conv2d_forward");
   NAS_ASSERT(x && w && y, "conv2d_forward: x, w and y must not be null");
-  detail::conv2d_forward_gemm(s, x, w, bias, y, ws);
+  if (detail::direct_forward_applies(s))
+    detail::conv2d_forward_direct(s, x, w, bias, y, ws);
+  else
+    detail::conv2d_forward_gemm(s, x, w, bias, y, ws);
 }
 
 /// Gradients of conv2d_forward given dy = dL/dy. dx is overwritten; dw and dbias are
@@ -233,7 +622,14 @@ inline void conv2d_backward(const Conv2dShape& s, const float* x, const float* w
   NAS_ASSERT(!dw || x, "conv2d_backward: dw needs x");
   NAS_ASSERT(!dx || w, "conv2d_backward: dx needs w");
   if (!dx && !dw && !dbias) return;
-  detail::conv2d_backward_gemm(s, x, w, dy, dx, dw, dbias, ws);
+  if (!detail::direct_forward_applies(s)) {
+    detail::conv2d_backward_gemm(s, x, w, dy, dx, dw, dbias, ws);
+    return;
+  }
+  const bool dx_direct = detail::direct_dx_applies(s);
+  if (dx && !dx_direct) detail::conv2d_backward_gemm(s, x, w, dy, dx, nullptr, nullptr, ws);
+  if (dw || dbias || (dx && dx_direct))
+    detail::conv2d_backward_direct(s, x, w, dy, dx_direct ? dx : nullptr, dw, dbias, ws);
 }
 
 }  // namespace nas::kernels
