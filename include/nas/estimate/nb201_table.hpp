@@ -192,8 +192,9 @@ class CsvCursor {
 /// Where the shipped table is looked for, in order: the environment variable
 /// `NAS_NB201_TABLE` (a file), `<NAS_SOURCE_DIR>/data/nb201/nb201.csv.gz` when that macro
 /// is defined (builds inside the source tree), `<NAS_DATA_DIR>/nb201/nb201.csv.gz` when
-/// that macro is defined, `../share/nas/nb201/nb201.csv.gz` next to the running program
-/// (an installed prefix), then /usr/local/share/nas/nb201 and /usr/share/nas/nb201.
+/// that macro is defined, `data/nb201/nb201.csv.gz` under the working directory (a source
+/// checkout), `../share/nas/nb201/nb201.csv.gz` beside the running program (an installed
+/// prefix), then /usr/local/share/nas/nb201 and /usr/share/nas/nb201.
 [[nodiscard]] inline std::vector<std::filesystem::path> nb201_search_paths(std::string_view file = "nb201.csv.gz",
                                                                           const char* env_var = "NAS_NB201_TABLE") {
   std::vector<std::filesystem::path> places;
@@ -204,6 +205,7 @@ class CsvCursor {
 #ifdef NAS_DATA_DIR
   places.push_back(std::filesystem::path(NAS_DATA_DIR) / "nb201" / file);
 #endif
+  places.push_back(std::filesystem::path("data") / "nb201" / file);  // run from a source checkout
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) places.push_back(exe.parent_path().parent_path() / "share" / "nas" / "nb201" / file);
