@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 
 namespace {
 
@@ -103,4 +104,26 @@ TEST_CASE("TabularEstimator oracle finds the benchmark's optima", "[estimate][ta
   const auto in16 = nas::TabularEstimator(shared_table(), {.dataset = nas::Nb201Dataset::imagenet16}).oracle();
   REQUIRE(in16.best_valid == Approx(46.7333).margin(1e-4));
   REQUIRE(in16.best_test == Approx(47.3111).margin(1e-4));
+}
+
+TEST_CASE("TabularEstimator per-seed mode draws single runs at 200 epochs, cifar10 only", "[estimate][tabular]") {
+  REQUIRE_THROWS_WITH(nas::TabularEstimator(shared_table(), {.per_seed = true}), Catch::Contains("load_seeds"));
+  auto with_seeds = std::make_shared<nas::Nb201Table>(*shared_table());
+  with_seeds->load_seeds(std::filesystem::path(NAS_SOURCE_DIR) / "data" / "nb201" / "nb201_seeds.csv.gz");
+  REQUIRE_THROWS_WITH(nas::TabularEstimator(with_seeds, {.dataset = nas::Nb201Dataset::cifar100, .per_seed = true}),
+                      Catch::Contains("cifar10 only"));
+  const nas::TabularEstimator noisy(with_seeds, {.per_seed = true, .seed = 3});
+  const auto runs = with_seeds->seeds(6111);
+  std::set<double> seen;
+  for (int i = 0; i < 200; ++i) {
+    const auto e = noisy.evaluate(kOptimum, nas::Fidelity{200});
+    bool is_a_run = false;
+    for (const auto& r : runs)
+      if (r.cifar10_valid == e.score && r.seed == e.metrics.get("seed")) is_a_run = true;
+    REQUIRE(is_a_run);
+    seen.insert(e.score);
+  }
+  REQUIRE(seen.size() == runs.size());  // every run shows up
+  // 12-epoch evaluations are still the means.
+  REQUIRE(noisy.evaluate(kOptimum, nas::Fidelity{12}).score == with_seeds->at(6111).valid_12ep[0]);
 }

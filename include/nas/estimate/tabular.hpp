@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -10,6 +11,7 @@
 
 #include "nas/core/error.hpp"
 #include "nas/core/evaluation.hpp"
+#include "nas/core/rng.hpp"
 #include "nas/estimate/nb201_table.hpp"
 #include "nas/space/nb201_space.hpp"
 
@@ -47,8 +49,17 @@ struct Nb201Oracle {
 /// `Options::metrics` is true): `test_accuracy` (same schedule as the score),
 /// `valid_accuracy_200`, `test_accuracy_200`, `params_m`, `flops_m`.
 ///
+/// Per-seed mode (`Options::per_seed`, NATS-Bench's `is_random=True`): a 200-epoch
+/// evaluation scores the validation accuracy of one training run drawn at random (from
+/// the estimator's Rng, seeded by `Options::seed`) instead of the mean over runs, and
+/// reports its seed in the metric `seed`. It needs `Nb201Table::load_seeds()`, and is
+/// offered for cifar10 only: the per-seed file holds cifar10 validation accuracies, but
+/// for cifar100 and imagenet16 only whole-test-set accuracies, which must not steer a
+/// search. 12-epoch evaluations stay means (the table has no 12-epoch runs per seed).
+///
 /// Copies share the table. Queries do no allocation beyond the Metrics entries; with
-/// `metrics = false` none at all.
+/// `metrics = false` none at all. Per-seed mode draws from a mutable Rng: one estimator
+/// per thread there.
 class TabularEstimator {
  public:
   using Arch = Nb201Arch;
@@ -58,12 +69,20 @@ class TabularEstimator {
     double default_epochs = 12.0;
     Nb201FidelityRule fidelity_rule = Nb201FidelityRule::round_up;
     bool metrics = true;
+    bool per_seed = false;    ///< 200 epochs: one random run instead of the mean (cifar10 only)
+    std::uint64_t seed = 0;   ///< seeds the per-seed draws
   };
 
   explicit TabularEstimator(std::shared_ptr<const Nb201Table> table) : TabularEstimator(std::move(table), Options{}) {}
   TabularEstimator(std::shared_ptr<const Nb201Table> table, Options options)
-      : table_(std::move(table)), opt_(options) {
+      : table_(std::move(table)), opt_(options), rng_(options.seed) {
     if (!table_) throw ConfigError("TabularEstimator: no table given");
+    if (opt_.per_seed && opt_.dataset != Nb201Dataset::cifar10)
+      throw ConfigError("TabularEstimator: per_seed is offered for cifar10 only (dataset " +
+                        std::string(to_string(opt_.dataset)) +
+                        " has per-seed accuracies on the whole test set alone, not on a validation split)");
+    if (opt_.per_seed && !table_->has_seeds())
+      throw ConfigError("TabularEstimator: per_seed needs the per-seed results (Nb201Table::load_seeds)");
     if (!(opt_.default_epochs > 0.0) || opt_.default_epochs > 200.0)
       throw ConfigError("TabularEstimator: default_epochs (" + std::to_string(opt_.default_epochs) +
                         ") must be in (0, 200]");
@@ -86,6 +105,12 @@ class TabularEstimator {
     e.score = full ? c.valid_200 : c.valid_12;
     e.cost_seconds = full ? c.time_200 : c.time_200 * (12.0 / 200.0);
     e.epochs = full ? 200.0 : 12.0;
+    if (opt_.per_seed && full) {
+      const auto runs = table_->seeds(c.index);
+      const Nb201SeedResult& run = runs[rng_.index(runs.size())];
+      e.score = run.cifar10_valid;
+      e.metrics.set("seed", run.seed);
+    }
     if (opt_.metrics) {
       const Nb201Record& r = (*table_)[c.index];
       const auto d = static_cast<std::size_t>(opt_.dataset);
@@ -164,6 +189,7 @@ class TabularEstimator {
 
   std::shared_ptr<const Nb201Table> table_;
   Options opt_;
+  mutable Rng rng_;  // per-seed draws only
   std::shared_ptr<const std::vector<Entry>> entries_;  // shared by copies
 };
 
