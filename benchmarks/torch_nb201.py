@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""PyTorch peer of benchmarks/training_vs_torch.cpp: NAS-Bench-201 TinyNetwork timing.
+
+The network follows the NAS-Bench-201 macro skeleton (Dong & Yang, ICLR 2020):
+a 3x3 conv stem + BN, three stages of N cells with C, 2C, 4C channels, a ResNet
+basic block with stride 2 between stages, BN-ReLU, global average pooling and a
+linear head. Cell ops: ReLU-Conv-BN (1x1, 3x3), 3x3 average pooling, skip, zero.
+
+Two ways to run it:
+
+  serve mode (default): a long-lived child of the C++ benchmark. It reads one
+  command per line on stdin and answers one line on stdout:
+    build <key> <N> <C> <arch>          -> "ok params <count>"
+    run <key> <train|infer> <threads> <steps> <repeats>
+                                        -> "ok <seconds per repeat> ..."
+    rss                                 -> "ok <max RSS in KiB>"
+    version                             -> "ok <torch version>"
+    quit
+
+  --rss N C arch threads steps: builds one network, trains `steps` steps and prints
+  "params <count> rss_kib <max RSS>" (peak memory of a process doing only that).
+"""
+import resource
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+IN_CHANNELS = 1
+IMAGE = 28
+CLASSES = 10
+BATCH = 64
+
+
+class ReluConvBn(nn.Module):
+    """ReLU, then a bias-free convolution, then an affine BatchNorm."""
+
+    def __init__(self, c_in, c_out, kernel, stride, padding):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        return self.bn(self.conv(F.relu(x)))
+
+
+class AvgPool3x3(nn.Module):
+    """3x3 average pool (stride 1, pad 1, border windows divide by their real size)."""
+
+    def forward(self, x):
+        return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+
+
+class Zero(nn.Module):
+    def forward(self, x):
+        return x.mul(0.0)
+
+
+class Identity(nn.Module):
+    def forward(self, x):
+        return x
+
+
+def make_op(name, c):
+    # Inside an NB201 cell every edge keeps the channel count and stride 1.
+    if name == "nor_conv_3x3":
+        return ReluConvBn(c, c, 3, 1, 1)
+    if name == "nor_conv_1x1":
+        return ReluConvBn(c, c, 1, 1, 0)
+    if name == "avg_pool_3x3":
+        return AvgPool3x3()
+    if name == "skip_connect":
+        return Identity()
+    if name == "none":
+        return Zero()
+    raise ValueError("unknown NB201 op '%s'" % name)
+
+
+def parse_arch(text):
+    """'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' -> [[(op, src)], [..], [..]]."""
+    nodes = []
+    for part in text.split("+"):
+        edges = []
+        for token in part.strip("|").split("|"):
+            op, src = token.split("~")
+            edges.append((op, int(src)))
+        nodes.append(edges)
+    return nodes
+
+
+class Cell(nn.Module):
+    """Node j (1..3) is the sum of op(node i) over its incoming edges; output is node 3."""
+
+    def __init__(self, nodes, c):
+        super().__init__()
+        self.edges = nn.ModuleList()
+        self.plan = []
+        for edges in nodes:
+            entry = []
+            for op, src in edges:
+                entry.append((len(self.edges), src))
+                self.edges.append(make_op(op, c))
+            self.plan.append(entry)
+
+    def forward(self, x):
+        states = [x]
+        for entry in self.plan:
+            total = None
+            for index, src in entry:
+                y = self.edges[index](states[src])
+                total = y if total is None else total + y
+            states.append(total)
+        return states[-1]
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block with stride 2: two ReLU-Conv-BN 3x3 and an avgpool+1x1 shortcut."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv_a = ReluConvBn(c_in, c_out, 3, 2, 1)
+        self.conv_b = ReluConvBn(c_out, c_out, 3, 1, 1)
+        self.shortcut = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x):
+        residual = self.shortcut(F.avg_pool2d(x, 2, stride=2))
+        return residual + self.conv_b(self.conv_a(x))
+
+
+class TinyNetwork(nn.Module):
+    def __init__(self, n, c, arch):
+        super().__init__()
+        nodes = parse_arch(arch)
+        self.stem_conv = nn.Conv2d(IN_CHANNELS, c, 3, padding=1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(c)
+        layers = []
+        c_prev = c
+        for stage, width in enumerate((c, 2 * c, 4 * c)):
+            if stage > 0:
+                layers.append(BasicBlock(c_prev, width))
+                c_prev = width
+            for _ in range(n):
+                layers.append(Cell(nodes, width))
+        self.layers = nn.Sequential(*layers)
+        self.last_bn = nn.BatchNorm2d(c_prev)
+        self.classifier = nn.Linear(c_prev, CLASSES)
+
+    def forward(self, x):
+        x = self.stem_bn(self.stem_conv(x))
+        x = self.layers(x)
+        x = F.relu(self.last_bn(x))
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.classifier(x)
+
+
+class Bench:
+    def __init__(self, n, c, arch):
+        torch.manual_seed(0)
+        self.model = TinyNetwork(n, c, arch)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.x = torch.randn(BATCH, IN_CHANNELS, IMAGE, IMAGE)
+        self.y = torch.randint(0, CLASSES, (BATCH,))
+        self.params = sum(p.numel() for p in self.model.parameters())
+
+    def train_step(self):
+        self.opt.zero_grad(set_to_none=False)
+        loss = F.cross_entropy(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+
+    def infer_step(self):
+        with torch.no_grad():
+            self.model(self.x)
+
+    def run(self, mode, steps, repeats):
+        if mode == "train":
+            self.model.train()
+            step = self.train_step
+        elif mode == "infer":
+            self.model.eval()
+            step = self.infer_step
+        else:
+            raise ValueError("mode '%s' (expected train or infer)" % mode)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                step()
+            times.append(time.perf_counter() - t0)
+        return times
+
+
+def max_rss_kib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def serve():
+    benches = {}
+    out = sys.stdout
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        try:
+            cmd = words[0]
+            if cmd == "quit":
+                break
+            if cmd == "build":
+                key, n, c, arch = words[1], int(words[2]), int(words[3]), words[4]
+                benches[key] = Bench(n, c, arch)
+                reply = "ok params %d" % benches[key].params
+            elif cmd == "run":
+                key, mode, threads, steps, repeats = words[1], words[2], int(words[3]), int(words[4]), int(words[5])
+                torch.set_num_threads(threads)
+                times = benches[key].run(mode, steps, repeats)
+                reply = "ok " + " ".join("%.9f" % t for t in times)
+            elif cmd == "rss":
+                reply = "ok %d" % max_rss_kib()
+            elif cmd == "version":
+                reply = "ok %s" % torch.__version__
+            else:
+                reply = "error unknown command '%s'" % cmd
+        except Exception as e:  # the parent reads the reason and stops cleanly
+            reply = "error %s: %s" % (type(e).__name__, str(e).replace("\n", " "))
+        out.write(reply + "\n")
+        out.flush()
+
+
+def rss_only(n, c, arch, threads, steps):
+    torch.set_num_threads(threads)
+    bench = Bench(n, c, arch)
+    bench.run("train", steps, 1)
+    print("params %d rss_kib %d" % (bench.params, max_rss_kib()))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--rss":
+        rss_only(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    else:
+        serve()

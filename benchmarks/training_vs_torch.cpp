@@ -1,0 +1,723 @@
+// Training and inference throughput of NAS-Bench-201 networks: nas against PyTorch, side by side.
+//
+// One run alternates nas and PyTorch repeats (A B A B) after warming both. PyTorch lives
+// in a long-lived child process (benchmarks/torch_nb201.py, run by /usr/bin/python3) that
+// builds the same networks and, on command, times R repeats of a mode. Peak memory is
+// measured in fresh child processes that run only one side; heap allocations per nas
+// training step are counted by interposing malloc in this program.
+//
+//   training_vs_torch --out benchmarks/reports      (writes training.md/.csv/.svg)
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "nas/space/nb201_space.hpp"
+#include "nas/tensor/blocks.hpp"
+#include "nas/tensor/linear.hpp"
+#include "nas/tensor/loss.hpp"
+#include "nas/tensor/optim.hpp"
+#include "nas/tensor/pooling.hpp"
+#include "nas/tensor/sequential.hpp"
+#include "nas/tensor/shape_ops.hpp"
+#include "nas/tensor/threads.hpp"
+
+// ---------------------------------------------------------------------------------------
+// Counting allocator. Every heap allocation of this process (operator new, Eigen's and
+// the workspace's aligned buffers, OpenMP) goes through malloc and friends; defining them
+// here interposes glibc's versions, which we then call through their __libc_ aliases.
+extern "C" {
+void* __libc_malloc(std::size_t);
+void* __libc_calloc(std::size_t, std::size_t);
+void* __libc_realloc(void*, std::size_t);
+void* __libc_memalign(std::size_t, std::size_t);
+void __libc_free(void*);
+}
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<std::size_t> g_alloc_calls{0};
+std::atomic<std::size_t> g_alloc_bytes{0};
+inline void count_alloc(std::size_t bytes) {
+  if (g_counting.load(std::memory_order_relaxed)) {
+    g_alloc_calls.fetch_add(1, std::memory_order_relaxed);
+    g_alloc_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  }
+}
+}  // namespace
+
+extern "C" {
+void* malloc(std::size_t n) {
+  count_alloc(n);
+  return __libc_malloc(n);
+}
+void* calloc(std::size_t k, std::size_t n) {
+  count_alloc(k * n);
+  return __libc_calloc(k, n);
+}
+void* realloc(void* p, std::size_t n) {
+  count_alloc(n);
+  return __libc_realloc(p, n);
+}
+void free(void* p) { __libc_free(p); }
+void* memalign(std::size_t a, std::size_t n) {
+  count_alloc(n);
+  return __libc_memalign(a, n);
+}
+void* aligned_alloc(std::size_t a, std::size_t n) {
+  count_alloc(n);
+  return __libc_memalign(a, n);
+}
+int posix_memalign(void** out, std::size_t a, std::size_t n) {
+  count_alloc(n);
+  void* p = __libc_memalign(a, n);
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kBatch = 64;
+constexpr int kImage = 28;
+constexpr int kInChannels = 1;
+constexpr int kClasses = 10;
+const char* const kBestArch =
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
+
+struct NetSpec {
+  std::string key;    // short id used in the protocol and the CSV
+  std::string label;  // what the report calls it
+  int cells;          // N: cells per stage
+  int channels;       // C: channels of the first stage
+  std::string arch;
+};
+
+std::vector<NetSpec> networks() {
+  return {{"a", "(a) N=1, C=16", 1, 16, kBestArch}, {"b", "(b) N=5, C=16", 5, 16, kBestArch}};
+}
+
+double max_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+// ---------------------------------------------------------------------------------------
+// NAS-Bench-201's TinyNetwork assembled from nas's tensor modules.
+class Nb201Cell final : public nas::Module {
+ public:
+  Nb201Cell(const nas::Nb201Arch& arch, int channels, nas::Rng& rng) : arch_(arch) {
+    for (std::size_t e = 0; e < nas::Nb201Arch::num_edges; ++e) {
+      std::unique_ptr<nas::Module> op;
+      switch (arch.ops[e]) {
+        case nas::nb201::none: op = std::make_unique<nas::Zero>(); break;
+        case nas::nb201::skip: op = std::make_unique<nas::Identity>(); break;
+        case nas::nb201::conv1x1:
+          op = std::make_unique<nas::ReLUConvBN>(
+              nas::ConvBlockOptions{.in_channels = channels, .out_channels = channels, .kernel = 1, .padding = 0}, rng);
+          break;
+        case nas::nb201::conv3x3:
+          op = std::make_unique<nas::ReLUConvBN>(
+              nas::ConvBlockOptions{.in_channels = channels, .out_channels = channels, .kernel = 3, .padding = 1}, rng);
+          break;
+        default: op = std::make_unique<nas::AvgPool2d>(nas::Pool2dOptions{.kernel = 3, .stride = 1, .padding = 1}); break;
+      }
+      ops_.push_back(std::move(op));
+    }
+  }
+  const nas::Tensor& forward(const nas::Tensor& x) override {
+    nodes_[0] = &x;
+    for (std::size_t j = 1; j < nas::Nb201Arch::num_nodes; ++j) {
+      nas::Tensor& sum = sums_[j];
+      bool first = true;
+      for (std::size_t e = 0; e < nas::Nb201Arch::num_edges; ++e) {
+        if (nas::Nb201Arch::edges[e].to != j || arch_.ops[e] == nas::nb201::none) continue;
+        const nas::Tensor& y = ops_[e]->forward(*nodes_[nas::Nb201Arch::edges[e].from]);
+        if (first) sum.copy_from(y); else nas::add_into(sum, y);
+        first = false;
+      }
+      if (first) {
+        sum.resize(x.shape());
+        sum.zero();
+      }
+      nodes_[j] = &sum;
+    }
+    return *nodes_[nas::Nb201Arch::num_nodes - 1];
+  }
+  const nas::Tensor& backward(const nas::Tensor& dy) override {
+    constexpr std::size_t last = nas::Nb201Arch::num_nodes - 1;
+    for (std::size_t j = 0; j < last; ++j) {
+      grads_[j].resize(nodes_[j]->shape());
+      grads_[j].zero();
+    }
+    for (std::size_t j = last; j >= 1; --j) {
+      const nas::Tensor& g = j == last ? dy : grads_[j];
+      for (std::size_t e = nas::Nb201Arch::num_edges; e-- > 0;) {
+        if (nas::Nb201Arch::edges[e].to != j || arch_.ops[e] == nas::nb201::none) continue;
+        nas::add_into(grads_[nas::Nb201Arch::edges[e].from], ops_[e]->backward(g));
+      }
+    }
+    return grads_[0];
+  }
+  [[nodiscard]] nas::Shape output_shape(const nas::Shape& in) const override { return in; }
+  [[nodiscard]] double macs(const nas::Shape& in) const override {
+    double m = 0;
+    for (const auto& op : ops_) m += op->macs(in);
+    return m;
+  }
+  [[nodiscard]] std::string type_name() const override { return "Nb201Cell"; }
+  void for_each_child(const std::function<void(const std::string&, nas::Module&)>& f) override {
+    for (std::size_t e = 0; e < ops_.size(); ++e) f(std::to_string(e), *ops_[e]);
+  }
+
+ private:
+  nas::Nb201Arch arch_;
+  std::vector<std::unique_ptr<nas::Module>> ops_;
+  std::array<const nas::Tensor*, nas::Nb201Arch::num_nodes> nodes_{};
+  std::array<nas::Tensor, nas::Nb201Arch::num_nodes> sums_, grads_;
+};
+
+std::unique_ptr<nas::Module> make_network(const NetSpec& spec) {
+  nas::Rng rng(0);
+  const nas::Nb201Arch arch = nas::Nb201Space{}.decode(spec.arch);
+  auto net = std::make_unique<nas::Sequential>();
+  const int c = spec.channels;
+  net->emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = kInChannels, .out_channels = c, .kernel = 3, .padding = 1}, rng);
+  net->emplace<nas::BatchNorm2d>(c);
+  int prev = c;
+  for (int stage = 0; stage < 3; ++stage) {
+    const int width = c << stage;
+    if (stage > 0) net->emplace<nas::ResNetBasicBlock>(prev, width, 2, rng);
+    prev = width;
+    for (int i = 0; i < spec.cells; ++i) net->emplace<Nb201Cell>(arch, width, rng);
+  }
+  net->emplace<nas::BatchNorm2d>(prev);
+  net->emplace<nas::ReLU>();
+  net->emplace<nas::GlobalAvgPool>();
+  net->emplace<nas::Linear>(nas::Linear::Options{.in_features = prev, .out_features = kClasses}, rng);
+  return net;
+}
+
+// ---------------------------------------------------------------------------------------
+// The nas side: the same network built from the NB201 encoding, a fixed random batch,
+// cross-entropy loss and SGD with momentum.
+class NasSide {
+ public:
+  explicit NasSide(const NetSpec& spec)
+      : net_(make_network(spec)),
+        x_(nas::Shape{kBatch, kInChannels, kImage, kImage}),
+        optimizer_(net_->parameters(), nas::SGD::Options{.lr = 0.01, .momentum = 0.9}) {
+    nas::Rng rng(1);
+    x_.fill_normal(rng);
+    labels_.resize(kBatch);
+    for (auto& y : labels_) y = static_cast<int>(rng.uniform_int(0, kClasses - 1));
+  }
+  [[nodiscard]] std::size_t params() const { return net_->num_parameters(); }
+  /// Forward FLOPs per image, 2 x multiply-accumulates.
+  [[nodiscard]] double forward_flops() const {
+    return 2.0 * net_->macs(nas::Shape{1, kInChannels, kImage, kImage});
+  }
+  nas::Module& network() { return *net_; }
+
+  void train_step() {
+    optimizer_.zero_grad();
+    loss_.forward(net_->forward(x_), labels_);
+    net_->backward(loss_.backward());
+    optimizer_.step();
+  }
+  void infer_step() { net_->forward(x_); }
+  void set_mode(const std::string& mode) { net_->train(mode == "train"); }
+  /// Seconds for each of `repeats` repeats of `steps` steps.
+  std::vector<double> run(const std::string& mode, int steps, int repeats) {
+    set_mode(mode);
+    const bool train = mode == "train";
+    std::vector<double> times;
+    for (int r = 0; r < repeats; ++r) {
+      const auto t0 = Clock::now();
+      for (int s = 0; s < steps; ++s) train ? train_step() : infer_step();
+      times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    return times;
+  }
+
+ private:
+  std::unique_ptr<nas::Module> net_;
+  nas::Tensor x_;
+  std::vector<int> labels_;
+  nas::SoftmaxCrossEntropy loss_;
+  nas::SGD optimizer_;
+};
+
+// ---------------------------------------------------------------------------------------
+// A child process with its stdin and stdout connected to us by pipes, one line per message.
+class LineChild {
+ public:
+  LineChild(const std::vector<std::string>& argv) {
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) throw std::runtime_error("LineChild: pipe failed");
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("LineChild: fork failed");
+    if (pid_ == 0) {
+      dup2(to_child[0], STDIN_FILENO);
+      dup2(from_child[1], STDOUT_FILENO);
+      close(to_child[0]);
+      close(to_child[1]);
+      close(from_child[0]);
+      close(from_child[1]);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    in_ = fdopen(to_child[1], "w");
+    out_ = fdopen(from_child[0], "r");
+  }
+  LineChild(const LineChild&) = delete;
+  LineChild& operator=(const LineChild&) = delete;
+  ~LineChild() {
+    if (in_) {
+      std::fputs("quit\n", in_);
+      std::fclose(in_);
+    }
+    if (out_) std::fclose(out_);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+  }
+  /// Sends one command; returns the reply line without "ok ", or nothing if the child died.
+  std::optional<std::string> ask(const std::string& command) {
+    if (std::fprintf(in_, "%s\n", command.c_str()) < 0 || std::fflush(in_) != 0) return std::nullopt;
+    std::string line;
+    for (int c; (c = std::fgetc(out_)) != EOF && c != '\n';) line.push_back(static_cast<char>(c));
+    if (line.empty()) return std::nullopt;
+    if (line.rfind("ok", 0) != 0) throw std::runtime_error("torch child: '" + command.substr(0, 60) + "' -> " + line);
+    return line.size() > 3 ? line.substr(3) : std::string();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+};
+
+/// Runs a program to completion and returns its standard output.
+std::string run_capture(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("run_capture: pipe failed");
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("run_capture: fork failed");
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("run_capture: '" + argv[0] + "' failed");
+  return out;
+}
+
+std::vector<double> parse_doubles(const std::string& s) {
+  std::vector<double> v;
+  std::istringstream in(s);
+  for (double d; in >> d;) v.push_back(d);
+  return v;
+}
+
+/// Value after `key` in a "key value key value" line.
+double field(const std::string& line, const std::string& key) {
+  std::istringstream in(line);
+  for (std::string k; in >> k;)
+    if (k == key) {
+      double v = 0;
+      in >> v;
+      return v;
+    }
+  throw std::runtime_error("field: '" + key + "' missing in '" + line + "'");
+}
+
+struct Stats {
+  double median = 0, min = 0, max = 0;
+};
+
+Stats stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  const double med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return {med, v.front(), v.back()};
+}
+
+struct Row {
+  std::string net, mode;
+  int threads = 0, steps = 0;
+  Stats nas, torch;
+  bool has_torch = false;
+  [[nodiscard]] double ratio() const { return nas.median / torch.median; }
+};
+
+struct MemRow {
+  std::string net;
+  int threads = 0;
+  double nas_mib = 0, torch_mib = 0;
+  bool has_torch = false;
+  double alloc_calls = 0, alloc_bytes = 0;
+};
+
+std::string fmt(double v, int prec) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
+  return buf;
+}
+
+std::string command_output(const char* cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd, "r")) {
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+std::string utc_now() {
+  char buf[64];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+  return buf;
+}
+
+/// A bar chart of the throughput ratios with the parity line at 1.
+void write_ratio_chart(const std::vector<Row>& rows, const std::filesystem::path& file) {
+  std::vector<std::pair<std::string, double>> bars;
+  for (const auto& r : rows)
+    if (r.has_torch) bars.emplace_back(r.net + " " + r.mode + " " + std::to_string(r.threads) + "t", r.ratio());
+  const double width = 720, height = 420, left = 70, right = 20, top = 50, bottom = 140;
+  double ymax = 1.2;
+  for (const auto& b : bars) ymax = std::max(ymax, b.second * 1.1);
+  const double plot_w = width - left - right, plot_h = height - top - bottom;
+  auto y_of = [&](double v) { return top + plot_h * (1.0 - v / ymax); };
+  std::ofstream svg(file);
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  svg << "<text x=\"" << width / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">Throughput ratio nas / PyTorch "
+         "(higher is better, 1 = parity)</text>\n";
+  for (int k = 0; k <= 5; ++k) {
+    const double v = ymax * k / 5;
+    svg << "<line x1=\"" << left << "\" x2=\"" << width - right << "\" y1=\"" << y_of(v) << "\" y2=\"" << y_of(v)
+        << "\" stroke=\"#ddd\"/><text x=\"" << left - 6 << "\" y=\"" << y_of(v) + 4 << "\" text-anchor=\"end\">"
+        << fmt(v, 2) << "</text>\n";
+  }
+  const double slot = bars.empty() ? plot_w : plot_w / static_cast<double>(bars.size());
+  for (std::size_t i = 0; i < bars.size(); ++i) {
+    const double x = left + slot * static_cast<double>(i) + slot * 0.15, w = slot * 0.7;
+    const double v = bars[i].second;
+    svg << "<rect x=\"" << x << "\" y=\"" << y_of(v) << "\" width=\"" << w << "\" height=\"" << y_of(0) - y_of(v)
+        << "\" fill=\"" << (v >= 1.0 ? "#4c9a2a" : "#c0504d") << "\"/>\n";
+    svg << "<text x=\"" << x + w / 2 << "\" y=\"" << y_of(v) - 4 << "\" text-anchor=\"middle\">" << fmt(v, 2) << "</text>\n";
+    svg << "<text transform=\"translate(" << x + w / 2 << "," << y_of(0) + 10 << ") rotate(40)\">" << bars[i].first
+        << "</text>\n";
+  }
+  svg << "<line x1=\"" << left << "\" x2=\"" << width - right << "\" y1=\"" << y_of(1.0) << "\" y2=\"" << y_of(1.0)
+      << "\" stroke=\"black\" stroke-dasharray=\"6,4\"/>\n";
+  svg << "<text transform=\"translate(18," << top + plot_h / 2 << ") rotate(-90)\" text-anchor=\"middle\">nas img/s / "
+         "PyTorch img/s</text>\n</svg>\n";
+}
+
+// ---------------------------------------------------------------------------------------
+// `--only nas`: a fresh process that trains one network a few steps and reports its peak
+// RSS, parameter count and the heap allocations of the steps after the warm-up ones.
+int only_nas(const NetSpec& spec, int threads, int steps) {
+  nas::set_num_threads(threads);
+  NasSide side(spec);
+  const int warm = 2;
+  for (int s = 0; s < warm; ++s) side.train_step();
+  g_alloc_calls = 0;
+  g_alloc_bytes = 0;
+  g_counting = true;
+  for (int s = 0; s < steps; ++s) side.train_step();
+  g_counting = false;
+  std::printf("params %zu rss_kib %.0f alloc_calls %.3f alloc_bytes %.1f\n", side.params(), max_rss_mib() * 1024.0,
+              static_cast<double>(g_alloc_calls.load()) / steps, static_cast<double>(g_alloc_bytes.load()) / steps);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Training and inference throughput of NAS-Bench-201 networks: nas against PyTorch"};
+  std::string out_dir;
+  int repeats = 7;
+  double repeat_seconds = 1.0;
+  double warmup_seconds = 2.0;
+  std::vector<int> thread_counts{1, 2};
+  std::string python = "/usr/bin/python3";
+  std::string script = std::string(NAS_SOURCE_DIR) + "/benchmarks/torch_nb201.py";
+  std::string only;
+  std::string only_net = "a";
+  int only_threads = 1;
+  int mem_steps = 4;
+  app.add_option("--out", out_dir, "Directory for training.md, training.csv and training.svg");
+  app.add_option("--repeats", repeats, "Timed repeats per side (>= 7 for the report)")->check(CLI::Range(1, 1000));
+  app.add_option("--seconds", repeat_seconds, "Target seconds per repeat")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", warmup_seconds, "Warm-up seconds per side and configuration")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", thread_counts, "Thread counts")->delimiter(',');
+  app.add_option("--python", python, "Python interpreter with torch");
+  app.add_option("--script", script, "The PyTorch peer script");
+  app.add_option("--only", only, "Run only one side to measure its peak memory (nas)")->check(CLI::IsMember({"nas"}));
+  app.add_option("--net", only_net, "Network for --only (a or b)");
+  app.add_option("--only-threads", only_threads, "Threads for --only");
+  app.add_option("--mem-steps", mem_steps, "Training steps in the memory runs")->check(CLI::Range(1, 1000));
+  CLI11_PARSE(app, argc, argv);
+
+  const auto nets = networks();
+  auto find_net = [&](const std::string& key) -> const NetSpec& {
+    for (const auto& n : nets)
+      if (n.key == key) return n;
+    throw nas::ConfigError("training_vs_torch: network '" + key + "' (expected a or b)");
+  };
+  if (only == "nas") return only_nas(find_net(only_net), only_threads, mem_steps);
+
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+
+  // PyTorch available?
+  std::unique_ptr<LineChild> torch;
+  std::string torch_version;
+  const bool have_torch = std::filesystem::exists(python) && std::filesystem::exists(script) &&
+                          std::system((python + " -c 'import torch' 2>/dev/null").c_str()) == 0;
+  if (!have_torch)
+    std::printf("PyTorch not found for %s: install it with `sudo apt-get install python3-torch`; "
+                "the PyTorch columns are skipped.\n", python.c_str());
+
+  // 1. Peak memory and allocations, each side alone in a fresh process.
+  std::vector<MemRow> mem;
+  for (const auto& net : nets)
+    for (int t : thread_counts) {
+      MemRow m;
+      m.net = net.label;
+      m.threads = t;
+      const std::string nas_out = run_capture({self, "--only", "nas", "--net", net.key, "--only-threads",
+                                               std::to_string(t), "--mem-steps", std::to_string(mem_steps)});
+      m.nas_mib = field(nas_out, "rss_kib") / 1024.0;
+      m.alloc_calls = field(nas_out, "alloc_calls");
+      m.alloc_bytes = field(nas_out, "alloc_bytes");
+      if (have_torch) {
+        const std::string py_out = run_capture(
+            {python, script, "--rss", std::to_string(net.cells), std::to_string(net.channels), net.arch,
+             std::to_string(t), std::to_string(mem_steps + 2)});
+        m.torch_mib = field(py_out, "rss_kib") / 1024.0;
+        m.has_torch = true;
+      }
+      std::printf("memory %s threads %d: nas %.1f MiB, PyTorch %s MiB, nas allocations/step %.1f (%.0f bytes)\n",
+                  net.label.c_str(), t, m.nas_mib, m.has_torch ? fmt(m.torch_mib, 1).c_str() : "-", m.alloc_calls,
+                  m.alloc_bytes);
+      std::fflush(stdout);
+      mem.push_back(m);
+    }
+
+  // 2. Throughput, alternating.
+  if (have_torch) {
+    torch = std::make_unique<LineChild>(std::vector<std::string>{python, script});
+    auto v = torch->ask("version");
+    if (!v) throw std::runtime_error("training_vs_torch: the PyTorch child did not answer");
+    torch_version = *v;
+  }
+  std::vector<Row> rows;
+  std::vector<std::pair<std::size_t, std::size_t>> param_counts;
+  std::vector<double> flops;
+  for (const auto& net : nets) {
+    NasSide nas_side(net);
+    std::size_t torch_params = 0;
+    if (torch) torch_params = static_cast<std::size_t>(field(*torch->ask("build " + net.key + " " + std::to_string(net.cells) + " " +
+                                                                         std::to_string(net.channels) + " " + net.arch),
+                                                             "params"));
+    param_counts.emplace_back(nas_side.params(), torch_params);
+    flops.push_back(nas_side.forward_flops());
+    std::printf("%s: parameters nas %zu, PyTorch %zu%s\n", net.label.c_str(), nas_side.params(), torch_params,
+                torch && torch_params != nas_side.params() ? "  (MISMATCH)" : "");
+    for (int t : thread_counts)
+      for (const std::string mode : {"train", "infer"}) {
+        nas::set_num_threads(t);
+        auto torch_run = [&](int steps, int reps) {
+          return parse_doubles(*torch->ask("run " + net.key + " " + mode + " " + std::to_string(t) + " " +
+                                           std::to_string(steps) + " " + std::to_string(reps)));
+        };
+        // Warm-up: two steps each to learn the step time, then warmup_seconds each.
+        double nas_step = nas_side.run(mode, 2, 1)[0] / 2;
+        double torch_step = torch ? torch_run(2, 1)[0] / 2 : nas_step;
+        nas_step = nas_side.run(mode, std::max(1, static_cast<int>(warmup_seconds / nas_step)), 1)[0] /
+                   std::max(1, static_cast<int>(warmup_seconds / nas_step));
+        if (torch) {
+          const int w = std::max(1, static_cast<int>(warmup_seconds / torch_step));
+          torch_step = torch_run(w, 1)[0] / w;
+        }
+        const int steps = std::max(1, static_cast<int>(std::lround(repeat_seconds / (0.5 * (nas_step + torch_step)))));
+        std::vector<double> nas_ips, torch_ips;
+        for (int r = 0; r < repeats; ++r) {
+          nas_ips.push_back(kBatch * steps / nas_side.run(mode, steps, 1)[0]);
+          if (torch) torch_ips.push_back(kBatch * steps / torch_run(steps, 1)[0]);
+        }
+        Row row{net.label, mode, t, steps, stats(nas_ips), {}, static_cast<bool>(torch)};
+        if (torch) row.torch = stats(torch_ips);
+        std::printf("%s %-5s threads %d (%d steps/repeat): nas %.1f img/s [%.1f-%.1f]", net.label.c_str(), mode.c_str(), t,
+                    steps, row.nas.median, row.nas.min, row.nas.max);
+        if (torch)
+          std::printf(", PyTorch %.1f img/s [%.1f-%.1f], ratio %.2f", row.torch.median, row.torch.min, row.torch.max,
+                      row.ratio());
+        std::printf("\n");
+        std::fflush(stdout);
+        rows.push_back(row);
+      }
+  }
+  torch.reset();
+
+  if (out_dir.empty()) return 0;
+
+  // 3. The report.
+  std::filesystem::create_directories(out_dir);
+  const std::filesystem::path dir(out_dir);
+  {
+    std::ofstream csv(dir / "training.csv");
+    csv << "network,mode,threads,steps_per_repeat,nas_ips_median,nas_ips_min,nas_ips_max,torch_ips_median,torch_ips_min,"
+           "torch_ips_max,throughput_ratio\n";
+    for (const auto& r : rows) {
+      csv << '"' << r.net << "\"," << r.mode << ',' << r.threads << ',' << r.steps << ',' << fmt(r.nas.median, 2) << ','
+          << fmt(r.nas.min, 2) << ',' << fmt(r.nas.max, 2) << ',';
+      if (r.has_torch)
+        csv << fmt(r.torch.median, 2) << ',' << fmt(r.torch.min, 2) << ',' << fmt(r.torch.max, 2) << ',' << fmt(r.ratio(), 3);
+      else
+        csv << ",,,";
+      csv << '\n';
+    }
+  }
+  write_ratio_chart(rows, dir / "training.svg");
+  std::ofstream md(dir / "training.md");
+  const std::string cpu = command_output("lscpu | sed -n 's/^Model name: *//p'");
+  const std::string cores = command_output("nproc");
+  md << "# Training throughput: nas against PyTorch on NAS-Bench-201 networks\n\n";
+  md << "Images per second for a training step (forward, cross-entropy, backward, SGD with momentum 0.9) and for "
+        "inference (eval-mode forward) of the NAS-Bench-201 TinyNetwork on 1x28x28 inputs (Fashion-MNIST shape), "
+        "10 classes, batch "
+     << kBatch << ", float32.\n\n";
+  md << "## How it was produced\n\n";
+  md << "- Command: `training_vs_torch --out benchmarks/reports --repeats " << repeats << " --seconds " << repeat_seconds
+     << " --warmup " << warmup_seconds << "` (built in Release with `-DNAS_NATIVE=ON`).\n";
+  md << "- Date: " << utc_now() << ".\n";
+  md << "- Machine: " << cpu << ", " << cores << " cores; threads " ;
+  for (std::size_t i = 0; i < thread_counts.size(); ++i) md << (i ? ", " : "") << thread_counts[i];
+  md << " (nas: `nas::set_num_threads(n)`; PyTorch: `torch.set_num_threads(n)`).\n";
+  md << "- PyTorch: " << (have_torch ? torch_version + " (CPU, `" + python + "`), model in `benchmarks/torch_nb201.py`"
+                                     : std::string("not installed (`sudo apt-get install python3-torch`); columns skipped"))
+     << ".\n";
+  md << "- Architecture (best CIFAR-10 architecture of NAS-Bench-201): `" << kBestArch << "`.\n";
+  md << "- Method: one process; PyTorch runs in a long-lived child. For each network, thread count and mode both sides "
+        "are warmed up (2 steps, then about "
+     << warmup_seconds << " s each), then " << repeats
+     << " repeats alternate nas, PyTorch, nas, PyTorch, ... Each repeat runs the same number of steps on both sides "
+        "(chosen for about "
+     << repeat_seconds << " s). Figures are medians with [min-max] over the repeats; the ratio is the nas median over "
+        "the PyTorch median (higher is better for nas).\n";
+  md << "- Parameters (trainable, both sides count the same tensors):\n";
+  for (std::size_t i = 0; i < nets.size(); ++i)
+    md << "  - " << nets[i].label << ": nas " << param_counts[i].first << ", PyTorch "
+       << (have_torch ? std::to_string(param_counts[i].second) : std::string("-"))
+       << (have_torch && param_counts[i].first != param_counts[i].second ? " **(differ)**" : "") << "; forward "
+       << fmt(flops[i] / kBatch / 1e6, 1) << " MFLOP per image (2 x MACs).\n";
+  md << "\n## Throughput (images/second)\n\n";
+  md << "| network | mode | threads | nas img/s median [min-max] | PyTorch img/s median [min-max] | throughput ratio "
+        "(nas/PyTorch) | nas GFLOP/s (% of peak) |\n";
+  md << "|---|---|---|---|---|---|---|\n";
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const auto& r = rows[k];
+    std::size_t ni = 0;
+    while (nets[ni].label != r.net) ++ni;
+    // A training step costs about 3x the forward pass (forward, input and weight gradients).
+    const double flop_per_img = flops[ni] / kBatch * (r.mode == "train" ? 3.0 : 1.0);
+    const double gflops = r.nas.median * flop_per_img / 1e9;
+    const double peak = 100.0 * r.threads;
+    md << "| " << r.net << " | " << (r.mode == "train" ? "training" : "inference") << " | " << r.threads << " | "
+       << fmt(r.nas.median, 1) << " [" << fmt(r.nas.min, 1) << "-" << fmt(r.nas.max, 1) << "] | ";
+    if (r.has_torch)
+      md << fmt(r.torch.median, 1) << " [" << fmt(r.torch.min, 1) << "-" << fmt(r.torch.max, 1) << "] | "
+         << fmt(r.ratio(), 2) << " |";
+    else
+      md << "- | - |";
+    md << " " << fmt(gflops, 1) << " (" << fmt(100.0 * gflops / peak, 1) << "%) |\n";
+  }
+  md << "\nPeak: about 100 GFLOP/s per core (AVX2 + FMA), so " ;
+  for (std::size_t i = 0; i < thread_counts.size(); ++i) md << (i ? ", " : "") << 100 * thread_counts[i];
+  md << " GFLOP/s for " ;
+  for (std::size_t i = 0; i < thread_counts.size(); ++i) md << (i ? ", " : "") << thread_counts[i];
+  md << " threads.\n\n![throughput ratio](training.svg)\n\n";
+  md << "## Peak memory of a training step\n\n";
+  md << "Peak resident set size (`getrusage` max RSS) of a fresh process that builds one network and trains "
+     << mem_steps << " steps (nas: `training_vs_torch --only nas`; PyTorch: `torch_nb201.py --rss`, which includes "
+        "the Python interpreter and the torch library).\n\n";
+  md << "| network | threads | nas MiB | PyTorch MiB |\n|---|---|---|---|\n";
+  for (const auto& m : mem)
+    md << "| " << m.net << " | " << m.threads << " | " << fmt(m.nas_mib, 1) << " | "
+       << (m.has_torch ? fmt(m.torch_mib, 1) : std::string("-")) << " |\n";
+  md << "\n## Heap allocations per nas training step\n\n";
+  md << "Counted by interposing `malloc`/`calloc`/`realloc`/`aligned_alloc`/`posix_memalign` in the benchmark "
+        "program (this covers `operator new`, Eigen and the workspace), over "
+     << mem_steps << " steps after 2 warm-up steps. The goal is zero.\n\n";
+  md << "| network | threads | allocations/step | bytes/step |\n|---|---|---|---|\n";
+  for (const auto& m : mem)
+    md << "| " << m.net << " | " << m.threads << " | " << fmt(m.alloc_calls, 1) << " | " << fmt(m.alloc_bytes, 0) << " |\n";
+  md << "\n## Goal\n\n";
+  bool all_met = have_torch;
+  for (const auto& r : rows)
+    if (!r.has_torch || r.ratio() < 1.0) all_met = false;
+  if (!have_torch)
+    md << "PyTorch was not available, so the goal (ratio >= 1.0 for training and inference, both sizes) could not be "
+          "checked.\n";
+  else if (all_met)
+    md << "Met: the throughput ratio is at least 1.0 in every row.\n";
+  else {
+    md << "Not met in every row. Rows below 1.0:\n\n";
+    for (const auto& r : rows)
+      if (r.ratio() < 1.0)
+        md << "- " << r.net << ", " << (r.mode == "train" ? "training" : "inference") << ", " << r.threads
+           << " thread(s): " << fmt(r.ratio(), 2) << "\n";
+  }
+  std::printf("wrote %s, %s, %s\n", (dir / "training.md").c_str(), (dir / "training.csv").c_str(),
+              (dir / "training.svg").c_str());
+  return 0;
+}
