@@ -234,3 +234,14 @@ TEST_CASE("parse_nb201_dataset accepts the benchmark's names and rejects others"
   REQUIRE(nas::to_string(nas::Nb201Dataset::imagenet16) == "imagenet16");
   REQUIRE_THROWS_WITH(nas::parse_nb201_dataset("mnist"), Catch::Contains("'mnist'"));
 }
+
+TEST_CASE("A table found nowhere is a DataError listing every place looked in", "[estimate][nb201]") {
+  const std::vector<fs::path> places{"/nonexistent/a/nb201.csv.gz", "/nonexistent/b/nb201.csv.gz"};
+  try {
+    (void)nas::detail::find_first(places, "the table");
+    FAIL("no error");
+  } catch (const nas::DataError& e) {
+    REQUIRE_THAT(e.what(), Catch::Contains("/nonexistent/a/nb201.csv.gz") && Catch::Contains("/nonexistent/b/nb201.csv.gz") &&
+                               Catch::Contains("not found"));
+  }
+}
