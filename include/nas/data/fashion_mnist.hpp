@@ -61,13 +61,13 @@ inline std::string find_fashion_mnist(const std::string& dir = "") {
 inline TrainTest load_fashion_mnist(const std::string& dir = "") {
   const std::string found = find_fashion_mnist(dir);
   if (found.empty()) {
-    std::string looked;
+    std::string looked = "'";
     if (!dir.empty())
-      looked = "'" + dir + "'";
+      looked.append(dir).append("'");
     else if (const char* env = std::getenv("NAS_FASHION_MNIST_DIR"); env && *env)
-      looked = "'" + std::string(env) + "' (from NAS_FASHION_MNIST_DIR)";
+      looked.append(env).append("' (from NAS_FASHION_MNIST_DIR)");
     else
-      looked = "'" + std::string(fashion_mnist_system_dir) + "'";
+      looked.append(fashion_mnist_system_dir).append("'");
     throw DataError("load_fashion_mnist: the files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
                     "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz were not found in " + looked +
                     "; install them with `sudo apt-get install dataset-fashion-mnist`, or pass their directory "

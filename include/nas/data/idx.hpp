@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -23,26 +24,43 @@ inline std::vector<unsigned char> read_file_bytes(const std::string& path, const
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw DataError(std::string(where) + ": cannot open '" + path + "': " + std::strerror(errno));
   unsigned char head[2] = {0, 0};
-  const std::size_t got = std::fread(head, 1, 2, f);
-  const bool gzip = got == 2 && head[0] == 0x1f && head[1] == 0x8b;
-  std::vector<unsigned char> bytes;
+  const std::size_t got_head = std::fread(head, 1, 2, f);
+  const bool gzip = got_head == 2 && head[0] == 0x1f && head[1] == 0x8b;
+  // Size hint: the file size, or for gzip the trailer's ISIZE (uncompressed size mod 2^32),
+  // so that the data is read once into a buffer of the right size.
+  std::size_t hint = 0;
+  if (std::fseek(f, 0, SEEK_END) == 0) {
+    const long end = std::ftell(f);
+    if (end > 0) hint = static_cast<std::size_t>(end);
+    unsigned char trailer[4];
+    if (gzip && end >= 4 && std::fseek(f, -4, SEEK_END) == 0 && std::fread(trailer, 1, 4, f) == 4)
+      hint = std::size_t{trailer[0]} | (std::size_t{trailer[1]} << 8) | (std::size_t{trailer[2]} << 16) |
+             (std::size_t{trailer[3]} << 24);
+  }
+  std::vector<unsigned char> bytes(hint + 1);  // one spare byte to see the end without growing
+  std::size_t got = 0;
   if (!gzip) {
-    bytes.assign(head, head + got);
-    unsigned char buf[1 << 16];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
+    std::rewind(f);
+    for (;;) {
+      if (got == bytes.size()) bytes.resize(bytes.size() * 2);
+      const std::size_t n = std::fread(bytes.data() + got, 1, bytes.size() - got, f);
+      got += n;
+      if (n == 0) break;
+    }
     const bool failed = std::ferror(f) != 0;
     std::fclose(f);
     if (failed) throw DataError(std::string(where) + ": read error on '" + path + "'");
+    bytes.resize(got);
     return bytes;
   }
   std::fclose(f);
   gzFile gz = gzopen(path.c_str(), "rb");
   if (!gz) throw DataError(std::string(where) + ": cannot open '" + path + "' as gzip");
   gzbuffer(gz, 1 << 17);
-  std::vector<unsigned char> buf(1 << 20);
   for (;;) {
-    const int n = gzread(gz, buf.data(), static_cast<unsigned>(buf.size()));
+    if (got == bytes.size()) bytes.resize(bytes.size() * 2);
+    const auto want = static_cast<unsigned>(std::min<std::size_t>(bytes.size() - got, 1u << 30));
+    const int n = gzread(gz, bytes.data() + got, want);
     if (n < 0) {
       int code = 0;
       std::string msg = gzerror(gz, &code);
@@ -50,7 +68,7 @@ inline std::vector<unsigned char> read_file_bytes(const std::string& path, const
       throw DataError(std::string(where) + ": corrupt gzip data in '" + path + "': " + msg);
     }
     if (n == 0) break;
-    bytes.insert(bytes.end(), buf.begin(), buf.begin() + n);
+    got += static_cast<std::size_t>(n);
   }
   // A gzip stream cut short reads as end of file; gzerror reports it as Z_BUF_ERROR.
   int code = 0;
@@ -59,6 +77,7 @@ inline std::vector<unsigned char> read_file_bytes(const std::string& path, const
   gzclose(gz);
   if (code != Z_OK && code != Z_STREAM_END)
     throw DataError(std::string(where) + ": corrupt or truncated gzip data in '" + path + "': " + text);
+  bytes.resize(got);
   return bytes;
 }
 
@@ -122,7 +141,8 @@ inline IdxImages read_idx_images(const std::string& path) {
   out.count = dims[0];
   out.rows = static_cast<int>(dims[1]);
   out.cols = static_cast<int>(dims[2]);
-  out.pixels.assign(bytes.begin() + 16, bytes.end());
+  bytes.erase(bytes.begin(), bytes.begin() + 16);  // in place: no second buffer of the whole file
+  out.pixels = std::move(bytes);
   return out;
 }
 
