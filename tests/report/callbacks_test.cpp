@@ -69,7 +69,7 @@ TEST_CASE("ProgressBar on a terminal redraws one line with the budget share", "[
   REQUIRE(std::count(s.begin(), s.end(), '\n') == 1);  // only after the final redraw
   REQUIRE(std::count(s.begin(), s.end(), '\r') >= 6);
   REQUIRE_THAT(s, Catch::Contains("[####################] ToySearch: trial 5/5 (100%)"));
-  REQUIRE_THAT(s, Catch::Contains("epoch 1/2 loss 0.500"));
+  REQUIRE_THAT(s, Catch::Contains("epoch 1/2 loss 0.500") && Catch::Contains("left ~"));
   REQUIRE_THAT(progress.status(), Catch::Contains("best 0.4000") && Catch::Contains("1 failed"));
 }
 
