@@ -264,7 +264,7 @@ struct Vec {
   static constexpr int pos_block = 3;
   static type zero() { return _mm256_setzero_ps(); }
   static type load(const float* p) { return _mm256_loadu_ps(p); }
-  static type broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static type broadcast(const float* p) { return _mm256_set1_ps(*p); }
   static type fma(type a, type b, type c) { return _mm256_fmadd_ps(a, b, c); }
   static void store(float* p, type v) { _mm256_storeu_ps(p, v); }
   static float sum(type v) {
@@ -292,27 +292,24 @@ struct Vec {
 
 inline std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
 
-/// out[o][p .. p + pos_block * width) for CO output channels: sum over input channels c and
-/// taps t of w[c][t][o] * in[c][p + off[t]]. `w` is packed [cin][taps][CO].
+/// out[o][p .. p + pos_block * width) for CO output channels: the sum over q of
+/// w[q][o] * in[p + off[q]], where q runs over (input channel, tap) pairs; `w` is packed [q][CO].
+/// One flat loop over q keeps GCC from spilling the accumulators at an inner loop's exit.
 template <int CO>
-inline void direct_block(const float* in, std::size_t in_stride, int cin, const int* off, int taps, const float* w,
-                         float* out, std::size_t out_stride) {
+inline void direct_block(const float* in, const std::ptrdiff_t* off, int q_total, const float* w, float* out,
+                         std::size_t out_stride) {
   constexpr int JV = Vec::pos_block, W = Vec::width;
   typename Vec::type acc[CO][JV];
   for (int o = 0; o < CO; ++o)
     for (int v = 0; v < JV; ++v) acc[o][v] = Vec::zero();
-  for (int c = 0; c < cin; ++c) {
-    const float* plane = in + in_stride * c;
-    const float* wc = w + static_cast<std::size_t>(c) * taps * CO;
-    for (int t = 0; t < taps; ++t) {
-      const float* src = plane + off[t];
-      typename Vec::type xv[JV];
-      for (int v = 0; v < JV; ++v) xv[v] = Vec::load(src + v * W);
-      const float* wt = wc + t * CO;
-      for (int o = 0; o < CO; ++o) {
-        const auto b = Vec::broadcast(wt + o);
-        for (int v = 0; v < JV; ++v) acc[o][v] = Vec::fma(b, xv[v], acc[o][v]);
-      }
+  for (int q = 0; q < q_total; ++q) {
+    const float* src = in + off[q];
+    typename Vec::type xv[JV];
+    for (int v = 0; v < JV; ++v) xv[v] = Vec::load(src + v * W);
+    const float* wq = w + static_cast<std::size_t>(q) * CO;
+    for (int o = 0; o < CO; ++o) {
+      const auto b = Vec::broadcast(wq + o);
+      for (int v = 0; v < JV; ++v) acc[o][v] = Vec::fma(b, xv[v], acc[o][v]);
     }
   }
   for (int o = 0; o < CO; ++o)
@@ -321,8 +318,9 @@ inline void direct_block(const float* in, std::size_t in_stride, int cin, const 
 
 /// The direct convolution of one padded plane set: `cout` output planes of `blocks`
 /// position blocks each. `w` is packed per output-channel block (see pack_weights).
-inline void direct_planes(const float* in, std::size_t in_stride, int cin, const int* off, int taps, const float* w,
-                          int cout, float* out, std::size_t out_stride, std::size_t blocks) {
+inline void direct_planes(const float* in, const std::ptrdiff_t* off, int cin, int taps, const float* w, int cout,
+                          float* out, std::size_t out_stride, std::size_t blocks) {
+  const int q_total = cin * taps;
   constexpr int CO = Vec::out_block;
   constexpr std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
   for (std::size_t b = 0; b < blocks; ++b) {
@@ -332,15 +330,15 @@ inline void direct_planes(const float* in, std::size_t in_stride, int cin, const
       const float* wb = w + static_cast<std::size_t>(o0) * cin * taps;
       float* db = dst + out_stride * o0;
       switch (std::min(CO, cout - o0)) {
-        case 1: direct_block<1>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
-        case 2: direct_block<2>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
-        case 3: direct_block<3>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
-        case 4: direct_block<4>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+        case 1: direct_block<1>(src, off, q_total, wb, db, out_stride); break;
+        case 2: direct_block<2>(src, off, q_total, wb, db, out_stride); break;
+        case 3: direct_block<3>(src, off, q_total, wb, db, out_stride); break;
+        case 4: direct_block<4>(src, off, q_total, wb, db, out_stride); break;
 #if defined(__AVX512F__)
-        case 5: direct_block<5>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
-        case 6: direct_block<6>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
-        case 7: direct_block<7>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
-        case 8: direct_block<8>(src, in_stride, cin, off, taps, wb, db, out_stride); break;
+        case 5: direct_block<5>(src, off, q_total, wb, db, out_stride); break;
+        case 6: direct_block<6>(src, off, q_total, wb, db, out_stride); break;
+        case 7: direct_block<7>(src, off, q_total, wb, db, out_stride); break;
+        case 8: direct_block<8>(src, off, q_total, wb, db, out_stride); break;
 #endif
         default: NAS_ASSERT(false, "direct_planes: register block out of range");
       }
@@ -385,7 +383,7 @@ inline void weight_grad_block(const float* dy, std::size_t dy_stride, const floa
 
 template <int CO>
 inline void weight_grad_rows(const float* dy, std::size_t dy_stride, const float* in, std::size_t in_stride, int cin,
-                             const int* off, int taps, std::size_t vectors, float* dw, std::size_t dw_stride) {
+                             const std::ptrdiff_t* off, int taps, std::size_t vectors, float* dw, std::size_t dw_stride) {
   constexpr int QB = Vec::pos_block;
   const int q_total = cin * taps;
   const float* src[QB];
@@ -411,26 +409,39 @@ inline void pad_planes(const float* src, int channels, int h, int w, float* dst,
   }
 }
 
+/// Grow-only per-thread storage for offset tables, so that steady-state calls do not allocate.
+inline std::vector<std::ptrdiff_t>& offset_storage(int slot) {
+  thread_local std::vector<std::ptrdiff_t> tables[2];
+  return tables[slot];
+}
+
 /// Layout of a zero-padded flat plane set read by direct_planes.
 struct PaddedPlanes {
-  int width = 0;                 // padded row width
-  std::size_t positions = 0;     // computed positions per output plane (rows * width, rounded up)
-  std::size_t blocks = 0;        // register blocks per plane
-  std::size_t stride = 0;        // floats per padded input plane, including the slack read past the end
-  std::vector<int> offsets;      // per tap
+  int width = 0;                         // padded row width
+  std::size_t positions = 0;             // computed positions per output plane (rows * width, rounded up)
+  std::size_t blocks = 0;                // register blocks per plane
+  std::size_t stride = 0;                // floats per padded input plane, including the slack read past the end
+  const std::ptrdiff_t* offsets = nullptr;  // [channel][tap]: channel * stride + tap offset
 };
 
-inline PaddedPlanes padded_planes(int out_rows, int padded_w, int padded_h, int kh, int kw, int dh, int dw) {
+inline PaddedPlanes padded_planes(int out_rows, int padded_w, int padded_h, int kh, int kw, int dh, int dw,
+                                  int channels, int slot) {
   PaddedPlanes p;
   p.width = padded_w;
   const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
   p.blocks = (static_cast<std::size_t>(out_rows) * padded_w + step - 1) / step;
   p.positions = p.blocks * step;
-  p.offsets.resize(static_cast<std::size_t>(kh) * kw);
-  for (int i = 0; i < kh; ++i)
-    for (int j = 0; j < kw; ++j) p.offsets[static_cast<std::size_t>(i) * kw + j] = i * dh * padded_w + j * dw;
-  const std::size_t max_off = static_cast<std::size_t>(p.offsets.back());
+  const std::size_t max_off = static_cast<std::size_t>((kh - 1) * dh * padded_w + (kw - 1) * dw);
   p.stride = round_up(std::max(p.positions + max_off, static_cast<std::size_t>(padded_h) * padded_w), 16);
+  auto& table = offset_storage(slot);
+  const std::size_t taps = static_cast<std::size_t>(kh) * kw;
+  table.resize(taps * channels);
+  for (int c = 0; c < channels; ++c)
+    for (int i = 0; i < kh; ++i)
+      for (int j = 0; j < kw; ++j)
+        table[c * taps + static_cast<std::size_t>(i) * kw + j] =
+            static_cast<std::ptrdiff_t>(p.stride) * c + static_cast<std::ptrdiff_t>(i) * dh * padded_w + j * dw;
+  p.offsets = table.data();
   return p;
 }
 
@@ -446,7 +457,7 @@ inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const fl
   const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
   const int taps = s.kernel_h * s.kernel_w;
   const int wp = s.in_w + 2 * s.pad_w, hp = s.in_h + 2 * s.pad_h;
-  const PaddedPlanes pl = padded_planes(oh, wp, hp, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w);
+  const PaddedPlanes pl = padded_planes(oh, wp, hp, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, cin_g, 0);
   const int chunks = batch_chunks(s);
   const std::size_t xp_n = pl.stride * s.in_channels, out_n = pl.positions * cout_g;
   const std::size_t w_n = static_cast<std::size_t>(s.out_channels) * cin_g * taps;
@@ -470,7 +481,7 @@ inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const fl
     for (int n = b0; n < b1; ++n) {
       pad_planes(x + x_img * n, s.in_channels, s.in_h, s.in_w, xp, pl.stride, wp, s.pad_h, s.pad_w);
       for (int g = 0; g < s.groups; ++g) {
-        direct_planes(xp + pl.stride * g * cin_g, pl.stride, cin_g, pl.offsets.data(), taps,
+        direct_planes(xp + pl.stride * g * cin_g, pl.offsets, cin_g, taps,
                       packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps, cout_g, out, pl.positions,
                       pl.blocks);
         for (int o = 0; o < cout_g; ++o) {
@@ -500,13 +511,13 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
   const int qh = s.dilation_h * (s.kernel_h - 1) - s.pad_h, qw = s.dilation_w * (s.kernel_w - 1) - s.pad_w;
   const int wq = ow + 2 * qw, hq = oh + 2 * qh;
   PaddedPlanes dpl;
-  if (dx) dpl = padded_planes(s.in_h, wq, hq, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w);
+  if (dx) dpl = padded_planes(s.in_h, wq, hq, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, cout_g, 0);
   // dw reads x padded as in the forward pass and dy laid out on the same row width.
   const int wp = s.in_w + 2 * s.pad_w, hp = s.in_h + 2 * s.pad_h;
   PaddedPlanes xpl;
   std::size_t dw_vectors = 0, dyw_stride = 0;
   if (dw) {
-    xpl = padded_planes(oh, wp, hp, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w);
+    xpl = padded_planes(oh, wp, hp, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, 1, 1);
     dw_vectors = (static_cast<std::size_t>(oh) * wp + Vec::width - 1) / Vec::width;
     dyw_stride = round_up(dw_vectors * Vec::width, 16);
   }
@@ -541,7 +552,7 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
       if (dx) {
         pad_planes(dyn, s.out_channels, oh, ow, dyq, dpl.stride, wq, qh, qw);
         for (int g = 0; g < s.groups; ++g) {
-          direct_planes(dyq + dpl.stride * g * cout_g, dpl.stride, cout_g, dpl.offsets.data(), taps,
+          direct_planes(dyq + dpl.stride * g * cout_g, dpl.offsets, cout_g, taps,
                         packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps, cin_g, dxo, dpl.positions,
                         dpl.blocks);
           for (int i = 0; i < cin_g; ++i) {
@@ -564,15 +575,15 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
             float* dwo = dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps;
             const std::size_t dws = static_cast<std::size_t>(cin_g) * taps;
             switch (std::min(CO, cout_g - o0)) {
-              case 1: weight_grad_rows<1>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
-              case 2: weight_grad_rows<2>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
-              case 3: weight_grad_rows<3>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
-              case 4: weight_grad_rows<4>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+              case 1: weight_grad_rows<1>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
+              case 2: weight_grad_rows<2>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
+              case 3: weight_grad_rows<3>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
+              case 4: weight_grad_rows<4>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
 #if defined(__AVX512F__)
-              case 5: weight_grad_rows<5>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
-              case 6: weight_grad_rows<6>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
-              case 7: weight_grad_rows<7>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
-              case 8: weight_grad_rows<8>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets.data(), taps, dw_vectors, dwo, dws); break;
+              case 5: weight_grad_rows<5>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
+              case 6: weight_grad_rows<6>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
+              case 7: weight_grad_rows<7>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
+              case 8: weight_grad_rows<8>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
 #endif
               default: NAS_ASSERT(false, "conv2d_backward_direct: register block out of range");
             }
