@@ -354,18 +354,18 @@ struct RefLine {
   std::string label;
 };
 
-inline void check_sizes(const char* where, const std::string& name, std::size_t nx, std::size_t ny) {
+inline void check_series_sizes(const char* where, const std::string& name, std::size_t nx, std::size_t ny) {
   if (nx != ny)
     throw ConfigError(std::string(where) + ": series '" + name + "' has " + std::to_string(nx) + " x values and " +
                       std::to_string(ny) + " y values");
 }
 
-inline void extend(double& lo, double& hi, double v) {
+inline void extend_range(double& lo, double& hi, double v) {
   if (std::isnan(lo) || v < lo) lo = v;
   if (std::isnan(hi) || v > hi) hi = v;
 }
 
-inline void write_file(const std::string& path, const std::string& text, const char* where) {
+inline void write_text_file(const std::string& path, const std::string& text, const char* where) {
   std::ofstream f(path, std::ios::binary);
   if (!f) throw DataError(std::string(where) + ": cannot open '" + path + "' for writing");
   f << text;
@@ -430,7 +430,7 @@ class LineChart {
   explicit LineChart(ChartOptions options = {}) : o_(std::move(options)) {}
 
   LineChart& add(std::string name, std::vector<double> x, std::vector<double> y, LineStyle style = {}) {
-    detail::check_sizes("LineChart::add", name, x.size(), y.size());
+    detail::check_series_sizes("LineChart::add", name, x.size(), y.size());
     if (style.color < 0) style.color = static_cast<int>(series_.size());
     series_.push_back({std::move(name), std::move(x), std::move(y), style});
     return *this;
@@ -445,8 +445,8 @@ class LineChart {
   /// An empty name keeps it out of the legend.
   LineChart& band(std::string name, std::vector<double> x, std::vector<double> lower, std::vector<double> upper,
                   int color = -1) {
-    detail::check_sizes("LineChart::band", name, x.size(), lower.size());
-    detail::check_sizes("LineChart::band", name, x.size(), upper.size());
+    detail::check_series_sizes("LineChart::band", name, x.size(), lower.size());
+    detail::check_series_sizes("LineChart::band", name, x.size(), upper.size());
     if (color < 0) color = series_.empty() ? 0 : series_.back().style.color;
     bands_.push_back({std::move(name), std::move(x), std::move(lower), std::move(upper), color});
     return *this;
@@ -469,23 +469,23 @@ class LineChart {
     for (const auto& s : series_)
       for (std::size_t i = 0; i < s.x.size(); ++i)
         if (usable_x(s.x[i]) && usable_y(s.y[i])) {
-          detail::extend(xlo, xhi, s.x[i]);
-          detail::extend(ylo, yhi, s.y[i]);
+          detail::extend_range(xlo, xhi, s.x[i]);
+          detail::extend_range(ylo, yhi, s.y[i]);
           any = true;
         }
     for (const auto& b : bands_)
       for (std::size_t i = 0; i < b.x.size(); ++i)
         if (usable_x(b.x[i]) && usable_y(b.lower[i]) && usable_y(b.upper[i])) {
-          detail::extend(xlo, xhi, b.x[i]);
-          detail::extend(ylo, yhi, b.lower[i]);
-          detail::extend(ylo, yhi, b.upper[i]);
+          detail::extend_range(xlo, xhi, b.x[i]);
+          detail::extend_range(ylo, yhi, b.lower[i]);
+          detail::extend_range(ylo, yhi, b.upper[i]);
           any = true;
         }
     if (any) {
       for (const auto& r : hlines_)
-        if (usable_y(r.value)) detail::extend(ylo, yhi, r.value);
+        if (usable_y(r.value)) detail::extend_range(ylo, yhi, r.value);
       for (const auto& r : vlines_)
-        if (usable_x(r.value)) detail::extend(xlo, xhi, r.value);
+        if (usable_x(r.value)) detail::extend_range(xlo, xhi, r.value);
     }
     const auto ax = detail::ChartAxis::make(xlo, xhi, o_.log_x, o_.x_min, o_.x_max, "LineChart");
     const auto ay = detail::ChartAxis::make(ylo, yhi, o_.log_y, o_.y_min, o_.y_max, "LineChart");
@@ -557,7 +557,7 @@ class LineChart {
   }
 
   /// Writes svg() to `path`; throws DataError naming the path if it cannot be written.
-  void save(const std::string& path) const { detail::write_file(path, svg(), "LineChart::save"); }
+  void save(const std::string& path) const { detail::write_text_file(path, svg(), "LineChart::save"); }
 
  private:
   struct Series {
@@ -584,13 +584,13 @@ class ScatterChart {
   explicit ScatterChart(ChartOptions options = {}) : o_(std::move(options)) {}
 
   ScatterChart& add(std::string group, std::vector<double> x, std::vector<double> y, int color = -1) {
-    detail::check_sizes("ScatterChart::add", group, x.size(), y.size());
+    detail::check_series_sizes("ScatterChart::add", group, x.size(), y.size());
     if (color < 0) color = static_cast<int>(groups_.size());
     groups_.push_back({std::move(group), std::move(x), std::move(y), color, false, false});
     return *this;
   }
   ScatterChart& front(std::string name, std::vector<double> x, std::vector<double> y, bool step = false) {
-    detail::check_sizes("ScatterChart::front", name, x.size(), y.size());
+    detail::check_series_sizes("ScatterChart::front", name, x.size(), y.size());
     std::vector<std::size_t> order(x.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return x[a] < x[b]; });
@@ -615,15 +615,15 @@ class ScatterChart {
     for (const auto& g : groups_)
       for (std::size_t i = 0; i < g.x.size(); ++i)
         if (std::isfinite(g.x[i]) && std::isfinite(g.y[i]) && (!o_.log_x || g.x[i] > 0) && (!o_.log_y || g.y[i] > 0)) {
-          detail::extend(xlo, xhi, g.x[i]);
-          detail::extend(ylo, yhi, g.y[i]);
+          detail::extend_range(xlo, xhi, g.x[i]);
+          detail::extend_range(ylo, yhi, g.y[i]);
           any = true;
         }
     if (any) {
       for (const auto& r : hlines_)
-        if (std::isfinite(r.value) && (!o_.log_y || r.value > 0)) detail::extend(ylo, yhi, r.value);
+        if (std::isfinite(r.value) && (!o_.log_y || r.value > 0)) detail::extend_range(ylo, yhi, r.value);
       for (const auto& r : vlines_)
-        if (std::isfinite(r.value) && (!o_.log_x || r.value > 0)) detail::extend(xlo, xhi, r.value);
+        if (std::isfinite(r.value) && (!o_.log_x || r.value > 0)) detail::extend_range(xlo, xhi, r.value);
     }
     const auto ax = detail::ChartAxis::make(xlo, xhi, o_.log_x, o_.x_min, o_.x_max, "ScatterChart");
     const auto ay = detail::ChartAxis::make(ylo, yhi, o_.log_y, o_.y_min, o_.y_max, "ScatterChart");
@@ -672,7 +672,7 @@ class ScatterChart {
     return out;
   }
 
-  void save(const std::string& path) const { detail::write_file(path, svg(), "ScatterChart::save"); }
+  void save(const std::string& path) const { detail::write_text_file(path, svg(), "ScatterChart::save"); }
 
  private:
   struct Group {
@@ -732,9 +732,9 @@ class BarChart {
     bool any = false;
     for (const auto& s : series_)
       for (double v : s.values)
-        if (std::isfinite(v)) detail::extend(ylo, yhi, v), any = true;
+        if (std::isfinite(v)) detail::extend_range(ylo, yhi, v), any = true;
     for (const auto& r : refs_)
-      if (std::isfinite(r.value)) detail::extend(ylo, yhi, r.value);
+      if (std::isfinite(r.value)) detail::extend_range(ylo, yhi, r.value);
     if (!any) ylo = yhi = std::numeric_limits<double>::quiet_NaN();
     const auto ay = detail::ChartAxis::make(ylo, yhi, false, o_.y_min, o_.y_max, "BarChart");
     std::vector<detail::LegendEntry> legend;
@@ -800,7 +800,7 @@ class BarChart {
     return out;
   }
 
-  void save(const std::string& path) const { detail::write_file(path, svg(), "BarChart::save"); }
+  void save(const std::string& path) const { detail::write_text_file(path, svg(), "BarChart::save"); }
 
  private:
   struct Series {
