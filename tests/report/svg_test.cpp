@@ -71,6 +71,11 @@ TEST_CASE("nice_scale picks 1-2-5 steps that cover the range", "[report][svg]") 
   REQUIRE(nas::tick_label(40.0, 20.0) == "40");
   REQUIRE(nas::tick_label(0.05, 0.05) == "0.05");
   REQUIRE(nas::tick_label(-1e-17, 0.2) == "0.0");
+  REQUIRE(nas::tick_label(1.5e6, 5e5) == "1.5M");
+  REQUIRE(nas::tick_label(2e9, 1e9) == "2G");
+  REQUIRE(nas::tick_label(0.0, 5e5) == "0");
+  REQUIRE(nas::tick_label(2e-5, 1e-5) == "2e-05");
+  REQUIRE(nas::tick_label(5e5, 5e5, 3e6) == "0.5M");  // one style along the axis
 }
 
 TEST_CASE("LineChart writes well-formed SVG with titles, legend and ticks", "[report][svg]") {

@@ -86,12 +86,20 @@ struct NiceScale {
 }
 
 /// A tick label for `v` on an axis whose ticks are `step` apart: as many decimals as the
-/// step needs, scientific notation for very large or very small magnitudes.
-[[nodiscard]] inline std::string tick_label(double v, double step) {
+/// step needs, an SI suffix (M, G, T) when the axis reaches a million (`axis_max`, the
+/// largest |tick|, keeps one style along an axis), scientific notation for steps below 1e-4.
+[[nodiscard]] inline std::string tick_label(double v, double step, double axis_max = 0.0) {
   char buf[32];
   if (std::abs(v) < std::abs(step) * 1e-9) v = 0.0;
-  const double mag = std::max(std::abs(v), std::abs(step));
-  if (mag >= 1e6 || (std::abs(step) < 1e-4 && v != 0.0)) {
+  const double mag = std::max({std::abs(v), std::abs(step), std::abs(axis_max)});
+  if (mag >= 1e6) {
+    // Parameter and FLOP counts: an SI suffix with the decimals the step needs ("1.5M").
+    if (v == 0.0) return "0";
+    const double unit = mag >= 1e12 ? 1e12 : mag >= 1e9 ? 1e9 : 1e6;
+    const char* suffix = unit == 1e12 ? "T" : unit == 1e9 ? "G" : "M";
+    const int dec = std::clamp(static_cast<int>(std::ceil(-std::log10(std::abs(step) / unit) - 1e-9)), 0, 6);
+    std::snprintf(buf, sizeof buf, "%.*f%s", dec, v / unit, suffix);
+  } else if (std::abs(step) < 1e-4 && v != 0.0) {
     std::snprintf(buf, sizeof buf, "%.3g", v);
   } else {
     const int dec = std::clamp(static_cast<int>(std::ceil(-std::log10(std::abs(step)) - 1e-9)), 0, 8);
@@ -172,10 +180,10 @@ struct ChartAxis {
       a.hi = fix_hi ? dhi : s.hi;
       if (a.hi <= a.lo) a.hi = a.lo + s.step;
       for (double t : s.ticks)
-        if (t >= a.lo - 1e-9 * s.step && t <= a.hi + 1e-9 * s.step) {
-          a.ticks.push_back(t);
-          a.labels.push_back(tick_label(t, s.step));
-        }
+        if (t >= a.lo - 1e-9 * s.step && t <= a.hi + 1e-9 * s.step) a.ticks.push_back(t);
+      double axis_max = 0.0;
+      for (double t : a.ticks) axis_max = std::max(axis_max, std::abs(t));
+      for (double t : a.ticks) a.labels.push_back(tick_label(t, s.step, axis_max));
       return a;
     }
     double e0 = std::floor(std::log10(dlo) + 1e-9), e1 = std::ceil(std::log10(dhi) - 1e-9);
