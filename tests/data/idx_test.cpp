@@ -1,11 +1,14 @@
 // IDX reader: good files (plain and gzip) load; corrupt ones raise DataError naming the problem.
 #include <catch2/catch.hpp>
 
+#include <nas/data/fashion_mnist.hpp>
 #include <nas/data/idx.hpp>
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -155,4 +158,29 @@ TEST_CASE("load_idx rejects mismatched image and label counts", "[data][idx]") {
   write_plain(dir.file("l.idx"), idx_labels({1, 2}, 2));
   REQUIRE_THAT(error_of([&] { nas::load_idx(dir.file("i.idx"), dir.file("l.idx"), 10); }),
                Catch::Contains("mismatched") && Catch::Contains("3 images") && Catch::Contains("2 labels"));
+}
+
+TEST_CASE("load_fashion_mnist reads a given directory or NAS_FASHION_MNIST_DIR, plain or gzip files", "[data][idx]") {
+  TempDir dir;
+  write_plain(dir.file("train-images-idx3-ubyte"), idx_images(4, 28, 28, 4 * 784));
+  write_plain(dir.file("train-labels-idx1-ubyte"), idx_labels({0, 1, 2, 9}, 4));
+  write_gz(dir.file("t10k-images-idx3-ubyte.gz"), idx_images(2, 28, 28, 2 * 784));
+  write_gz(dir.file("t10k-labels-idx1-ubyte.gz"), idx_labels({5, 7}, 2));
+
+  const auto a = nas::load_fashion_mnist(dir.path.string());
+  REQUIRE(a.train.size() == 4);
+  REQUIRE(a.test.labels == std::vector<std::int32_t>{5, 7});
+  REQUIRE(a.train.class_names.at(9) == "Ankle boot");
+
+  ::setenv("NAS_FASHION_MNIST_DIR", dir.path.string().c_str(), 1);
+  const auto found = nas::find_fashion_mnist();
+  const auto b = nas::load_fashion_mnist();
+  ::unsetenv("NAS_FASHION_MNIST_DIR");
+  REQUIRE(found == dir.path.string());
+  REQUIRE(b.train.images == a.train.images);
+
+  // A corrupt file in the directory is reported with its name.
+  write_plain(dir.file("train-labels-idx1-ubyte"), idx_labels({0, 1, 12, 9}, 4));
+  REQUIRE_THAT(error_of([&] { nas::load_fashion_mnist(dir.path.string()); }),
+               Catch::Contains("train-labels-idx1-ubyte") && Catch::Contains("label 12 at index 2"));
 }
