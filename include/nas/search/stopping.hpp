@@ -54,9 +54,9 @@ class EarlyStop {
 ///
 ///     nas::StopAfter after{.trials = 100};
 struct StopAfter {
-  std::optional<std::size_t> trials;
-  std::optional<double> wall_seconds;
-  std::optional<double> cost_seconds;
+  std::optional<std::size_t> trials{};
+  std::optional<double> wall_seconds{};
+  std::optional<double> cost_seconds{};
 
   template <class Arch>
   bool on_trial(const Trial<Arch>& t, const History<Arch>& h) const {

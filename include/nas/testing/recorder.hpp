@@ -14,7 +14,7 @@ namespace nas::testing {
 /// remembers the scores and generations it saw. With `stop_after_trials` set, on_trial
 /// returns true at that trial, so tests can check that returning true stops a run.
 struct Recorder {
-  std::optional<std::size_t> stop_after_trials;
+  std::optional<std::size_t> stop_after_trials{};
 
   std::size_t begins = 0;
   std::size_t trials = 0;
@@ -22,8 +22,8 @@ struct Recorder {
   std::size_t epochs = 0;
   std::size_t ends = 0;
   std::size_t history_size_at_end = 0;
-  std::vector<double> scores;
-  std::vector<std::size_t> generation_ids;
+  std::vector<double> scores{};
+  std::vector<std::size_t> generation_ids{};
 
   void on_begin(const RunInfo&) { ++begins; }
 
