@@ -167,3 +167,14 @@ TEST_CASE("charts save to a file and name an unwritable path", "[report][svg]") 
   std::filesystem::remove(path);
   REQUIRE_THROWS_WITH(c.save("/nonexistent-dir/x.svg"), Catch::Contains("/nonexistent-dir/x.svg"));
 }
+
+TEST_CASE("a legend name too long for its column is shortened with the full name as a tooltip", "[report][svg]") {
+  const std::string name = "regularized evolution on NAS-Bench-201 with ten seeds and a long description";
+  nas::LineChart c;
+  c.add(name, {1, 2}, {1, 2});
+  c.add("short", {1, 2}, {2, 1});
+  const auto s = c.svg();
+  balanced_elements(s);
+  REQUIRE_THAT(s, Catch::Contains("\u2026<title>" + name + "</title>"));
+  REQUIRE_THAT(s, Catch::Contains(">short</text>"));
+}

@@ -228,6 +228,7 @@ class ChartFrame {
     for (const auto& e : legend_) longest = std::max(longest, e.name.size());
     const bool show_legend = o.legend && longest > 0;
     const double legend_w = show_legend ? std::min(240.0, 40.0 + 7.0 * static_cast<double>(longest)) : 0.0;
+    legend_chars_ = static_cast<std::size_t>((legend_w - 34.0) / 7.0);
     left_ = o.y_label.empty() ? 56.0 : 72.0;
     right_ = static_cast<double>(o.width) - (show_legend ? legend_w + 16.0 : 24.0);
     top_ = o.title.empty() ? 20.0 : 44.0;
@@ -341,8 +342,12 @@ class ChartFrame {
                  e.color + "\" fill-opacity=\"0.35\"/>\n";
             break;
         }
-        s += "<text x=\"" + svg_num(lx + 26) + "\" y=\"" + y + "\" dominant-baseline=\"middle\">" + xml_escape(e.name) +
-             "</text>\n";
+        // A name too long for the legend column is shortened; the full name stays as a tooltip.
+        const std::size_t cut = utf8_prefix(e.name, legend_chars_);
+        const std::string shown = cut < e.name.size() ? xml_escape(e.name.substr(0, utf8_prefix(e.name, legend_chars_ - 1))) +
+                                                            "\u2026<title>" + xml_escape(e.name) + "</title>"
+                                                      : xml_escape(e.name);
+        s += "<text x=\"" + svg_num(lx + 26) + "\" y=\"" + y + "\" dominant-baseline=\"middle\">" + shown + "</text>\n";
         ly += 20;
       }
       s += "</g>\n";
@@ -351,8 +356,17 @@ class ChartFrame {
   }
 
  private:
+  // Bytes of `s` that hold its first `chars` code points.
+  static std::size_t utf8_prefix(const std::string& s, std::size_t chars) {
+    std::size_t i = 0, n = 0;
+    for (; i < s.size(); ++i)
+      if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && n++ == chars) break;
+    return i;
+  }
+
   ChartOptions o_;
   std::vector<LegendEntry> legend_;
+  std::size_t legend_chars_ = 0;
   double left_ = 0, right_ = 0, top_ = 0, bottom_ = 0;
   std::string clip_id_;
 };
