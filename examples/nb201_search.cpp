@@ -243,7 +243,7 @@ const std::vector<Published> published{
 };
 
 void write_reports(const std::vector<Summary>& all, const std::filesystem::path& dir, const Settings& st, double load_s,
-                   double total_wall, unsigned threads, const std::string& command) {
+                   double total_wall, double total_cpu, unsigned threads, const std::string& command) {
   std::filesystem::create_directories(dir);
   {
     nlohmann::json j = nlohmann::json::array();
@@ -362,10 +362,12 @@ void write_reports(const std::vector<Summary>& all, const std::filesystem::path&
   char buf[1024];
   std::snprintf(buf, sizeof buf,
                 "## How this was produced\n\n`%s` on %s, %s (%u hardware threads), load average at the end `%s`.\n\n"
-                "%u worker threads; table load %.3f s; all %zu searches %.3f s of wall time (one measurement; the run's "
-                "own seed derivation makes the numbers above independent of the thread count).\n",
+                "%u worker threads; table load %.3f s; all %zu searches %.3f s of wall time and %.3f s of CPU time "
+                "(one measurement; on a machine shared with other jobs the wall time exceeds the CPU time per thread). "
+                "Each run's seed depends only on `--seed` and the run's number, so the numbers above do not depend on the "
+                "thread count.\n",
                 command.c_str(), date, cpu.c_str(), std::thread::hardware_concurrency(), load.c_str(), threads, load_s,
-                all.size() * (all.empty() ? 0 : all.front().runs), total_wall);
+                all.size() * (all.empty() ? 0 : all.front().runs), total_wall, total_cpu);
   md << buf;
 }
 
@@ -406,6 +408,7 @@ int main(int argc, char** argv) {
     std::vector<Summary> results;
     std::printf("%-10s %-10s %5s %8s %16s %16s %8s %8s\n", "strategy", "dataset", "runs", "budget", "valid", "test", "evals", "wall_s");
     const auto t1 = std::chrono::steady_clock::now();
+    const std::clock_t c1 = std::clock();  // process CPU time, all threads
     for (const auto& ds : datasets)
       for (const auto& st : strategies) {
         results.push_back(run_protocol(st, ds, settings, table, runs, budget, seed, threads));
@@ -414,7 +417,9 @@ int main(int argc, char** argv) {
                     pm(s.valid_mean, s.valid_std).c_str(), pm(s.test_mean, s.test_std).c_str(), s.evaluations_mean, s.wall_s);
       }
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-    std::printf("table loaded in %.3f s; searches took %.3f s of wall time on %u threads\n", load_s, total, threads);
+    const double cpu = static_cast<double>(std::clock() - c1) / CLOCKS_PER_SEC;
+    std::printf("table loaded in %.3f s; searches took %.3f s of wall time (%.3f s of CPU) on %u threads\n", load_s, total, cpu,
+                threads);
     for (const auto& ds : datasets)
       for (const auto& s : results)
         if (s.dataset == ds) {
@@ -438,7 +443,7 @@ int main(int argc, char** argv) {
       std::snprintf(buf, sizeof buf, " --runs %zu --budget %.0f --seed %llu --threads %u", runs, budget,
                     static_cast<unsigned long long>(seed), threads);
       command += buf;
-      write_reports(results, report_dir, settings, load_s, total, threads, command);
+      write_reports(results, report_dir, settings, load_s, total, cpu, threads, command);
       std::printf("wrote %s/nb201.{md,json,csv}, nb201_curves.csv and nb201_<dataset>.svg\n", report_dir.c_str());
     }
   } catch (const nas::Error& e) {
