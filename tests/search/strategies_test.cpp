@@ -178,3 +178,12 @@ TEMPLATE_TEST_CASE("A callback stopping at on_begin prevents any evaluation", "[
   REQUIRE(r.stop_reason == "callback");
   REQUIRE_FALSE(r.found);
 }
+
+TEMPLATE_TEST_CASE("A strategy stops on the wall-clock budget", "[search]", NAS_ALL_STRATEGIES) {
+  // A microsecond is over long before a hundred thousand evaluations are made.
+  const OneMaxSpace space(12, 4, 1);
+  ToyEstimator<OneMaxSpace> est(space);
+  const auto r = make<TestType>(4).run(space, est, nas::Budget{.evaluations = 100000, .wall_seconds = 1e-6});
+  REQUIRE(r.stop_reason == "wall");
+  REQUIRE(r.history.size() < 100000);
+}
