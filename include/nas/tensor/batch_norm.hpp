@@ -1,0 +1,224 @@
+// BatchNorm2d: per-channel batch normalisation with running statistics, as in PyTorch.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "nas/tensor/module.hpp"
+#include "nas/tensor/threads.hpp"
+
+namespace nas {
+
+/// Batch normalisation over (N, H, W) per channel (Ioffe & Szegedy 2015), matching
+/// torch.nn.BatchNorm2d: in training the batch mean and biased variance normalise, and
+/// the running estimates move by `momentum` towards the batch mean and the UNBIASED
+/// variance; in evaluation the running estimates normalise. With
+/// `track_running_stats = false` batch statistics are used in both modes.
+/// Parameters (when `affine`): weight (gamma, init 1) and bias (beta, init 0).
+class BatchNorm2d final : public Module {
+ public:
+  struct Options {
+    int channels = 1;
+    float eps = 1e-5f;
+    float momentum = 0.1f;
+    bool affine = true;
+    bool track_running_stats = true;
+  };
+
+  explicit BatchNorm2d(const Options& o) : opt_(o) {
+    if (o.channels < 1) throw ConfigError("BatchNorm2d: channels (" + std::to_string(o.channels) + ") must be >= 1");
+    if (!(o.eps > 0.0f)) throw ConfigError("BatchNorm2d: eps (" + std::to_string(o.eps) + ") must be > 0");
+    if (!(o.momentum >= 0.0f && o.momentum <= 1.0f))
+      throw ConfigError("BatchNorm2d: momentum (" + std::to_string(o.momentum) + ") must be in [0, 1]");
+    if (o.affine) {
+      gamma_ = Parameter("weight", Shape{o.channels});
+      gamma_.value.fill(1.0f);
+      beta_ = Parameter("bias", Shape{o.channels});
+    }
+    running_mean_ = Tensor(Shape{o.channels});
+    running_var_ = Tensor(Shape{o.channels});
+    running_var_.fill(1.0f);
+    mean_ = Tensor(Shape{o.channels});
+    inv_std_ = Tensor(Shape{o.channels});
+  }
+  explicit BatchNorm2d(int channels) : BatchNorm2d(Options{.channels = channels}) {}
+
+  const Tensor& forward(const Tensor& x) override {
+    check_input(x.shape());
+    x_ = &x;
+    const int N = x.dim(0), C = x.dim(1);
+    const std::size_t hw = static_cast<std::size_t>(x.dim(2)) * static_cast<std::size_t>(x.dim(3));
+    const std::size_t m = static_cast<std::size_t>(N) * hw;
+    y_.resize(x.shape());
+    batch_stats_ = is_training() || !opt_.track_running_stats;
+    if (batch_stats_ && m < 2 && is_training())
+      throw ConfigError("BatchNorm2d: training needs more than 1 value per channel (input " + x.shape().str() + ")");
+    if (batch_stats_) xhat_.resize(x.shape());
+    const float* xd = x.data();
+    float* yd = y_.data();
+    float* xh = batch_stats_ ? xhat_.data() : nullptr;
+    const bool update = is_training() && opt_.track_running_stats;
+    const int threads = num_threads();
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && m * C > 32768)
+    for (int c = 0; c < C; ++c) {
+      float mean, inv_std;
+      if (batch_stats_) {
+        double s = 0.0, ss = 0.0;
+        for (int n = 0; n < N; ++n) {
+          const float* p = xd + (static_cast<std::size_t>(n) * C + c) * hw;
+          float fs = 0.0f;
+          for (std::size_t i = 0; i < hw; ++i) fs += p[i];
+          s += fs;
+        }
+        const double mu = s / static_cast<double>(m);
+        for (int n = 0; n < N; ++n) {
+          const float* p = xd + (static_cast<std::size_t>(n) * C + c) * hw;
+          const auto fmu = static_cast<float>(mu);
+          float fss = 0.0f;
+          for (std::size_t i = 0; i < hw; ++i) {
+            const float d = p[i] - fmu;
+            fss += d * d;
+          }
+          ss += fss;
+        }
+        const double var = ss / static_cast<double>(m);
+        mean = static_cast<float>(mu);
+        inv_std = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(opt_.eps)));
+        if (update) {
+          const double unbiased = m > 1 ? ss / static_cast<double>(m - 1) : var;
+          const double mom = opt_.momentum;
+          running_mean_[static_cast<std::size_t>(c)] =
+              static_cast<float>((1.0 - mom) * running_mean_[static_cast<std::size_t>(c)] + mom * mu);
+          running_var_[static_cast<std::size_t>(c)] =
+              static_cast<float>((1.0 - mom) * running_var_[static_cast<std::size_t>(c)] + mom * unbiased);
+        }
+      } else {
+        mean = running_mean_[static_cast<std::size_t>(c)];
+        inv_std = 1.0f / std::sqrt(running_var_[static_cast<std::size_t>(c)] + opt_.eps);
+      }
+      mean_[static_cast<std::size_t>(c)] = mean;
+      inv_std_[static_cast<std::size_t>(c)] = inv_std;
+      const float g = opt_.affine ? gamma_.value[static_cast<std::size_t>(c)] : 1.0f;
+      const float b = opt_.affine ? beta_.value[static_cast<std::size_t>(c)] : 0.0f;
+      const float scale = g * inv_std;
+      const float shift = b - mean * scale;
+      for (int n = 0; n < N; ++n) {
+        const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
+        const float* p = xd + off;
+        float* q = yd + off;
+        if (xh) {
+          float* r = xh + off;
+          for (std::size_t i = 0; i < hw; ++i) {
+            const float v = (p[i] - mean) * inv_std;
+            r[i] = v;
+            q[i] = v * g + b;
+          }
+        } else {
+          for (std::size_t i = 0; i < hw; ++i) q[i] = p[i] * scale + shift;
+        }
+      }
+    }
+    return y_;
+  }
+
+  // Training: dx = inv_std / m * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), with
+  // dxhat = gamma * dy; evaluation with running statistics is an affine map: dx = gamma * inv_std * dy.
+  const Tensor& backward(const Tensor& dy) override {
+    check_shape("BatchNorm2d::backward", dy, y_.shape());
+    const int N = dy.dim(0), C = dy.dim(1);
+    const std::size_t hw = static_cast<std::size_t>(dy.dim(2)) * static_cast<std::size_t>(dy.dim(3));
+    const std::size_t m = static_cast<std::size_t>(N) * hw;
+    dx_.resize(dy.shape());
+    const float* dyd = dy.data();
+    float* dxd = dx_.data();
+    const float* xh = xhat_.data();
+    const int threads = num_threads();
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && m * C > 32768)
+    for (int c = 0; c < C; ++c) {
+      const float g = opt_.affine ? gamma_.value[static_cast<std::size_t>(c)] : 1.0f;
+      const float inv_std = inv_std_[static_cast<std::size_t>(c)];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      if (batch_stats_) {
+        for (int n = 0; n < N; ++n) {
+          const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
+          float a = 0.0f, b = 0.0f;
+          for (std::size_t i = 0; i < hw; ++i) {
+            a += dyd[off + i];
+            b += dyd[off + i] * xh[off + i];
+          }
+          sum_dy += a;
+          sum_dy_xhat += b;
+        }
+        const auto k = static_cast<float>(g * inv_std / static_cast<double>(m));
+        const auto fm = static_cast<float>(m);
+        const auto s1 = static_cast<float>(sum_dy);
+        const auto s2 = static_cast<float>(sum_dy_xhat);
+        for (int n = 0; n < N; ++n) {
+          const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
+          for (std::size_t i = 0; i < hw; ++i) dxd[off + i] = k * (fm * dyd[off + i] - s1 - xh[off + i] * s2);
+        }
+      } else {
+        const float mean = mean_[static_cast<std::size_t>(c)];
+        const float k = g * inv_std;
+        for (int n = 0; n < N; ++n) {
+          const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
+          for (std::size_t i = 0; i < hw; ++i) dxd[off + i] = k * dyd[off + i];
+        }
+        if (opt_.affine) {
+          // xhat is not stored in evaluation mode: recover it from the output, y = g*xhat + b.
+          const float* x = x_->data();
+          for (int n = 0; n < N; ++n) {
+            const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
+            float a = 0.0f, b = 0.0f;
+            for (std::size_t i = 0; i < hw; ++i) {
+              a += dyd[off + i];
+              b += dyd[off + i] * (x[off + i] - mean) * inv_std;
+            }
+            sum_dy += a;
+            sum_dy_xhat += b;
+          }
+        }
+      }
+      if (opt_.affine) {
+        gamma_.grad[static_cast<std::size_t>(c)] += static_cast<float>(sum_dy_xhat);
+        beta_.grad[static_cast<std::size_t>(c)] += static_cast<float>(sum_dy);
+      }
+    }
+    return dx_;
+  }
+
+  [[nodiscard]] Shape output_shape(const Shape& in) const override {
+    check_input(in);
+    return in;
+  }
+  [[nodiscard]] std::string type_name() const override { return "BatchNorm2d"; }
+  void own_parameters(std::vector<Parameter*>& out) override {
+    if (opt_.affine) {
+      out.push_back(&gamma_);
+      out.push_back(&beta_);
+    }
+  }
+
+  [[nodiscard]] Tensor& running_mean() noexcept { return running_mean_; }
+  [[nodiscard]] Tensor& running_var() noexcept { return running_var_; }
+  [[nodiscard]] Parameter& weight() noexcept { return gamma_; }
+  [[nodiscard]] Parameter& bias() noexcept { return beta_; }
+  [[nodiscard]] const Options& options() const noexcept { return opt_; }
+
+ private:
+  void check_input(const Shape& in) const {
+    if (in.rank() != 4 || in[1] != opt_.channels)
+      throw ConfigError("BatchNorm2d: input " + in.str() + " (expected [N, " + std::to_string(opt_.channels) + ", H, W])");
+  }
+
+  Options opt_;
+  Parameter gamma_, beta_;
+  Tensor running_mean_, running_var_;
+  Tensor mean_, inv_std_;  // statistics used by the last forward
+  Tensor xhat_, y_, dx_;
+  bool batch_stats_ = true;
+  const Tensor* x_ = nullptr;
+};
+
+}  // namespace nas

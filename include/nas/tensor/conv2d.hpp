@@ -1,0 +1,127 @@
+// Conv2d: 2-D convolution (any kernel, stride, padding, dilation, groups) as a Module.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "nas/core/rng.hpp"
+#include "nas/tensor/conv_kernels.hpp"
+#include "nas/tensor/module.hpp"
+
+namespace nas {
+
+/// 2-D convolution over NCHW input, like torch.nn.Conv2d. Weight [C_out, C_in/groups,
+/// k_h, k_w], optional bias [C_out]. The arithmetic runs in nas::kernels (conv_kernels.hpp);
+/// scratch space comes from the thread's shared Workspace.
+class Conv2d final : public Module {
+ public:
+  struct Options {
+    int in_channels = 1;
+    int out_channels = 1;
+    int kernel = 3;            ///< square kernel; set kernel_h/kernel_w (> 0) for non-square
+    int stride = 1;
+    int padding = 0;
+    int dilation = 1;
+    int groups = 1;            ///< groups == in_channels == out_channels is depthwise
+    bool bias = false;
+    int kernel_h = 0, kernel_w = 0;
+    int stride_h = 0, stride_w = 0;
+    int padding_h = -1, padding_w = -1;
+    Init init = Init::torch_default;
+  };
+
+  Conv2d(const Options& o, Rng& rng) : opt_(o) {
+    s_.in_channels = o.in_channels;
+    s_.out_channels = o.out_channels;
+    s_.kernel_h = o.kernel_h > 0 ? o.kernel_h : o.kernel;
+    s_.kernel_w = o.kernel_w > 0 ? o.kernel_w : o.kernel;
+    s_.stride_h = o.stride_h > 0 ? o.stride_h : o.stride;
+    s_.stride_w = o.stride_w > 0 ? o.stride_w : o.stride;
+    s_.pad_h = o.padding_h >= 0 ? o.padding_h : o.padding;
+    s_.pad_w = o.padding_w >= 0 ? o.padding_w : o.padding;
+    s_.dilation_h = s_.dilation_w = o.dilation;
+    s_.groups = o.groups;
+    s_.batch = 1;
+    // A placeholder input just large enough for one output pixel, until the first forward.
+    s_.in_h = 1 + s_.dilation_h * (s_.kernel_h - 1);
+    s_.in_w = 1 + s_.dilation_w * (s_.kernel_w - 1);
+    s_.validate("Conv2d");
+    weight_ = Parameter("weight", Shape{o.out_channels, o.in_channels / o.groups, s_.kernel_h, s_.kernel_w});
+    if (o.bias) bias_ = Parameter("bias", Shape{o.out_channels});
+    const auto fan_in = static_cast<std::size_t>(o.in_channels / o.groups) * static_cast<std::size_t>(s_.kernel_h * s_.kernel_w);
+    init_weights(o.init, fan_in, weight_.value, o.bias ? &bias_.value : nullptr, rng);
+  }
+
+  const Tensor& forward(const Tensor& x) override {
+    set_input(x.shape());
+    x_ = &x;
+    y_.resize(Shape{s_.batch, s_.out_channels, s_.out_h(), s_.out_w()});
+    kernels::conv2d_forward(s_, x.data(), weight_.value.data(), opt_.bias ? bias_.value.data() : nullptr, y_.data(),
+                            thread_workspace());
+    return y_;
+  }
+
+  const Tensor& backward(const Tensor& dy) override {
+    NAS_ASSERT(x_ != nullptr, "Conv2d::backward before forward");
+    check_shape("Conv2d::backward", dy, y_.shape());
+    dx_.resize(x_->shape());
+    kernels::conv2d_backward(s_, x_->data(), weight_.value.data(), dy.data(), dx_.data(), weight_.grad.data(),
+                             opt_.bias ? bias_.grad.data() : nullptr, thread_workspace());
+    return dx_;
+  }
+
+  [[nodiscard]] Shape output_shape(const Shape& in) const override {
+    kernels::Conv2dShape s = shape_for(in);
+    return Shape{in[0], s.out_channels, s.out_h(), s.out_w()};
+  }
+
+  [[nodiscard]] double macs(const Shape& in) const override {
+    const kernels::Conv2dShape s = shape_for(in);
+    const double out_pixels = static_cast<double>(s.out_h()) * static_cast<double>(s.out_w());
+    double m = static_cast<double>(s.kernel_h * s.kernel_w) * static_cast<double>(s.in_channels / s.groups) *
+               static_cast<double>(s.out_channels) * out_pixels;
+    if (opt_.bias) m += static_cast<double>(s.out_channels) * out_pixels;
+    return m;
+  }
+
+  [[nodiscard]] std::string type_name() const override { return "Conv2d"; }
+  void own_parameters(std::vector<Parameter*>& out) override {
+    out.push_back(&weight_);
+    if (opt_.bias) out.push_back(&bias_);
+  }
+
+  [[nodiscard]] Parameter& weight() noexcept { return weight_; }
+  [[nodiscard]] Parameter& bias() noexcept { return bias_; }
+  [[nodiscard]] bool has_bias() const noexcept { return opt_.bias; }
+  [[nodiscard]] const Options& options() const noexcept { return opt_; }
+  /// The kernel geometry of the last forward (or of a 1-pixel-output input before one).
+  [[nodiscard]] const kernels::Conv2dShape& conv_shape() const noexcept { return s_; }
+
+ private:
+  [[nodiscard]] kernels::Conv2dShape shape_for(const Shape& in) const {
+    if (in.rank() != 4 || in[1] != s_.in_channels)
+      throw ConfigError("Conv2d: input " + in.str() + " (expected [N, " + std::to_string(s_.in_channels) + ", H, W])");
+    kernels::Conv2dShape s = s_;
+    s.batch = in[0];
+    s.in_h = in[2];
+    s.in_w = in[3];
+    if (s.out_h() < 1 || s.out_w() < 1)
+      throw ConfigError("Conv2d: input " + in.str() + " is smaller than the " + std::to_string(s.kernel_h) + "x" +
+                        std::to_string(s.kernel_w) + " kernel (dilation " + std::to_string(s.dilation_h) + ", padding " +
+                        std::to_string(s.pad_h) + ")");
+    return s;
+  }
+  void set_input(const Shape& in) {
+    if (in.rank() == 4 && in[0] == s_.batch && in[1] == s_.in_channels && in[2] == s_.in_h && in[3] == s_.in_w) return;
+    s_ = shape_for(in);
+  }
+
+  Options opt_;
+  kernels::Conv2dShape s_;
+  Parameter weight_;
+  Parameter bias_;
+  const Tensor* x_ = nullptr;
+  Tensor y_, dx_;
+};
+
+}  // namespace nas
