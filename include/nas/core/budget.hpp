@@ -18,9 +18,9 @@ namespace nas {
 /// `cost_seconds` counts what estimators charge (simulated for tabular ones, measured
 /// for training); `wall_seconds` is the real clock of the whole run.
 struct Budget {
-  std::optional<std::size_t> evaluations;
-  std::optional<double> cost_seconds;
-  std::optional<double> wall_seconds;
+  std::optional<std::size_t> evaluations{};
+  std::optional<double> cost_seconds{};
+  std::optional<double> wall_seconds{};
 
   [[nodiscard]] bool unbounded() const noexcept { return !evaluations && !cost_seconds && !wall_seconds; }
 

@@ -109,22 +109,27 @@ void call_on_end(C& c, const History<Arch>& h) {
 /// and returns whether any asked to stop.
 template <class... Cs>
 bool notify_begin(const RunInfo& info, Cs&... cs) {
+  (void)info;
   return (false | ... | detail::call_on_begin(cs, info));
 }
 template <class Arch, class... Cs>
 bool notify_trial(const Trial<Arch>& t, const History<Arch>& h, Cs&... cs) {
+  (void)t, (void)h;
   return (false | ... | detail::call_on_trial(cs, t, h));
 }
 template <class Arch, class... Cs>
 bool notify_generation(std::size_t g, const History<Arch>& h, Cs&... cs) {
+  (void)g, (void)h;
   return (false | ... | detail::call_on_generation(cs, g, h));
 }
 template <class... Cs>
 bool notify_epoch(const EpochInfo& e, Cs&... cs) {
+  (void)e;
   return (false | ... | detail::call_on_epoch(cs, e));
 }
 template <class Arch, class... Cs>
 void notify_end(const History<Arch>& h, Cs&... cs) {
+  (void)h;
   (detail::call_on_end(cs, h), ...);
 }
 
