@@ -1,0 +1,283 @@
+// CellNetwork for Nb201Space and CellSpace: gradients, zero cells, planning, counts against NAS-Bench-201.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <set>
+
+#include <nas/estimate/nb201_table.hpp>
+#include <nas/hw/cost.hpp>
+#include <nas/model/cell_network.hpp>
+#include <nas/tensor/loss.hpp>
+#include <nas/testing/gradcheck.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace {
+
+nas::Tensor random_images(int n, int c, int h, int w, std::uint64_t seed) {
+  nas::Tensor x({n, c, h, w});
+  nas::Rng rng(seed);
+  nas::testing::fill_away_from_zero(x, rng);
+  return x;
+}
+
+// A whole network is piecewise smooth (ReLU, max pooling), so finite differences in
+// float32 cross kinks now and then, and BatchNorm with batch statistics on a tiny batch
+// is so curved that they need steps below float precision. The check here runs in
+// evaluation mode and compares, for each parameter tensor (and the input), the
+// directional derivative along a random direction, (L(w + h v) - L(w - h v)) / 2h with
+// L = sum(logits * r), against <dL/dw, v>. It returns the relative errors sorted, so a
+// test can require most of them to be tight while allowing a kink or two.
+template <class Net>
+std::vector<double> directional_errors(Net& net, const nas::Tensor& x_in, std::uint64_t seed) {
+  nas::Rng rng(seed);
+  nas::Tensor x = x_in;
+  net.eval();
+  const nas::Tensor y0 = net.forward(x);
+  nas::Tensor r(y0.shape());
+  r.fill_normal(rng);
+  net.zero_grad();
+  (void)net.forward(x);
+  const nas::Tensor dx = net.backward(r);
+  std::vector<std::pair<nas::Tensor*, const nas::Tensor*>> targets;
+  for (auto* p : net.parameters()) targets.emplace_back(&p->value, &p->grad);
+  targets.emplace_back(&x, &dx);
+  std::vector<double> errors;
+  const double h = 1e-4;
+  for (auto [value, grad] : targets) {
+    nas::Tensor v(value->shape());
+    v.fill_normal(rng);
+    const double analytic = nas::dot(*grad, v);
+    nas::axpy_into(*value, static_cast<float>(h), v);
+    const double lp = nas::dot(net.forward(x), r);
+    nas::axpy_into(*value, static_cast<float>(-2 * h), v);
+    const double lm = nas::dot(net.forward(x), r);
+    nas::axpy_into(*value, static_cast<float>(h), v);
+    const double numeric = (lp - lm) / (2 * h);
+    errors.push_back(std::abs(numeric - analytic) / std::max({std::abs(numeric), std::abs(analytic), 1e-1}));
+  }
+  std::sort(errors.begin(), errors.end());
+  return errors;
+}
+
+// Half the tensors agree to 2%, four in five to 10%.
+void check_errors(const std::vector<double>& e) {
+  REQUIRE(e.size() > 5);
+  INFO("median " << e[e.size() / 2] << ", 80th percentile " << e[e.size() * 8 / 10] << ", max " << e.back());
+  CHECK(e[e.size() / 2] < 2e-2);
+  CHECK(e[e.size() * 8 / 10] < 0.1);
+}
+
+// A cell DAG as a one-input module; with two inputs, both are the module's input.
+class DagModule final : public nas::Module {
+ public:
+  explicit DagModule(nas::CellDag dag) : dag_(std::move(dag)) {}
+  const nas::Tensor& forward(const nas::Tensor& x) override {
+    in_.assign(static_cast<std::size_t>(dag_.num_inputs()), &x);
+    return dag_.forward(in_);
+  }
+  const nas::Tensor& backward(const nas::Tensor& dy) override {
+    dag_.backward(dy);
+    dx_.copy_from(dag_.input_grad(0));
+    for (int i = 1; i < dag_.num_inputs(); ++i) nas::add_into(dx_, dag_.input_grad(i));
+    return dx_;
+  }
+  nas::Shape output_shape(const nas::Shape& in) const override {
+    std::vector<nas::Shape> s(static_cast<std::size_t>(dag_.num_inputs()), in);
+    return dag_.output_shape(s);
+  }
+  std::string type_name() const override { return "DagModule"; }
+  void for_each_child(const std::function<void(const std::string&, nas::Module&)>& f) override { dag_.for_each_op(f); }
+  nas::CellDag& dag() { return dag_; }
+
+ private:
+  nas::CellDag dag_;
+  std::vector<const nas::Tensor*> in_;
+  nas::Tensor dx_;
+};
+
+// Smooth edge ops (a convolution, average pooling, identity, none) so that element-wise
+// finite differences are exact up to float rounding.
+nas::CellOp smooth_op(int kind, int c, nas::Rng& rng) {
+  nas::CellOp op;
+  switch (kind) {
+    case 0: return nas::make_cell_op("none", {c, c, 1}, rng);
+    case 1: return nas::make_cell_op("skip_connect", {c, c, 1}, rng);
+    case 2:
+      op.module = std::make_unique<nas::Conv2d>(nas::Conv2d::Options{.in_channels = c, .out_channels = c, .kernel = 3, .padding = 1}, rng);
+      return op;
+    default: return nas::make_cell_op("avg_pool_3x3", {c, c, 1}, rng);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cell DAG backward matches finite differences element-wise for every edge pattern of NB201", "[model]") {
+  // 40 cells drawn over the 4 smooth kinds: sums, fan-out, zero states, dead edges.
+  nas::Rng pick(11);
+  for (int trial = 0; trial < 40; ++trial) {
+    nas::Rng rng(static_cast<std::uint64_t>(trial));
+    std::vector<nas::CellEdge> edges;
+    std::string kinds;
+    for (const auto& e : nas::Nb201Arch::edges) {
+      const int kind = static_cast<int>(pick.index(4));
+      kinds += static_cast<char>('0' + kind);
+      edges.push_back(nas::CellEdge{e.from, e.to, smooth_op(kind, 2, rng)});
+    }
+    DagModule m(nas::CellDag(1, 4, std::move(edges), {3}));
+    nas::Tensor x({2, 2, 5, 5});
+    nas::Rng xr(100 + static_cast<std::uint64_t>(trial));
+    x.fill_normal(xr);
+    const auto r = nas::testing::gradcheck(m, x, {.eps = 1e-2, .max_checks = 30, .seed = 5});
+    INFO("edge kinds " << kinds << ": " << r.worst);
+    CHECK(r.max_error < 2e-3);
+  }
+}
+
+TEST_CASE("two-input cell DAG with concatenated outputs back-propagates into both inputs", "[model]") {
+  nas::Rng pick(12);
+  for (int trial = 0; trial < 20; ++trial) {
+    nas::Rng rng(static_cast<std::uint64_t>(trial) + 50);
+    std::vector<nas::CellEdge> edges;
+    for (int node = 0; node < 3; ++node)
+      for (int p = 0; p < 2; ++p)
+        edges.push_back(nas::CellEdge{static_cast<int>(pick.index(static_cast<std::size_t>(2 + node))), 2 + node,
+                                      smooth_op(static_cast<int>(pick.index(4)), 2, rng)});
+    DagModule m(nas::CellDag(2, 5, std::move(edges), {2, 3, 4}));
+    nas::Tensor x({2, 2, 4, 4});
+    nas::Rng xr(200 + static_cast<std::uint64_t>(trial));
+    x.fill_normal(xr);
+    REQUIRE(m.output_shape(x.shape()) == nas::Shape{2, 6, 4, 4});
+    const auto r = nas::testing::gradcheck(m, x, {.eps = 1e-2, .max_checks = 30, .seed = 6});
+    INFO(r.worst);
+    CHECK(r.max_error < 2e-3);
+  }
+}
+
+TEST_CASE("NB201 network backward matches the directional derivative on a tiny instance", "[model]") {
+  const nas::Nb201Space space;
+  nas::Rng rng(4);
+  for (int trial = 0; trial < 6; ++trial) {
+    const auto arch = space.sample(rng);
+    nas::CellNetwork<nas::Nb201Space> net(arch, {.channels = 1, .height = 16, .width = 16, .classes = 3},
+                                          {.channels = 3, .cells = 1, .seed = static_cast<std::uint64_t>(trial)});
+    INFO(arch.str());
+    check_errors(directional_errors(net, random_images(4, 1, 16, 16, 17), 7));
+  }
+}
+
+TEST_CASE("DARTS-space network backward matches the directional derivative, with reduction cells", "[model]") {
+  const auto space = nas::CellSpace::darts();
+  nas::Rng rng(42);
+  for (int trial = 0; trial < 4; ++trial) {
+    const auto arch = space.sample(rng);
+    INFO(space.encode(arch));
+    nas::CellNetwork<nas::CellSpace> net(space, arch, {.channels = 1, .height = 16, .width = 16, .classes = 3},
+                                         {.channels = 2, .cells = 3, .stem_multiplier = 2, .seed = 9});
+    REQUIRE(net.is_reduction(1));
+    REQUIRE(net.is_reduction(2));
+    REQUIRE(net.output_shape(nas::Shape{4, 1, 16, 16}) == nas::Shape{4, 3});
+    check_errors(directional_errors(net, random_images(4, 1, 16, 16, 23), 8));
+  }
+}
+
+TEST_CASE("seed CellSpace network (conv3x3, conv5x5, maxpool, skip, none) back-propagates correctly", "[model]") {
+  const nas::CellSpace space;  // one cell type: reductions use the normal cell
+  nas::Rng rng(7);
+  for (int trial = 0; trial < 4; ++trial) {
+    const auto arch = space.sample(rng);
+    INFO(space.encode(arch));
+    nas::CellNetwork<nas::CellSpace> net(space, arch, {.channels = 2, .height = 16, .width = 16, .classes = 4},
+                                         {.channels = 2, .cells = 3, .stem_multiplier = 1, .seed = 1});
+    check_errors(directional_errors(net, random_images(4, 2, 16, 16, 29), 9));
+  }
+}
+
+TEST_CASE("an all-none NB201 cell outputs zeros: logits do not depend on the image and no edge runs", "[model]") {
+  const nas::Nb201Space space;
+  const auto arch = space.decode("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|");
+  nas::CellNetwork<nas::Nb201Space> net(arch, {.channels = 1, .height = 8, .width = 8, .classes = 3},
+                                        {.channels = 2, .cells = 1, .seed = 2});
+  CHECK(net.running_edges_per_cell() == 0);
+  net.eval();
+  const auto x = random_images(2, 1, 8, 8, 1);
+  const nas::Tensor y = net.forward(x);
+  for (int k = 0; k < 3; ++k) CHECK(y.at(0, k) == y.at(1, k));
+  const nas::Tensor& dx = net.backward(y);
+  for (float v : dx) CHECK(v == 0.0f);
+}
+
+TEST_CASE("cells skip edges that cannot reach the output but still count their parameters", "[model]") {
+  const nas::Nb201Space space;
+  // Node 1 reaches node 3 only through `none`: its conv cannot matter.
+  const auto dead = space.decode("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|");
+  nas::CellNetwork<nas::Nb201Space> a(dead, {.channels = 1, .height = 8, .width = 8, .classes = 2}, {.channels = 4, .cells = 1});
+  CHECK(a.running_edges_per_cell() == 1);
+  const auto live = space.decode("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|");
+  nas::CellNetwork<nas::Nb201Space> b(live, {.channels = 1, .height = 8, .width = 8, .classes = 2}, {.channels = 4, .cells = 1});
+  // Three cells, each with one 3x3 conv (4 -> 4, 8 -> 8 -> 16 channels) + BN.
+  CHECK(a.num_parameters() - b.num_parameters() == (9 * 16 + 8) + (9 * 64 + 16) + (9 * 256 + 32));
+  // A conv leaving an all-zero node still runs (it outputs BN's shift, as the reference does).
+  const auto from_zero = space.decode("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|");
+  nas::CellNetwork<nas::Nb201Space> c(from_zero, {.channels = 1, .height = 8, .width = 8, .classes = 2},
+                                      {.channels = 4, .cells = 1});
+  CHECK(c.running_edges_per_cell() == 2);
+}
+
+TEST_CASE("a training step after the first allocates no tensor storage", "[model]") {
+  const nas::Nb201Space space;
+  const auto arch = space.decode("|nor_conv_3x3~0|+|avg_pool_3x3~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|nor_conv_3x3~2|");
+  nas::CellNetwork<nas::Nb201Space> net(arch, {.channels = 1, .height = 8, .width = 8, .classes = 3}, {.channels = 4, .cells = 1});
+  const auto x = random_images(4, 1, 8, 8, 3);
+  const std::vector<int> labels{0, 1, 2, 0};
+  nas::SoftmaxCrossEntropy ce;
+  auto step = [&] {
+    ce.forward(net.forward(x), labels);
+    net.backward(ce.backward());
+  };
+  step();
+  step();
+  const auto before = nas::detail::allocation_count();
+  step();
+  step();
+  CHECK(nas::detail::allocation_count() == before);
+}
+
+TEST_CASE("parameter paths are unique", "[model]") {
+  const auto space = nas::CellSpace::darts();
+  nas::Rng rng(3);
+  nas::CellNetwork<nas::CellSpace> net(space, space.sample(rng), {.channels = 3, .height = 16, .width = 16, .classes = 10},
+                                       {.channels = 4, .cells = 5});
+  std::set<std::string> paths;
+  for (const auto& p : net.named_parameters()) paths.insert(p.path);
+  CHECK(paths.size() == net.named_parameters().size());
+}
+
+TEST_CASE("NB201 params and FLOPs equal the benchmark's columns for 200 architectures spread over the table", "[model]") {
+  std::filesystem::path path;
+  try {
+    path = nas::default_nb201_path();
+  } catch (const nas::DataError&) {
+    const std::filesystem::path shared = std::filesystem::path(NAS_SHARED_DIR) / "data" / "nb201" / "nb201.csv";
+    if (!std::filesystem::exists(shared)) {
+      WARN("no NAS-Bench-201 table found: test skipped");
+      return;
+    }
+    path = shared;
+  }
+  const auto table = nas::Nb201Table::load(path);
+  const nas::Nb201Space space;
+  int checked = 0;
+  for (std::size_t i = 0; i < table.size() && checked < 200; i += 77) {
+    const auto& rec = table[i];
+    if (rec.bench_params_mismatch) continue;
+    const auto cost = nas::model_cost(space, rec.arch, {.channels = 3, .height = 32, .width = 32, .classes = 10},
+                                      {.channels = 16, .cells = 5});
+    INFO("index " << i << " " << rec.arch.str());
+    CHECK(cost.params_m() == Approx(rec.params_m[0]).margin(5e-7));
+    CHECK(cost.flops_m() == Approx(rec.flops_m[0]).margin(5e-6));
+    ++checked;
+  }
+  CHECK(checked == 200);
+}
