@@ -25,23 +25,22 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "nas/model/cell_network.hpp"
+#include "nas/report/svg.hpp"
 #include "nas/space/nb201_space.hpp"
-#include "nas/tensor/blocks.hpp"
-#include "nas/tensor/linear.hpp"
 #include "nas/tensor/loss.hpp"
 #include "nas/tensor/optim.hpp"
-#include "nas/tensor/pooling.hpp"
-#include "nas/tensor/sequential.hpp"
-#include "nas/tensor/shape_ops.hpp"
 #include "nas/tensor/threads.hpp"
 
 // ---------------------------------------------------------------------------------------
@@ -128,100 +127,11 @@ double max_rss_mib() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
-// ---------------------------------------------------------------------------------------
-// NAS-Bench-201's TinyNetwork assembled from nas's tensor modules.
-class Nb201Cell final : public nas::Module {
- public:
-  Nb201Cell(const nas::Nb201Arch& arch, int channels, nas::Rng& rng) : arch_(arch) {
-    for (std::size_t e = 0; e < nas::Nb201Arch::num_edges; ++e) {
-      std::unique_ptr<nas::Module> op;
-      switch (arch.ops[e]) {
-        case nas::nb201::none: op = std::make_unique<nas::Zero>(); break;
-        case nas::nb201::skip: op = std::make_unique<nas::Identity>(); break;
-        case nas::nb201::conv1x1:
-          op = std::make_unique<nas::ReLUConvBN>(
-              nas::ConvBlockOptions{.in_channels = channels, .out_channels = channels, .kernel = 1, .padding = 0}, rng);
-          break;
-        case nas::nb201::conv3x3:
-          op = std::make_unique<nas::ReLUConvBN>(
-              nas::ConvBlockOptions{.in_channels = channels, .out_channels = channels, .kernel = 3, .padding = 1}, rng);
-          break;
-        default: op = std::make_unique<nas::AvgPool2d>(nas::Pool2dOptions{.kernel = 3, .stride = 1, .padding = 1}); break;
-      }
-      ops_.push_back(std::move(op));
-    }
-  }
-  const nas::Tensor& forward(const nas::Tensor& x) override {
-    nodes_[0] = &x;
-    for (std::size_t j = 1; j < nas::Nb201Arch::num_nodes; ++j) {
-      nas::Tensor& sum = sums_[j];
-      bool first = true;
-      for (std::size_t e = 0; e < nas::Nb201Arch::num_edges; ++e) {
-        if (nas::Nb201Arch::edges[e].to != j || arch_.ops[e] == nas::nb201::none) continue;
-        const nas::Tensor& y = ops_[e]->forward(*nodes_[nas::Nb201Arch::edges[e].from]);
-        if (first) sum.copy_from(y); else nas::add_into(sum, y);
-        first = false;
-      }
-      if (first) {
-        sum.resize(x.shape());
-        sum.zero();
-      }
-      nodes_[j] = &sum;
-    }
-    return *nodes_[nas::Nb201Arch::num_nodes - 1];
-  }
-  const nas::Tensor& backward(const nas::Tensor& dy) override {
-    constexpr std::size_t last = nas::Nb201Arch::num_nodes - 1;
-    for (std::size_t j = 0; j < last; ++j) {
-      grads_[j].resize(nodes_[j]->shape());
-      grads_[j].zero();
-    }
-    for (std::size_t j = last; j >= 1; --j) {
-      const nas::Tensor& g = j == last ? dy : grads_[j];
-      for (std::size_t e = nas::Nb201Arch::num_edges; e-- > 0;) {
-        if (nas::Nb201Arch::edges[e].to != j || arch_.ops[e] == nas::nb201::none) continue;
-        nas::add_into(grads_[nas::Nb201Arch::edges[e].from], ops_[e]->backward(g));
-      }
-    }
-    return grads_[0];
-  }
-  [[nodiscard]] nas::Shape output_shape(const nas::Shape& in) const override { return in; }
-  [[nodiscard]] double macs(const nas::Shape& in) const override {
-    double m = 0;
-    for (const auto& op : ops_) m += op->macs(in);
-    return m;
-  }
-  [[nodiscard]] std::string type_name() const override { return "Nb201Cell"; }
-  void for_each_child(const std::function<void(const std::string&, nas::Module&)>& f) override {
-    for (std::size_t e = 0; e < ops_.size(); ++e) f(std::to_string(e), *ops_[e]);
-  }
-
- private:
-  nas::Nb201Arch arch_;
-  std::vector<std::unique_ptr<nas::Module>> ops_;
-  std::array<const nas::Tensor*, nas::Nb201Arch::num_nodes> nodes_{};
-  std::array<nas::Tensor, nas::Nb201Arch::num_nodes> sums_, grads_;
-};
-
 std::unique_ptr<nas::Module> make_network(const NetSpec& spec) {
-  nas::Rng rng(0);
-  const nas::Nb201Arch arch = nas::Nb201Space{}.decode(spec.arch);
-  auto net = std::make_unique<nas::Sequential>();
-  const int c = spec.channels;
-  net->emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = kInChannels, .out_channels = c, .kernel = 3, .padding = 1}, rng);
-  net->emplace<nas::BatchNorm2d>(c);
-  int prev = c;
-  for (int stage = 0; stage < 3; ++stage) {
-    const int width = c << stage;
-    if (stage > 0) net->emplace<nas::ResNetBasicBlock>(prev, width, 2, rng);
-    prev = width;
-    for (int i = 0; i < spec.cells; ++i) net->emplace<Nb201Cell>(arch, width, rng);
-  }
-  net->emplace<nas::BatchNorm2d>(prev);
-  net->emplace<nas::ReLU>();
-  net->emplace<nas::GlobalAvgPool>();
-  net->emplace<nas::Linear>(nas::Linear::Options{.in_features = prev, .out_features = kClasses}, rng);
-  return net;
+  const nas::Nb201Space space;
+  return nas::make_network(space, space.decode(spec.arch),
+                           nas::NetworkInput{.channels = kInChannels, .height = kImage, .width = kImage, .classes = kClasses},
+                           nas::NetworkOptions{.channels = spec.channels, .cells = spec.cells, .seed = 0});
 }
 
 // ---------------------------------------------------------------------------------------
@@ -253,6 +163,69 @@ class NasSide {
   }
   void infer_step() { net_->forward(x_); }
   void set_mode(const std::string& mode) { net_->train(mode == "train"); }
+
+  /// Where a training step spends its time: the network's top-level blocks run one by one
+  /// (as its Sequential body does) with a clock around each forward and backward, grouped
+  /// into stem, the cells of each stage, the reduction blocks and the head; plus loss and
+  /// the optimizer. Returns (group, forward seconds/step, backward seconds/step).
+  std::vector<std::tuple<std::string, double, double>> profile(int steps) {
+    std::vector<nas::Module*> blocks;
+    net_->for_each_child([&](const std::string&, nas::Module& body) {
+      body.for_each_child([&](const std::string&, nas::Module& m) { blocks.push_back(&m); });
+    });
+    // Group of each block: 0 stem, then cells / reduction alternating, last the head.
+    std::vector<std::string> group(blocks.size());
+    int stage = 1;
+    bool seen_cell = false;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      const std::string t = blocks[i]->type_name();
+      if (t == "ResNetBasicBlock") {
+        group[i] = "reduction block " + std::to_string(stage) + " -> " + std::to_string(stage + 1);
+        ++stage;
+      } else if (t.find("Cell") != std::string::npos) {
+        group[i] = "cells, stage " + std::to_string(stage);
+        seen_cell = true;
+      } else {
+        group[i] = seen_cell ? "head (BN, ReLU, pool, linear)" : "stem (conv, BN)";
+      }
+    }
+    std::vector<std::string> names;
+    for (const auto& g : group)
+      if (std::find(names.begin(), names.end(), g) == names.end()) names.push_back(g);
+    std::vector<double> fwd(names.size()), bwd(names.size());
+    auto index = [&](std::size_t i) {
+      return static_cast<std::size_t>(std::find(names.begin(), names.end(), group[i]) - names.begin());
+    };
+    double other = 0;
+    set_mode("train");
+    for (int s = 0; s < steps; ++s) {
+      auto t0 = Clock::now();
+      optimizer_.zero_grad();
+      other += std::chrono::duration<double>(Clock::now() - t0).count();
+      const nas::Tensor* h = &x_;
+      for (std::size_t i = 0; i < blocks.size(); ++i) {
+        t0 = Clock::now();
+        h = &blocks[i]->forward(*h);
+        fwd[index(i)] += std::chrono::duration<double>(Clock::now() - t0).count();
+      }
+      t0 = Clock::now();
+      loss_.forward(*h, labels_);
+      other += std::chrono::duration<double>(Clock::now() - t0).count();
+      const nas::Tensor* g = &loss_.backward();
+      for (std::size_t i = blocks.size(); i-- > 0;) {
+        t0 = Clock::now();
+        g = &blocks[i]->backward(*g);
+        bwd[index(i)] += std::chrono::duration<double>(Clock::now() - t0).count();
+      }
+      t0 = Clock::now();
+      optimizer_.step();
+      other += std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    std::vector<std::tuple<std::string, double, double>> out;
+    for (std::size_t k = 0; k < names.size(); ++k) out.emplace_back(names[k], fwd[k] / steps, bwd[k] / steps);
+    out.emplace_back("loss, zero_grad, SGD step", other / steps, 0.0);
+    return out;
+  }
   /// Seconds for each of `repeats` repeats of `steps` steps.
   std::vector<double> run(const std::string& mode, int steps, int repeats) {
     set_mode(mode);
@@ -424,41 +397,27 @@ std::string utc_now() {
   return buf;
 }
 
-/// A bar chart of the throughput ratios with the parity line at 1.
-void write_ratio_chart(const std::vector<Row>& rows, const std::filesystem::path& file) {
-  std::vector<std::pair<std::string, double>> bars;
-  for (const auto& r : rows)
-    if (r.has_torch) bars.emplace_back(r.net + " " + r.mode + " " + std::to_string(r.threads) + "t", r.ratio());
-  const double width = 720, height = 420, left = 70, right = 20, top = 50, bottom = 140;
-  double ymax = 1.2;
-  for (const auto& b : bars) ymax = std::max(ymax, b.second * 1.1);
-  const double plot_w = width - left - right, plot_h = height - top - bottom;
-  auto y_of = [&](double v) { return top + plot_h * (1.0 - v / ymax); };
-  std::ofstream svg(file);
-  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  svg << "<text x=\"" << width / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">Throughput ratio nas / PyTorch "
-         "(higher is better, 1 = parity)</text>\n";
-  for (int k = 0; k <= 5; ++k) {
-    const double v = ymax * k / 5;
-    svg << "<line x1=\"" << left << "\" x2=\"" << width - right << "\" y1=\"" << y_of(v) << "\" y2=\"" << y_of(v)
-        << "\" stroke=\"#ddd\"/><text x=\"" << left - 6 << "\" y=\"" << y_of(v) + 4 << "\" text-anchor=\"end\">"
-        << fmt(v, 2) << "</text>\n";
+/// A bar chart of the throughput ratios (one group per network and mode, one bar per
+/// thread count) with the parity line at 1.
+void write_ratio_chart(const std::vector<Row>& rows, const std::vector<int>& thread_counts, const std::filesystem::path& file) {
+  std::vector<std::string> categories;
+  for (const auto& r : rows) {
+    const std::string c = r.net + " " + (r.mode == "train" ? "training" : "inference");
+    if (std::find(categories.begin(), categories.end(), c) == categories.end()) categories.push_back(c);
   }
-  const double slot = bars.empty() ? plot_w : plot_w / static_cast<double>(bars.size());
-  for (std::size_t i = 0; i < bars.size(); ++i) {
-    const double x = left + slot * static_cast<double>(i) + slot * 0.15, w = slot * 0.7;
-    const double v = bars[i].second;
-    svg << "<rect x=\"" << x << "\" y=\"" << y_of(v) << "\" width=\"" << w << "\" height=\"" << y_of(0) - y_of(v)
-        << "\" fill=\"" << (v >= 1.0 ? "#4c9a2a" : "#c0504d") << "\"/>\n";
-    svg << "<text x=\"" << x + w / 2 << "\" y=\"" << y_of(v) - 4 << "\" text-anchor=\"middle\">" << fmt(v, 2) << "</text>\n";
-    svg << "<text transform=\"translate(" << x + w / 2 << "," << y_of(0) + 10 << ") rotate(40)\">" << bars[i].first
-        << "</text>\n";
+  nas::BarChart chart({.title = "Throughput ratio nas / PyTorch (higher is better)", .y_label = "nas img/s / PyTorch img/s"});
+  chart.categories(categories);
+  for (int t : thread_counts) {
+    std::vector<double> values(categories.size(), std::numeric_limits<double>::quiet_NaN());
+    for (const auto& r : rows)
+      if (r.threads == t && r.has_torch) {
+        const std::string c = r.net + " " + (r.mode == "train" ? "training" : "inference");
+        values[static_cast<std::size_t>(std::find(categories.begin(), categories.end(), c) - categories.begin())] = r.ratio();
+      }
+    chart.add(std::to_string(t) + (t == 1 ? " thread" : " threads"), values);
   }
-  svg << "<line x1=\"" << left << "\" x2=\"" << width - right << "\" y1=\"" << y_of(1.0) << "\" y2=\"" << y_of(1.0)
-      << "\" stroke=\"black\" stroke-dasharray=\"6,4\"/>\n";
-  svg << "<text transform=\"translate(18," << top + plot_h / 2 << ") rotate(-90)\" text-anchor=\"middle\">nas img/s / "
-         "PyTorch img/s</text>\n</svg>\n";
+  chart.reference(1.0, "parity").value_labels(2);
+  chart.save(file.string());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -474,8 +433,10 @@ int only_nas(const NetSpec& spec, int threads, int steps) {
   g_counting = true;
   for (int s = 0; s < steps; ++s) side.train_step();
   g_counting = false;
-  std::printf("params %zu rss_kib %.0f alloc_calls %.3f alloc_bytes %.1f\n", side.params(), max_rss_mib() * 1024.0,
-              static_cast<double>(g_alloc_calls.load()) / steps, static_cast<double>(g_alloc_bytes.load()) / steps);
+  const auto calls = static_cast<double>(g_alloc_calls.load()), bytes = static_cast<double>(g_alloc_bytes.load());
+  const double rss_kib = max_rss_mib() * 1024.0;
+  const std::size_t params = side.params();
+  std::printf("params %zu rss_kib %.0f alloc_calls %.3f alloc_bytes %.1f\n", params, rss_kib, calls / steps, bytes / steps);
   return 0;
 }
 
@@ -494,6 +455,8 @@ int main(int argc, char** argv) {
   std::string only_net = "a";
   int only_threads = 1;
   int mem_steps = 4;
+  int profile_steps = 4;
+  std::vector<std::string> net_keys{"a", "b"};
   app.add_option("--out", out_dir, "Directory for training.md, training.csv and training.svg");
   app.add_option("--repeats", repeats, "Timed repeats per side (>= 7 for the report)")->check(CLI::Range(1, 1000));
   app.add_option("--seconds", repeat_seconds, "Target seconds per repeat")->check(CLI::PositiveNumber);
@@ -505,21 +468,26 @@ int main(int argc, char** argv) {
   app.add_option("--net", only_net, "Network for --only (a or b)");
   app.add_option("--only-threads", only_threads, "Threads for --only");
   app.add_option("--mem-steps", mem_steps, "Training steps in the memory runs")->check(CLI::Range(1, 1000));
+  app.add_option("--nets", net_keys, "Networks to run: a (N=1, C=16), b (N=5, C=16)")->delimiter(',');
+  app.add_option("--profile-steps", profile_steps, "Training steps timed block by block (0: no profile)")
+      ->check(CLI::Range(0, 1000));
   CLI11_PARSE(app, argc, argv);
 
-  const auto nets = networks();
-  auto find_net = [&](const std::string& key) -> const NetSpec& {
-    for (const auto& n : nets)
+  auto find_net = [&](const std::string& key) -> NetSpec {
+    for (const auto& n : networks())
       if (n.key == key) return n;
     throw nas::ConfigError("training_vs_torch: network '" + key + "' (expected a or b)");
   };
   if (only == "nas") return only_nas(find_net(only_net), only_threads, mem_steps);
+  std::vector<NetSpec> nets;
+  for (const auto& k : net_keys) nets.push_back(find_net(k));
 
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
 
   // PyTorch available?
   std::unique_ptr<LineChild> torch;
   std::string torch_version;
+  const std::string load_before = command_output("cut -d' ' -f1-3 /proc/loadavg");
   const bool have_torch = std::filesystem::exists(python) && std::filesystem::exists(script) &&
                           std::system((python + " -c 'import torch' 2>/dev/null").c_str()) == 0;
   if (!have_torch)
@@ -607,6 +575,28 @@ int main(int argc, char** argv) {
       }
   }
   torch.reset();
+  const std::string load_after = command_output("cut -d' ' -f1-3 /proc/loadavg");
+
+  // 3. Where a nas training step spends its time, one thread.
+  struct Profile {
+    std::string net;
+    std::vector<std::tuple<std::string, double, double>> groups;
+  };
+  std::vector<Profile> profiles;
+  if (profile_steps > 0)
+    for (const auto& net : nets) {
+      nas::set_num_threads(1);
+      NasSide side(net);
+      side.run("train", 2, 1);
+      Profile p{net.label, side.profile(profile_steps)};
+      double total = 0;
+      for (const auto& [name, f, b] : p.groups) total += f + b;
+      std::printf("profile %s, 1 thread, %.1f ms/step:\n", net.label.c_str(), total * 1e3);
+      for (const auto& [name, f, b] : p.groups)
+        std::printf("  %-32s forward %7.1f ms  backward %7.1f ms  (%4.1f%%)\n", name.c_str(), f * 1e3, b * 1e3,
+                    100.0 * (f + b) / total);
+      profiles.push_back(std::move(p));
+    }
 
   if (out_dir.empty()) return 0;
 
@@ -627,7 +617,7 @@ int main(int argc, char** argv) {
       csv << '\n';
     }
   }
-  write_ratio_chart(rows, dir / "training.svg");
+  write_ratio_chart(rows, thread_counts, dir / "training.svg");
   std::ofstream md(dir / "training.md");
   const std::string cpu = command_output("lscpu | sed -n 's/^Model name: *//p'");
   const std::string cores = command_output("nproc");
@@ -639,7 +629,8 @@ int main(int argc, char** argv) {
   md << "## How it was produced\n\n";
   md << "- Command: `training_vs_torch --out benchmarks/reports --repeats " << repeats << " --seconds " << repeat_seconds
      << " --warmup " << warmup_seconds << "` (built in Release with `-DNAS_NATIVE=ON`).\n";
-  md << "- Date: " << utc_now() << ".\n";
+  md << "- Date: " << utc_now() << "; load average (1, 5, 15 min) " << load_before << " before the throughput runs, "
+     << load_after << " after (the machine is shared: other processes ran meanwhile, which is why sides alternate).\n";
   md << "- Machine: " << cpu << ", " << cores << " cores; threads " ;
   for (std::size_t i = 0; i < thread_counts.size(); ++i) md << (i ? ", " : "") << thread_counts[i];
   md << " (nas: `nas::set_num_threads(n)`; PyTorch: `torch.set_num_threads(n)`).\n";
@@ -659,17 +650,17 @@ int main(int argc, char** argv) {
     md << "  - " << nets[i].label << ": nas " << param_counts[i].first << ", PyTorch "
        << (have_torch ? std::to_string(param_counts[i].second) : std::string("-"))
        << (have_torch && param_counts[i].first != param_counts[i].second ? " **(differ)**" : "") << "; forward "
-       << fmt(flops[i] / kBatch / 1e6, 1) << " MFLOP per image (2 x MACs).\n";
+       << fmt(flops[i] / 1e6, 1) << " MFLOP per image (2 x MACs as counted by `Module::macs`).\n";
   md << "\n## Throughput (images/second)\n\n";
   md << "| network | mode | threads | nas img/s median [min-max] | PyTorch img/s median [min-max] | throughput ratio "
-        "(nas/PyTorch) | nas GFLOP/s (% of peak) |\n";
+        "(nas/PyTorch) | GFLOP/s nas, PyTorch (% of peak) |\n";
   md << "|---|---|---|---|---|---|---|\n";
   for (std::size_t k = 0; k < rows.size(); ++k) {
     const auto& r = rows[k];
     std::size_t ni = 0;
     while (nets[ni].label != r.net) ++ni;
     // A training step costs about 3x the forward pass (forward, input and weight gradients).
-    const double flop_per_img = flops[ni] / kBatch * (r.mode == "train" ? 3.0 : 1.0);
+    const double flop_per_img = flops[ni] * (r.mode == "train" ? 3.0 : 1.0);
     const double gflops = r.nas.median * flop_per_img / 1e9;
     const double peak = 100.0 * r.threads;
     md << "| " << r.net << " | " << (r.mode == "train" ? "training" : "inference") << " | " << r.threads << " | "
@@ -679,7 +670,12 @@ int main(int argc, char** argv) {
          << fmt(r.ratio(), 2) << " |";
     else
       md << "- | - |";
-    md << " " << fmt(gflops, 1) << " (" << fmt(100.0 * gflops / peak, 1) << "%) |\n";
+    md << " " << fmt(gflops, 1) << " (" << fmt(100.0 * gflops / peak, 0) << "%)";
+    if (r.has_torch) {
+      const double tg = r.torch.median * flop_per_img / 1e9;
+      md << ", " << fmt(tg, 1) << " (" << fmt(100.0 * tg / peak, 0) << "%)";
+    }
+    md << " |\n";
   }
   md << "\nPeak: about 100 GFLOP/s per core (AVX2 + FMA), so " ;
   for (std::size_t i = 0; i < thread_counts.size(); ++i) md << (i ? ", " : "") << 100 * thread_counts[i];
@@ -701,6 +697,21 @@ int main(int argc, char** argv) {
   md << "| network | threads | allocations/step | bytes/step |\n|---|---|---|---|\n";
   for (const auto& m : mem)
     md << "| " << m.net << " | " << m.threads << " | " << fmt(m.alloc_calls, 1) << " | " << fmt(m.alloc_bytes, 0) << " |\n";
+  if (!profiles.empty()) {
+    md << "\n## Where a nas training step spends its time\n\n";
+    md << "One thread, " << profile_steps << " steps after 2 warm-up steps, the network's top-level blocks timed one by "
+          "one (a clock around each block's forward and backward).\n\n";
+    for (const auto& p : profiles) {
+      double total = 0;
+      for (const auto& [name, f, b] : p.groups) total += f + b;
+      md << "**" << p.net << "**: " << fmt(total * 1e3, 1) << " ms per step\n\n";
+      md << "| part | forward ms | backward ms | share |\n|---|---|---|---|\n";
+      for (const auto& [name, f, b] : p.groups)
+        md << "| " << name << " | " << fmt(f * 1e3, 1) << " | " << fmt(b * 1e3, 1) << " | " << fmt(100.0 * (f + b) / total, 1)
+           << "% |\n";
+      md << "\n";
+    }
+  }
   md << "\n## Goal\n\n";
   bool all_met = have_torch;
   for (const auto& r : rows)
