@@ -75,9 +75,9 @@ struct Evaluation {
   double score = 0.0;
   double cost_seconds = 0.0;
   double epochs = 0.0;
-  Metrics metrics;
+  Metrics metrics{};
   Status status = Status::ok;
-  std::string reason;
+  std::string reason{};
 
   [[nodiscard]] bool ok() const noexcept { return status == Status::ok; }
 
