@@ -54,7 +54,8 @@ struct Conv2dShape {
     if (in_channels % groups != 0)
       fail("groups (" + std::to_string(groups) + ") does not divide in_channels (" + std::to_string(in_channels) + ")");
     if (out_channels % groups != 0)
-      fail("groups (" + std::to_string(groups) + ") does not divide out_channels (" + std::to_string(out_channels) + ")");
+      fail("groups (" + std::to_string(groups) + ") does not divide out_channels (" + std::to_string(out_channels) +
+           ")");
     const long long span_h = static_cast<long long>(dilation_h) * (kernel_h - 1) + 1;
     const long long span_w = static_cast<long long>(dilation_w) * (kernel_w - 1) + 1;
     if (span_h > static_cast<long long>(in_h) + 2LL * pad_h)
@@ -113,7 +114,8 @@ inline void col2im_add(const Conv2dShape& s, const float* col, int c0, int cg, f
     float* plane = img + static_cast<std::size_t>(c0 + c) * s.in_h * s.in_w;
     for (int ki = 0; ki < s.kernel_h; ++ki)
       for (int kj = 0; kj < s.kernel_w; ++kj) {
-        const float* row = col + (static_cast<std::size_t>(c) * s.kernel_h * s.kernel_w + ki * s.kernel_w + kj) * oh * ow;
+        const float* row =
+            col + (static_cast<std::size_t>(c) * s.kernel_h * s.kernel_w + ki * s.kernel_w + kj) * oh * ow;
         for (int y = 0; y < oh; ++y) {
           const int iy = y * s.stride_h - s.pad_h + ki * s.dilation_h;
           if (iy < 0 || iy >= s.in_h) continue;
@@ -125,6 +127,28 @@ inline void col2im_add(const Conv2dShape& s, const float* col, int c0, int cg, f
           }
         }
       }
+  }
+}
+
+/// The calling thread's index inside a parallel region (0 outside or without OpenMP).
+inline int thread_index() {
+#if defined(_OPENMP)
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+/// Threads worth starting for `items` independent work items.
+inline int team_size(int items) { return std::max(1, std::min(nas::num_threads(), items)); }
+
+/// target[i] += (parts[0][i] + parts[1][i] + ...) with chunk c at parts + c * stride: the
+/// chunks are summed first, in order, so a second identical call adds exactly the same total.
+inline void add_chunk_sums(const float* parts, int chunks, std::size_t n, std::size_t stride, float* target) {
+  for (std::size_t i = 0; i < n; ++i) {
+    float total = parts[i];
+    for (int c = 1; c < chunks; ++c) total += parts[stride * c + i];
+    target[i] += total;
   }
 }
 
@@ -211,14 +235,9 @@ inline void conv2d_backward_gemm(const Conv2dShape& s, const float* x, const flo
     }
   }
   // Partial sums are added in chunk order, so a given thread count always gives the same bits.
-  for (int c = 0; c < chunks; ++c) {
-    if (dw_part)
-      for (std::size_t i = 0; i < w_n; ++i) dw[i] += dw_part[w_n * c + i];
-    if (db_part)
-      for (int o = 0; o < s.out_channels; ++o) dbias[o] += db_part[static_cast<std::size_t>(s.out_channels) * c + o];
-  }
+  if (dw_part) add_chunk_sums(dw_part, chunks, w_n, w_n, dw);
+  if (db_part) add_chunk_sums(db_part, chunks, s.out_channels, s.out_channels, dbias);
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Direct path for stride 1 (any kernel, padding, dilation, groups).
@@ -330,17 +349,34 @@ inline void direct_planes(const float* in, const std::ptrdiff_t* off, int cin, i
       const float* wb = w + static_cast<std::size_t>(o0) * cin * taps;
       float* db = dst + out_stride * o0;
       switch (std::min(CO, cout - o0)) {
-        case 1: direct_block<1>(src, off, q_total, wb, db, out_stride); break;
-        case 2: direct_block<2>(src, off, q_total, wb, db, out_stride); break;
-        case 3: direct_block<3>(src, off, q_total, wb, db, out_stride); break;
-        case 4: direct_block<4>(src, off, q_total, wb, db, out_stride); break;
+        case 1:
+          direct_block<1>(src, off, q_total, wb, db, out_stride);
+          break;
+        case 2:
+          direct_block<2>(src, off, q_total, wb, db, out_stride);
+          break;
+        case 3:
+          direct_block<3>(src, off, q_total, wb, db, out_stride);
+          break;
+        case 4:
+          direct_block<4>(src, off, q_total, wb, db, out_stride);
+          break;
 #if defined(__AVX512F__)
-        case 5: direct_block<5>(src, off, q_total, wb, db, out_stride); break;
-        case 6: direct_block<6>(src, off, q_total, wb, db, out_stride); break;
-        case 7: direct_block<7>(src, off, q_total, wb, db, out_stride); break;
-        case 8: direct_block<8>(src, off, q_total, wb, db, out_stride); break;
+        case 5:
+          direct_block<5>(src, off, q_total, wb, db, out_stride);
+          break;
+        case 6:
+          direct_block<6>(src, off, q_total, wb, db, out_stride);
+          break;
+        case 7:
+          direct_block<7>(src, off, q_total, wb, db, out_stride);
+          break;
+        case 8:
+          direct_block<8>(src, off, q_total, wb, db, out_stride);
+          break;
 #endif
-        default: NAS_ASSERT(false, "direct_planes: register block out of range");
+        default:
+          NAS_ASSERT(false, "direct_planes: register block out of range");
       }
     }
   }
@@ -383,7 +419,8 @@ inline void weight_grad_block(const float* dy, std::size_t dy_stride, const floa
 
 template <int CO>
 inline void weight_grad_rows(const float* dy, std::size_t dy_stride, const float* in, std::size_t in_stride, int cin,
-                             const std::ptrdiff_t* off, int taps, std::size_t vectors, float* dw, std::size_t dw_stride) {
+                             const std::ptrdiff_t* off, int taps, std::size_t vectors, float* dw,
+                             std::size_t dw_stride) {
   constexpr int QB = Vec::pos_block;
   const int q_total = cin * taps;
   const float* src[QB];
@@ -404,8 +441,9 @@ inline void pad_planes(const float* src, int channels, int h, int w, float* dst,
   for (int c = 0; c < channels; ++c) {
     const float* s = src + static_cast<std::size_t>(c) * h * w;
     float* d = dst + dst_stride * c + static_cast<std::size_t>(top) * wp + left;
-    for (int i = 0; i < h; ++i) std::memcpy(d + static_cast<std::size_t>(i) * wp, s + static_cast<std::size_t>(i) * w,
-                                            sizeof(float) * static_cast<std::size_t>(w));
+    for (int i = 0; i < h; ++i)
+      std::memcpy(d + static_cast<std::size_t>(i) * wp, s + static_cast<std::size_t>(i) * w,
+                  sizeof(float) * static_cast<std::size_t>(w));
   }
 }
 
@@ -417,10 +455,10 @@ inline std::vector<std::ptrdiff_t>& offset_storage(int slot) {
 
 /// Layout of a zero-padded flat plane set read by direct_planes.
 struct PaddedPlanes {
-  int width = 0;                         // padded row width
-  std::size_t positions = 0;             // computed positions per output plane (rows * width, rounded up)
-  std::size_t blocks = 0;                // register blocks per plane
-  std::size_t stride = 0;                // floats per padded input plane, including the slack read past the end
+  int width = 0;                            // padded row width
+  std::size_t positions = 0;                // computed positions per output plane (rows * width, rounded up)
+  std::size_t blocks = 0;                   // register blocks per plane
+  std::size_t stride = 0;                   // floats per padded input plane, including the slack read past the end
   const std::ptrdiff_t* offsets = nullptr;  // [channel][tap]: channel * stride + tap offset
 };
 
@@ -458,7 +496,7 @@ inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const fl
   const int taps = s.kernel_h * s.kernel_w;
   const int wp = s.in_w + 2 * s.pad_w, hp = s.in_h + 2 * s.pad_h;
   const PaddedPlanes pl = padded_planes(oh, wp, hp, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, cin_g, 0);
-  const int chunks = batch_chunks(s);
+  const int threads = team_size(s.batch);
   const std::size_t xp_n = pl.stride * s.in_channels, out_n = pl.positions * cout_g;
   const std::size_t w_n = static_cast<std::size_t>(s.out_channels) * cin_g * taps;
   float* packed = ws.buffer(3, w_n);
@@ -469,16 +507,18 @@ inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const fl
         [&](int o, int c, int t) { return wg[(static_cast<std::size_t>(o) * cin_g + c) * taps + t]; },
         packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps);
   }
-  float* scratch = ws.buffer(4, (xp_n + out_n) * chunks);
+  float* scratch = ws.buffer(4, (xp_n + out_n) * threads);
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * oh * ow;
-#pragma omp parallel for schedule(static, 1) num_threads(chunks) if (chunks > 1)
-  for (int c = 0; c < chunks; ++c) {
-    float* xp = scratch + (xp_n + out_n) * c;
+  // Every output value is computed by one thread in a fixed order, so images can be handed
+  // out dynamically (robust to a busy core) without changing any bit.
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    float* xp = scratch + (xp_n + out_n) * thread_index();
     float* out = xp + xp_n;
-    std::fill(xp, xp + xp_n, 0.0f);
-    const auto [b0, b1] = chunk_range(s.batch, chunks, c);
-    for (int n = b0; n < b1; ++n) {
+    std::fill(xp, xp + xp_n, 0.0f);  // the padding stays zero; each image overwrites the interior
+#pragma omp for schedule(dynamic, 1)
+    for (int n = 0; n < s.batch; ++n) {
       pad_planes(x + x_img * n, s.in_channels, s.in_h, s.in_w, xp, pl.stride, wp, s.pad_h, s.pad_w);
       for (int g = 0; g < s.groups; ++g) {
         direct_planes(xp + pl.stride * g * cin_g, pl.offsets, cin_g, taps,
@@ -490,7 +530,8 @@ inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const fl
           float* yo = y + y_img * n + static_cast<std::size_t>(oc) * oh * ow;
           const float* src = out + pl.positions * o;
           for (int i = 0; i < oh; ++i)
-            for (int j = 0; j < ow; ++j) yo[static_cast<std::size_t>(i) * ow + j] = src[static_cast<std::size_t>(i) * wp + j] + b;
+            for (int j = 0; j < ow; ++j)
+              yo[static_cast<std::size_t>(i) * ow + j] = src[static_cast<std::size_t>(i) * wp + j] + b;
         }
       }
     }
@@ -502,7 +543,11 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
                                    float* dw, float* dbias, Workspace& ws) {
   const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
   const int taps = s.kernel_h * s.kernel_w;
-  const int chunks = batch_chunks(s);
+  // dw and dbias are summed per chunk of images and the chunks added in order. The chunk
+  // count does not depend on the thread count (up to 8 threads), so results are the same
+  // bits for 1 to 8 threads, and chunks can be handed out dynamically.
+  const int chunks = std::min(s.batch, std::max(8, nas::num_threads()));
+  const int threads = team_size(chunks);
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * oh * ow;
   const std::size_t w_n = static_cast<std::size_t>(s.out_channels) * cin_g * taps;
@@ -523,7 +568,8 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
   }
   const std::size_t dyq_n = dx ? dpl.stride * s.out_channels : 0, dxo_n = dx ? dpl.positions * cin_g : 0;
   const std::size_t xp_n = dw ? xpl.stride * s.in_channels : 0, dyw_n = dw ? dyw_stride * s.out_channels : 0;
-  const std::size_t per_chunk = dyq_n + dxo_n + xp_n + dyw_n + (dw ? w_n : 0) + (dbias ? s.out_channels : 0);
+  const std::size_t per_thread = dyq_n + dxo_n + xp_n + dyw_n;
+  const std::size_t per_chunk = (dw ? w_n : 0) + (dbias ? s.out_channels : 0);
   float* packed = dx ? ws.buffer(3, w_n) : nullptr;
   if (dx)
     for (int g = 0; g < s.groups; ++g) {
@@ -534,80 +580,95 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
           [&](int c, int o, int t) { return wg[(static_cast<std::size_t>(o) * cin_g + c) * taps + (taps - 1 - t)]; },
           packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps);
     }
-  float* scratch = ws.buffer(4, per_chunk * chunks);
-#pragma omp parallel for schedule(static, 1) num_threads(chunks) if (chunks > 1)
-  for (int c = 0; c < chunks; ++c) {
-    float* dyq = scratch + per_chunk * c;
+  float* scratch = ws.buffer(4, per_thread * threads);
+  float* partials = ws.buffer(5, std::max<std::size_t>(per_chunk * chunks, 1));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    float* dyq = scratch + per_thread * thread_index();
     float* dxo = dyq + dyq_n;
     float* xp = dxo + dxo_n;
     float* dyw = xp + xp_n;
-    float* dw_part = dyw + dyw_n;
-    float* db_part = dw_part + (dw ? w_n : 0);
     std::fill(dyq, dyq + dyq_n, 0.0f);
     std::fill(xp, xp + xp_n + dyw_n, 0.0f);
-    if (dw) std::fill(dw_part, dw_part + w_n, 0.0f);
-    const auto [b0, b1] = chunk_range(s.batch, chunks, c);
-    for (int n = b0; n < b1; ++n) {
-      const float* dyn = dy + y_img * n;
-      if (dx) {
-        pad_planes(dyn, s.out_channels, oh, ow, dyq, dpl.stride, wq, qh, qw);
-        for (int g = 0; g < s.groups; ++g) {
-          direct_planes(dyq + dpl.stride * g * cout_g, dpl.offsets, cout_g, taps,
-                        packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps, cin_g, dxo, dpl.positions,
-                        dpl.blocks);
-          for (int i = 0; i < cin_g; ++i) {
-            float* dxi = dx + x_img * n + static_cast<std::size_t>(g * cin_g + i) * s.in_h * s.in_w;
-            const float* src = dxo + dpl.positions * i;
-            for (int r = 0; r < s.in_h; ++r)
-              std::memcpy(dxi + static_cast<std::size_t>(r) * s.in_w, src + static_cast<std::size_t>(r) * wq,
-                          sizeof(float) * static_cast<std::size_t>(s.in_w));
-          }
-        }
-      }
-      if (dw) {
-        pad_planes(x + x_img * n, s.in_channels, s.in_h, s.in_w, xp, xpl.stride, wp, s.pad_h, s.pad_w);
-        pad_planes(dyn, s.out_channels, oh, ow, dyw, dyw_stride, wp, 0, 0);
-        constexpr int CO = Vec::out_block;
-        for (int g = 0; g < s.groups; ++g)
-          for (int o0 = 0; o0 < cout_g; o0 += CO) {
-            const float* dyo = dyw + dyw_stride * (g * cout_g + o0);
-            const float* xg = xp + xpl.stride * g * cin_g;
-            float* dwo = dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps;
-            const std::size_t dws = static_cast<std::size_t>(cin_g) * taps;
-            switch (std::min(CO, cout_g - o0)) {
-              case 1: weight_grad_rows<1>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
-              case 2: weight_grad_rows<2>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
-              case 3: weight_grad_rows<3>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
-              case 4: weight_grad_rows<4>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
-#if defined(__AVX512F__)
-              case 5: weight_grad_rows<5>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
-              case 6: weight_grad_rows<6>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
-              case 7: weight_grad_rows<7>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
-              case 8: weight_grad_rows<8>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws); break;
-#endif
-              default: NAS_ASSERT(false, "conv2d_backward_direct: register block out of range");
+#pragma omp for schedule(dynamic, 1)
+    for (int c = 0; c < chunks; ++c) {
+      float* dw_part = partials + per_chunk * c;
+      float* db_part = dw_part + (dw ? w_n : 0);
+      if (dw) std::fill(dw_part, dw_part + w_n, 0.0f);
+      const auto [b0, b1] = chunk_range(s.batch, chunks, c);
+      for (int n = b0; n < b1; ++n) {
+        const float* dyn = dy + y_img * n;
+        if (dx) {
+          pad_planes(dyn, s.out_channels, oh, ow, dyq, dpl.stride, wq, qh, qw);
+          for (int g = 0; g < s.groups; ++g) {
+            direct_planes(dyq + dpl.stride * g * cout_g, dpl.offsets, cout_g, taps,
+                          packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps, cin_g, dxo, dpl.positions,
+                          dpl.blocks);
+            for (int i = 0; i < cin_g; ++i) {
+              float* dxi = dx + x_img * n + static_cast<std::size_t>(g * cin_g + i) * s.in_h * s.in_w;
+              const float* src = dxo + dpl.positions * i;
+              for (int r = 0; r < s.in_h; ++r)
+                std::memcpy(dxi + static_cast<std::size_t>(r) * s.in_w, src + static_cast<std::size_t>(r) * wq,
+                            sizeof(float) * static_cast<std::size_t>(s.in_w));
             }
           }
-      }
-    }
-    if (dbias)
-      for (int o = 0; o < s.out_channels; ++o) {
-        float acc = 0.0f;
-        for (int n = b0; n < b1; ++n) {
-          const float* row = dy + y_img * n + static_cast<std::size_t>(o) * oh * ow;
-          for (int p = 0; p < oh * ow; ++p) acc += row[p];
         }
-        db_part[o] = acc;
+        if (dw) {
+          pad_planes(x + x_img * n, s.in_channels, s.in_h, s.in_w, xp, xpl.stride, wp, s.pad_h, s.pad_w);
+          pad_planes(dyn, s.out_channels, oh, ow, dyw, dyw_stride, wp, 0, 0);
+          constexpr int CO = Vec::out_block;
+          for (int g = 0; g < s.groups; ++g)
+            for (int o0 = 0; o0 < cout_g; o0 += CO) {
+              const float* dyo = dyw + dyw_stride * (g * cout_g + o0);
+              const float* xg = xp + xpl.stride * g * cin_g;
+              float* dwo = dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps;
+              const std::size_t dws = static_cast<std::size_t>(cin_g) * taps;
+              switch (std::min(CO, cout_g - o0)) {
+                case 1:
+                  weight_grad_rows<1>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
+                  break;
+                case 2:
+                  weight_grad_rows<2>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
+                  break;
+                case 3:
+                  weight_grad_rows<3>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
+                  break;
+                case 4:
+                  weight_grad_rows<4>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
+                  break;
+#if defined(__AVX512F__)
+                case 5:
+                  weight_grad_rows<5>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
+                  break;
+                case 6:
+                  weight_grad_rows<6>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
+                  break;
+                case 7:
+                  weight_grad_rows<7>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
+                  break;
+                case 8:
+                  weight_grad_rows<8>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
+                  break;
+#endif
+                default:
+                  NAS_ASSERT(false, "conv2d_backward_direct: register block out of range");
+              }
+            }
+        }
       }
+      if (dbias)
+        for (int o = 0; o < s.out_channels; ++o) {
+          float acc = 0.0f;
+          for (int n = b0; n < b1; ++n) {
+            const float* row = dy + y_img * n + static_cast<std::size_t>(o) * oh * ow;
+            for (int p = 0; p < oh * ow; ++p) acc += row[p];
+          }
+          db_part[o] = acc;
+        }
+    }
   }
-  for (int c = 0; c < chunks; ++c) {
-    const float* dw_part = scratch + per_chunk * c + dyq_n + dxo_n + xp_n + dyw_n;
-    const float* db_part = dw_part + (dw ? w_n : 0);
-    if (dw)
-      for (std::size_t i = 0; i < w_n; ++i) dw[i] += dw_part[i];
-    if (dbias)
-      for (int o = 0; o < s.out_channels; ++o) dbias[o] += db_part[o];
-  }
+  if (dw) add_chunk_sums(partials, chunks, w_n, per_chunk, dw);
+  if (dbias) add_chunk_sums(partials + (dw ? w_n : 0), chunks, s.out_channels, per_chunk, dbias);
 }
 
 }  // namespace detail
@@ -626,8 +687,8 @@ inline void conv2d_forward(const Conv2dShape& s, const float* x, const float* w,
 
 /// Gradients of conv2d_forward given dy = dL/dy. dx is overwritten; dw and dbias are
 /// accumulated into (+=). Any of dx, dw, dbias may be nullptr to skip it.
-inline void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
-                            float* dw, float* dbias, Workspace& ws) {
+inline void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                            float* dbias, Workspace& ws) {
   s.validate("conv2d_backward");
   NAS_ASSERT(dy, "conv2d_backward: dy must not be null");
   NAS_ASSERT(!dw || x, "conv2d_backward: dw needs x");
