@@ -1,6 +1,7 @@
-// Umbrella header: everything in nas.
+// Umbrella header: everything in nas except the opt-in test helpers (nas/testing.hpp).
 #pragma once
 
+// core
 #include "nas/core/budget.hpp"
 #include "nas/core/callbacks.hpp"
 #include "nas/core/concepts.hpp"
@@ -10,3 +11,74 @@
 #include "nas/core/rng.hpp"
 #include "nas/core/run.hpp"
 #include "nas/core/space_size.hpp"
+
+// tensor
+#include "nas/tensor/activation.hpp"
+#include "nas/tensor/batch_norm.hpp"
+#include "nas/tensor/blocks.hpp"
+#include "nas/tensor/conv2d.hpp"
+#include "nas/tensor/conv_kernels.hpp"
+#include "nas/tensor/dropout.hpp"
+#include "nas/tensor/linear.hpp"
+#include "nas/tensor/loss.hpp"
+#include "nas/tensor/module.hpp"
+#include "nas/tensor/npy.hpp"
+#include "nas/tensor/optim.hpp"
+#include "nas/tensor/pooling.hpp"
+#include "nas/tensor/sequential.hpp"
+#include "nas/tensor/shape_ops.hpp"
+#include "nas/tensor/tensor.hpp"
+#include "nas/tensor/threads.hpp"
+#include "nas/tensor/workspace.hpp"
+
+// data
+#include "nas/data/augment.hpp"
+#include "nas/data/batch.hpp"
+#include "nas/data/dataset.hpp"
+#include "nas/data/fashion_mnist.hpp"
+#include "nas/data/idx.hpp"
+#include "nas/data/normalize.hpp"
+#include "nas/data/split.hpp"
+#include "nas/data/synthetic.hpp"
+
+// space
+#include "nas/space/cell_space.hpp"
+#include "nas/space/nb201_space.hpp"
+
+// model
+#include "nas/model/cell_dag.hpp"
+#include "nas/model/cell_network.hpp"
+#include "nas/model/ops.hpp"
+
+// estimate
+#include "nas/estimate/cached.hpp"
+#include "nas/estimate/function.hpp"
+#include "nas/estimate/nb201_table.hpp"
+#include "nas/estimate/synthetic.hpp"
+#include "nas/estimate/tabular.hpp"
+#include "nas/estimate/trained.hpp"
+
+// hw
+#include "nas/hw/cost.hpp"
+
+// search
+#include "nas/search/categorical.hpp"
+#include "nas/search/categorical_view.hpp"
+#include "nas/search/evolution.hpp"
+#include "nas/search/hyperband.hpp"
+#include "nas/search/local_search.hpp"
+#include "nas/search/random_search.hpp"
+#include "nas/search/reinforce.hpp"
+#include "nas/search/stopping.hpp"
+#include "nas/search/successive_halving.hpp"
+
+// report
+#include "nas/report/csv.hpp"
+#include "nas/report/curves.hpp"
+#include "nas/report/format.hpp"
+#include "nas/report/history_report.hpp"
+#include "nas/report/journal.hpp"
+#include "nas/report/json.hpp"
+#include "nas/report/markdown.hpp"
+#include "nas/report/progress.hpp"
+#include "nas/report/svg.hpp"
