@@ -1,0 +1,130 @@
+// final_training: retrain a search's winner from scratch on train+valid, then test it once.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "nas/core/error.hpp"
+#include "nas/data/dataset.hpp"
+#include "nas/estimate/trained.hpp"
+#include "nas/hw/cost.hpp"
+
+namespace nas {
+
+/// Options of final_training beyond the training recipe.
+struct FinalTrainingOptions {
+  TrainingOptions training{};  ///< recipe; `training.epochs` is the length unless `seconds` is set
+  /// > 0: choose the number of epochs so that training takes about this many seconds,
+  /// from the measured time of a few steps of a throw-away copy of the network (the cosine
+  /// schedule needs its length before training starts).
+  double seconds = 0.0;
+  double min_epochs = 0.1;       ///< lower bound on the epochs chosen from `seconds`
+  int probe_steps = 12;          ///< steps timed to choose the epochs (the first 2 are warm-up)
+  int latency_repeats = 20;      ///< forward passes timed per latency (median taken)
+};
+
+/// What final_training measured.
+struct FinalResult {
+  bool ok = false;
+  std::string reason;             ///< why training failed, when !ok
+  double epochs = 0.0;            ///< epochs trained
+  double train_seconds = 0.0;
+  double train_loss = 0.0;        ///< mean loss of the training steps
+  double test_accuracy = 0.0;     ///< percent, on the test set, measured once at the end
+  double test_loss = 0.0;
+  ModelCost cost{};               ///< params and multiply-accumulates per image
+  double latency_ms_batch1 = 0.0;   ///< inference time per image at batch 1 (median)
+  double latency_ms_batch64 = 0.0;  ///< inference time per image at batch 64 (median / 64)
+};
+
+/// Concatenates two data sets of the same image shape and classes (e.g. train and valid).
+inline Dataset concat(const Dataset& a, const Dataset& b) {
+  if (a.channels != b.channels || a.height != b.height || a.width != b.width || a.classes != b.classes)
+    throw ConfigError("concat: data sets differ in image shape or classes");
+  Dataset d = a;
+  d.images.insert(d.images.end(), b.images.begin(), b.images.end());
+  d.labels.insert(d.labels.end(), b.labels.begin(), b.labels.end());
+  return d;
+}
+
+/// Median milliseconds per image of `repeats` inference passes at batch `batch`.
+template <class Net>
+double inference_latency_ms(Net& net, const NetworkInput& in, int batch, int repeats, std::uint64_t seed = 0) {
+  if (batch < 1 || repeats < 1) throw ConfigError("inference_latency_ms: batch and repeats must be >= 1");
+  const bool was_training = net.is_training();
+  net.eval();
+  Tensor x(in.batch(batch));
+  Rng rng(seed);
+  x.fill_normal(rng);
+  (void)net.forward(x);  // warm-up: buffers and caches
+  std::vector<double> ms;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    (void)net.forward(x);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  net.train(was_training);
+  std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
+  return ms[ms.size() / 2] / batch;
+}
+
+/// Trains `arch` from scratch on `train` (pass train + valid: concat()) with the recipe of
+/// `options.training` (its cosine horizon is the training length), then reports the test
+/// accuracy once, the cost, and the inference latency per image at batch 1 and 64.
+/// The test set is used for nothing else.
+template <class Space>
+FinalResult final_training(const Space& space, const typename Space::Arch& arch, const FinalTrainingOptions& options,
+                           const Dataset& train, const Dataset& test) {
+  TrainingOptions o = options.training;
+  o.validate("final_training");
+  train.validate("final_training (training data)");
+  test.validate("final_training (test data)");
+  if (options.seconds < 0.0 || !std::isfinite(options.seconds))
+    throw ConfigError("final_training: seconds (" + std::to_string(options.seconds) + ") must be >= 0");
+  if (options.probe_steps < 3) throw ConfigError("final_training: probe_steps (" + std::to_string(options.probe_steps) + ") must be >= 3");
+  if (o.threads > 0) set_num_threads(o.threads);
+  const std::uint64_t seed = detail::mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0xf1a1ULL);
+
+  if (options.seconds > 0.0) {
+    // Time a throw-away run: the first steps pay for buffers, so only the later ones count.
+    TrainingRun<Space> probe(space, arch, train, o, seed ^ 0x9e37ULL);
+    const long warm = 2;
+    const long probe_steps = std::min<long>(options.probe_steps, probe.steps_per_epoch());
+    probe.train_to(std::min(warm, probe_steps - 1), probe_steps);
+    const auto t0 = std::chrono::steady_clock::now();
+    probe.train_to(probe_steps, probe_steps);
+    const double per_step = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                            static_cast<double>(probe_steps - std::min(warm, probe_steps - 1));
+    const double steps = options.seconds / std::max(per_step, 1e-9);
+    o.epochs = std::max(options.min_epochs, steps / static_cast<double>(probe.steps_per_epoch()));
+  }
+  o.max_epochs = o.epochs;
+
+  FinalResult r;
+  const auto t0 = std::chrono::steady_clock::now();
+  TrainingRun<Space> run(space, arch, train, o, seed);
+  const long target = run.steps_for(o.epochs);
+  const bool ok = run.train_to(target, target, o.on_epoch);
+  r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.epochs = run.epochs_done();
+  r.cost = model_cost(run.network());
+  if (!ok) {
+    r.reason = run.failure();
+    return r;
+  }
+  r.train_loss = run.last_train_loss();
+  const EvalResult t = evaluate_network(run.network(), test, o.eval_batch_size);
+  r.test_accuracy = t.accuracy;
+  r.test_loss = t.loss;
+  r.ok = std::isfinite(t.loss);
+  if (!r.ok) r.reason = "test loss is not finite";
+  const NetworkInput in = NetworkInput::of(train);
+  r.latency_ms_batch1 = inference_latency_ms(run.network(), in, 1, options.latency_repeats);
+  r.latency_ms_batch64 = inference_latency_ms(run.network(), in, 64, std::max(3, options.latency_repeats / 4));
+  return r;
+}
+
+}  // namespace nas

@@ -1,0 +1,159 @@
+// TrainedEstimator and final_training: learning, failure on NaN, resuming across fidelities, determinism.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+#include <nas/data/synthetic.hpp>
+#include <nas/estimate/final_training.hpp>
+#include <nas/estimate/trained.hpp>
+#include <nas/search/random_search.hpp>
+#include <nas/search/successive_halving.hpp>
+
+namespace {
+
+// 4 classes of 8x8 single-channel patterns with noise: learnable in a few epochs.
+const nas::TrainTest& synthetic() {
+  static const nas::TrainTest d = nas::make_synthetic(
+      {.classes = 4, .channels = 1, .height = 8, .width = 8, .train = 256, .test = 128, .noise = 0.3, .max_shift = 1, .seed = 3});
+  return d;
+}
+
+nas::TrainingOptions tiny(double epochs = 1.0) {
+  return {.network = {.channels = 4, .cells = 1}, .epochs = epochs, .batch_size = 32, .lr = 0.05, .threads = 1, .seed = 1};
+}
+
+const nas::Nb201Arch conv_arch = nas::Nb201Space{}.decode(
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|");
+
+}  // namespace
+
+TEST_CASE("training on synthetic data learns: validation accuracy well above chance", "[estimate][trained]") {
+  const auto& d = synthetic();
+  nas::TrainedEstimator<nas::Nb201Space> est({}, d.train, d.test, tiny(6.0));
+  const auto e = est.evaluate(conv_arch);
+  INFO(e.reason);
+  REQUIRE(e.ok());
+  CHECK(e.score > 70.0);  // chance is 25%
+  CHECK(e.metrics.get_or("valid_accuracy", -1) == e.score);
+  CHECK(e.metrics.get_or("train_loss", 99) < std::log(4.0));
+  CHECK(e.metrics.get_or("params", 0) > 0);
+  CHECK(e.metrics.get_or("flops", 0) > 0);
+  CHECK(e.epochs == Approx(6.0));
+  CHECK(e.cost_seconds > 0.0);
+}
+
+TEST_CASE("the same seed and thread count give the same evaluation twice", "[estimate][trained]") {
+  const auto& d = synthetic();
+  nas::TrainedEstimator<nas::Nb201Space> a({}, d.train, d.test, tiny(1.0));
+  nas::TrainedEstimator<nas::Nb201Space> b({}, d.train, d.test, tiny(1.0));
+  const auto ea = a.evaluate(conv_arch);
+  const auto eb = b.evaluate(conv_arch);
+  CHECK(ea.score == eb.score);
+  CHECK(ea.metrics.get_or("valid_loss", 0) == eb.metrics.get_or("valid_loss", 1));
+  CHECK(ea.metrics.get_or("train_loss", 0) == eb.metrics.get_or("train_loss", 1));
+}
+
+TEST_CASE("a NaN loss fails the evaluation with its reason and a search over it goes on", "[estimate][trained]") {
+  const auto& d = synthetic();
+  auto o = tiny(1.0);
+  o.lr = 1e12;
+  nas::TrainedEstimator<nas::Nb201Space> est({}, d.train, d.test, o);
+  const auto e = est.evaluate(conv_arch);
+  CHECK_FALSE(e.ok());
+  CHECK(e.reason.find("loss became") != std::string::npos);
+  CHECK(e.reason.find("epoch 1 step") != std::string::npos);
+
+  nas::RandomSearch rs({.seed = 4});
+  const auto result = rs.run(nas::Nb201Space{}, est, nas::Budget{.evaluations = 3});
+  CHECK(result.history.size() == 3);
+  CHECK(result.history.failures() == 3);
+  CHECK_FALSE(result.found);
+}
+
+TEST_CASE("resuming at a higher fidelity trains only the extra epochs and equals uninterrupted training",
+          "[estimate][trained]") {
+  const auto& d = synthetic();
+  auto o = tiny(1.0);
+  o.max_epochs = 3.0;
+  nas::TrainedEstimator<nas::Nb201Space> staged({}, d.train, d.test, o);
+  const auto e1 = staged.evaluate(conv_arch, nas::Fidelity{1.0});
+  CHECK(staged.cached_epochs(conv_arch) == Approx(1.0));
+  const auto e3 = staged.evaluate(conv_arch, nas::Fidelity{3.0});
+  REQUIRE(e3.ok());
+  CHECK(e3.epochs == Approx(2.0));
+  CHECK(e3.metrics.get_or("epochs_total", 0) == Approx(3.0));
+  CHECK(e3.metrics.get_or("resumed_from_epochs", 0) == Approx(1.0));
+
+  nas::TrainedEstimator<nas::Nb201Space> direct({}, d.train, d.test, o);
+  const auto d3 = direct.evaluate(conv_arch, nas::Fidelity{3.0});
+  CHECK(d3.epochs == Approx(3.0));
+  CHECK(e3.score == d3.score);
+  CHECK(e3.metrics.get_or("valid_loss", 0) == d3.metrics.get_or("valid_loss", 1));
+
+  // Asking for less than a cached network has trains a fresh one.
+  const auto again = staged.evaluate(conv_arch, nas::Fidelity{1.0});
+  CHECK(again.score == e1.score);
+  CHECK(again.metrics.get_or("resumed_from_epochs", -1) == 0.0);
+}
+
+TEST_CASE("fractional fidelities train that fraction of an epoch; fidelities beyond max_epochs are rejected",
+          "[estimate][trained]") {
+  const auto& d = synthetic();
+  auto o = tiny(1.0);
+  o.max_epochs = 2.0;
+  nas::TrainedEstimator<nas::Nb201Space> est({}, d.train, d.test, o);
+  const auto e = est.evaluate(conv_arch, nas::Fidelity{0.5});
+  CHECK(e.epochs == Approx(0.5));
+  CHECK_THROWS_AS(est.evaluate(conv_arch, nas::Fidelity{4.0}), nas::ConfigError);
+}
+
+TEST_CASE("successive halving with the trained estimator promotes and continues training", "[estimate][trained]") {
+  const auto& d = synthetic();
+  auto o = tiny(1.0);
+  o.max_epochs = 3.0;
+  o.cache_size = 16;
+  nas::TrainedEstimator<nas::Nb201Space> est({}, d.train, d.test, o);
+  nas::SuccessiveHalving sh({.eta = 3.0, .min_fidelity = 1.0, .max_fidelity = 3.0, .candidates = 6, .seed = 2});
+  const auto result = sh.run(nas::Nb201Space{}, est, nas::Budget{.evaluations = 8});
+  REQUIRE(result.history.size() == 8);
+  int promoted = 0;
+  for (const auto& t : result.history) {
+    if (t.fidelity.epochs == 3.0 && t.eval.ok()) {
+      ++promoted;
+      CHECK(t.eval.metrics.get_or("resumed_from_epochs", 0) == Approx(1.0));
+      CHECK(t.eval.epochs == Approx(2.0));
+      CHECK(t.eval.metrics.get_or("epochs_total", 0) == Approx(3.0));
+    }
+  }
+  CHECK(promoted == 2);
+}
+
+TEST_CASE("the DARTS-space network trains through the same estimator", "[estimate][trained]") {
+  const auto& d = synthetic();
+  const nas::CellSpace space({.nodes = 2, .ops = {"sep_conv_3x3", "skip_connect", "max_pool_3x3", "none"}, .reduction = true,
+                              .distinct_inputs = true});
+  auto o = tiny(3.0);
+  o.network = {.channels = 4, .cells = 3, .stem_multiplier = 1};
+  nas::TrainedEstimator<nas::CellSpace> est(space, d.train, d.test, o);
+  nas::Rng rng(5);
+  const auto e = est.evaluate(space.sample(rng));
+  INFO(e.reason);
+  REQUIRE(e.ok());
+  CHECK(e.score > 30.0);
+}
+
+TEST_CASE("final_training retrains from scratch, tests once and measures latency", "[estimate][trained]") {
+  const auto& d = synthetic();
+  nas::FinalTrainingOptions fo{.training = tiny(4.0), .latency_repeats = 3};
+  const auto r = nas::final_training(nas::Nb201Space{}, conv_arch, fo, d.train, d.test);
+  INFO(r.reason);
+  REQUIRE(r.ok);
+  CHECK(r.epochs == Approx(4.0));
+  CHECK(r.test_accuracy > 60.0);
+  CHECK(r.cost.params > 0);
+  CHECK(r.latency_ms_batch1 > 0.0);
+  CHECK(r.latency_ms_batch64 > 0.0);
+  const auto both = nas::concat(d.train, d.test);
+  CHECK(both.size() == d.train.size() + d.test.size());
+}
