@@ -88,3 +88,56 @@ TEST_CASE("After the first step a training step allocates no tensor or workspace
   step(s, opt, ce);
   REQUIRE(nas::detail::allocation_count() == before);
 }
+
+namespace {
+// Restores the thread count when a test ends, whatever happens.
+struct ThreadGuard {
+  int saved = nas::num_threads();
+  ~ThreadGuard() { nas::set_num_threads(saved); }
+};
+
+std::vector<float> bn_pool_relu_pass(int threads) {
+  nas::set_num_threads(threads);
+  nas::Rng rng(77);
+  nas::Tensor x({8, 8, 32, 32});  // large enough to take the parallel paths
+  x.fill_normal(rng);
+  nas::BatchNorm2d bn(8);
+  nas::ReLU relu;
+  nas::MaxPool2d maxp({.kernel = 3, .stride = 1, .padding = 1});
+  nas::AvgPool2d avgp({.kernel = 3, .stride = 2, .padding = 1});
+  const nas::Tensor& y = avgp.forward(maxp.forward(relu.forward(bn.forward(x))));
+  nas::Tensor dy(y.shape());
+  dy.fill_normal(rng);
+  const nas::Tensor& dx = bn.backward(relu.backward(maxp.backward(avgp.backward(dy))));
+  std::vector<float> out(y.begin(), y.end());
+  out.insert(out.end(), dx.begin(), dx.end());
+  for (nas::Parameter* p : bn.parameters()) out.insert(out.end(), p->grad.begin(), p->grad.end());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("BatchNorm, ReLU and pooling give the same bits on one and two threads", "[tensor][training][threads]") {
+  ThreadGuard guard;
+  const auto one = bn_pool_relu_pass(1);
+  const auto two = bn_pool_relu_pass(2);
+  REQUIRE(one.size() == two.size());
+  for (std::size_t i = 0; i < one.size(); ++i) REQUIRE(one[i] == two[i]);
+}
+
+TEST_CASE("With two threads the same seed still gives bit-identical parameters", "[tensor][training][threads]") {
+  ThreadGuard guard;
+  nas::set_num_threads(2);
+  Setup a, b;
+  build(a, 8);
+  build(b, 8);
+  nas::SGD oa(a.net.parameters(), {.lr = 0.05, .momentum = 0.9});
+  nas::SGD ob(b.net.parameters(), {.lr = 0.05, .momentum = 0.9});
+  nas::SoftmaxCrossEntropy ca, cb;
+  for (int i = 0; i < 4; ++i) {
+    step(a, oa, ca);
+    step(b, ob, cb);
+  }
+  const auto pa = a.net.parameters(), pb = b.net.parameters();
+  for (std::size_t k = 0; k < pa.size(); ++k)
+    for (std::size_t i = 0; i < pa[k]->numel(); ++i) REQUIRE(pa[k]->value[i] == pb[k]->value[i]);
+}

@@ -9,34 +9,28 @@
 
 namespace nas {
 
-namespace detail {
-/// Element-wise loops split across threads only when the tensor is large enough to pay.
-inline constexpr std::size_t parallel_grain = std::size_t{1} << 16;
-}  // namespace detail
 
 /// max(x, 0). The gradient at exactly 0 is taken as 0, as in PyTorch.
 class ReLU final : public Module {
  public:
   const Tensor& forward(const Tensor& x) override {
     y_.resize(x.shape());
-    const float* __restrict a = x.data();
-    float* __restrict b = y_.data();
-    const auto n = static_cast<std::ptrdiff_t>(x.numel());
-    const int threads = num_threads();
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (threads > 1 && n > static_cast<std::ptrdiff_t>(detail::parallel_grain))
-    for (std::ptrdiff_t i = 0; i < n; ++i) b[i] = a[i] > 0.0f ? a[i] : 0.0f;
+    const float* a = x.data();
+    float* b = y_.data();
+    detail::parallel_chunks(x.numel(), [a, b](std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) b[i] = a[i] > 0.0f ? a[i] : 0.0f;
+    });
     return y_;
   }
   const Tensor& backward(const Tensor& dy) override {
     check_shape("ReLU::backward", dy, y_.shape());
     dx_.resize(dy.shape());
-    const float* __restrict y = y_.data();
-    const float* __restrict g = dy.data();
-    float* __restrict d = dx_.data();
-    const auto n = static_cast<std::ptrdiff_t>(dy.numel());
-    const int threads = num_threads();
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (threads > 1 && n > static_cast<std::ptrdiff_t>(detail::parallel_grain))
-    for (std::ptrdiff_t i = 0; i < n; ++i) d[i] = y[i] > 0.0f ? g[i] : 0.0f;
+    const float* y = y_.data();
+    const float* g = dy.data();
+    float* d = dx_.data();
+    detail::parallel_chunks(dy.numel(), [y, g, d](std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) d[i] = y[i] > 0.0f ? g[i] : 0.0f;
+    });
     return dx_;
   }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }

@@ -10,6 +10,23 @@
 
 namespace nas {
 
+namespace detail {
+// Reductions over a plane with 16 independent float lanes: vectorisable without
+// -ffast-math, and the summation order is fixed (results do not depend on threads).
+inline constexpr int bn_lanes = 16;
+template <class Term>
+float lane_reduce(std::size_t n, Term term) {
+  float acc[bn_lanes] = {};
+  std::size_t i = 0;
+  for (; i + bn_lanes <= n; i += bn_lanes)
+    for (int l = 0; l < bn_lanes; ++l) acc[l] += term(i + static_cast<std::size_t>(l));
+  float total = 0.0f;
+  for (int l = 0; l < bn_lanes; ++l) total += acc[l];
+  for (; i < n; ++i) total += term(i);
+  return total;
+}
+}  // namespace detail
+
 /// Batch normalisation over (N, H, W) per channel (Ioffe & Szegedy 2015), matching
 /// torch.nn.BatchNorm2d: in training the batch mean and biased variance normalise, and
 /// the running estimates move by `momentum` towards the batch mean and the UNBIASED
@@ -59,28 +76,22 @@ class BatchNorm2d final : public Module {
     float* yd = y_.data();
     float* xh = batch_stats_ ? xhat_.data() : nullptr;
     const bool update = is_training() && opt_.track_running_stats;
-    const int threads = num_threads();
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && m * C > 32768)
-    for (int c = 0; c < C; ++c) {
+    detail::parallel_for(C, m * static_cast<std::size_t>(C), [&](int c) {
       float mean, inv_std;
       if (batch_stats_) {
         double s = 0.0, ss = 0.0;
         for (int n = 0; n < N; ++n) {
           const float* p = xd + (static_cast<std::size_t>(n) * C + c) * hw;
-          float fs = 0.0f;
-          for (std::size_t i = 0; i < hw; ++i) fs += p[i];
-          s += fs;
+          s += detail::lane_reduce(hw, [p](std::size_t i) { return p[i]; });
         }
         const double mu = s / static_cast<double>(m);
         for (int n = 0; n < N; ++n) {
           const float* p = xd + (static_cast<std::size_t>(n) * C + c) * hw;
           const auto fmu = static_cast<float>(mu);
-          float fss = 0.0f;
-          for (std::size_t i = 0; i < hw; ++i) {
+          ss += detail::lane_reduce(hw, [p, fmu](std::size_t i) {
             const float d = p[i] - fmu;
-            fss += d * d;
-          }
-          ss += fss;
+            return d * d;
+          });
         }
         const double var = ss / static_cast<double>(m);
         mean = static_cast<float>(mu);
@@ -118,7 +129,7 @@ class BatchNorm2d final : public Module {
           for (std::size_t i = 0; i < hw; ++i) q[i] = p[i] * scale + shift;
         }
       }
-    }
+    });
     return y_;
   }
 
@@ -133,22 +144,17 @@ class BatchNorm2d final : public Module {
     const float* dyd = dy.data();
     float* dxd = dx_.data();
     const float* xh = xhat_.data();
-    const int threads = num_threads();
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && m * C > 32768)
-    for (int c = 0; c < C; ++c) {
+    detail::parallel_for(C, m * static_cast<std::size_t>(C), [&](int c) {
       const float g = opt_.affine ? gamma_.value[static_cast<std::size_t>(c)] : 1.0f;
       const float inv_std = inv_std_[static_cast<std::size_t>(c)];
       double sum_dy = 0.0, sum_dy_xhat = 0.0;
       if (batch_stats_) {
         for (int n = 0; n < N; ++n) {
           const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
-          float a = 0.0f, b = 0.0f;
-          for (std::size_t i = 0; i < hw; ++i) {
-            a += dyd[off + i];
-            b += dyd[off + i] * xh[off + i];
-          }
-          sum_dy += a;
-          sum_dy_xhat += b;
+          const float* gy = dyd + off;
+          const float* xv = xh + off;
+          sum_dy += detail::lane_reduce(hw, [gy](std::size_t i) { return gy[i]; });
+          sum_dy_xhat += detail::lane_reduce(hw, [gy, xv](std::size_t i) { return gy[i] * xv[i]; });
         }
         const auto k = static_cast<float>(g * inv_std / static_cast<double>(m));
         const auto fm = static_cast<float>(m);
@@ -166,17 +172,13 @@ class BatchNorm2d final : public Module {
           for (std::size_t i = 0; i < hw; ++i) dxd[off + i] = k * dyd[off + i];
         }
         if (opt_.affine) {
-          // xhat is not stored in evaluation mode: recover it from the output, y = g*xhat + b.
-          const float* x = x_->data();
+          // xhat is not stored with running statistics: recompute it from the input.
           for (int n = 0; n < N; ++n) {
             const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
-            float a = 0.0f, b = 0.0f;
-            for (std::size_t i = 0; i < hw; ++i) {
-              a += dyd[off + i];
-              b += dyd[off + i] * (x[off + i] - mean) * inv_std;
-            }
-            sum_dy += a;
-            sum_dy_xhat += b;
+            const float* gy = dyd + off;
+            const float* xv = x_->data() + off;
+            sum_dy += detail::lane_reduce(hw, [gy](std::size_t i) { return gy[i]; });
+            sum_dy_xhat += detail::lane_reduce(hw, [gy, xv, mean, inv_std](std::size_t i) { return gy[i] * (xv[i] - mean) * inv_std; });
           }
         }
       }
@@ -184,7 +186,7 @@ class BatchNorm2d final : public Module {
         gamma_.grad[static_cast<std::size_t>(c)] += static_cast<float>(sum_dy_xhat);
         beta_.grad[static_cast<std::size_t>(c)] += static_cast<float>(sum_dy);
       }
-    }
+    });
     return dx_;
   }
 

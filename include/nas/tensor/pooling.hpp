@@ -37,6 +37,24 @@ inline Shape pool_output(const char* where, const Pool2dOptions& o, const Shape&
     throw ConfigError(std::string(where) + ": input " + in.str() + " is smaller than the kernel " + std::to_string(o.kernel));
   return Shape{in[0], in[1], ho, wo};
 }
+// Copies an H x W plane into the middle of a (H + 2p) x (W + 2p) buffer whose border is
+// `border`, so the pooling loops run without bounds checks and vectorise along rows.
+inline void pad_plane(const float* src, int H, int W, int p, float border, float* dst) {
+  const int Wp = W + 2 * p;
+  for (int i = 0; i < p * Wp; ++i) dst[i] = border;
+  for (int h = 0; h < H; ++h) {
+    float* row = dst + (h + p) * Wp;
+    for (int w = 0; w < p; ++w) row[w] = border;
+    std::copy_n(src + h * W, W, row + p);
+    for (int w = W + p; w < Wp; ++w) row[w] = border;
+  }
+  float* tail = dst + (H + p) * Wp;
+  for (int i = 0; i < p * Wp; ++i) tail[i] = border;
+}
+// Number of input pixels (not padding) under window position o along an axis of size n.
+inline int window_count(int o, int stride, int pad, int kernel, int n) {
+  return std::min(o * stride - pad + kernel, n) - std::max(o * stride - pad, 0);
+}
 }  // namespace detail
 
 /// Maximum over each window; padded positions never win (they act as -infinity).
@@ -51,35 +69,18 @@ class MaxPool2d final : public Module {
     argmax_.resize(out.numel());
     const int H = x.dim(2), W = x.dim(3), Ho = out[2], Wo = out[3];
     const int planes = out[0] * out[1];
-    const int k = o_.kernel, s = o_.stride, p = o_.padding;
+    const int k = o_.kernel, s = o_.stride, p = o_.padding, Wp = W + 2 * p;
+    const std::size_t padded = static_cast<std::size_t>(H + 2 * p) * static_cast<std::size_t>(Wp);
     const float* xd = x.data();
     float* yd = y_.data();
     int* am = argmax_.data();
-    const int threads = num_threads();
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && out.numel() > detail_grain)
-    for (int pl = 0; pl < planes; ++pl) {
-      const float* xp = xd + static_cast<std::size_t>(pl) * H * W;
-      float* yp = yd + static_cast<std::size_t>(pl) * Ho * Wo;
-      int* ap = am + static_cast<std::size_t>(pl) * Ho * Wo;
-      for (int oh = 0; oh < Ho; ++oh) {
-        const int h0 = std::max(oh * s - p, 0), h1 = std::min(oh * s - p + k, H);
-        for (int ow = 0; ow < Wo; ++ow) {
-          const int w0 = std::max(ow * s - p, 0), w1 = std::min(ow * s - p + k, W);
-          float best = -std::numeric_limits<float>::infinity();
-          int arg = h0 * W + w0;
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w) {
-              const float v = xp[h * W + w];
-              if (v > best) {
-                best = v;
-                arg = h * W + w;
-              }
-            }
-          yp[oh * Wo + ow] = best;
-          ap[oh * Wo + ow] = arg;
-        }
-      }
-    }
+    // Padded positions hold -infinity and comparisons are strict, so they never win and
+    // ties go to the first maximum in scan order, as in PyTorch.
+    detail::parallel_for(planes, out.numel(), [&](int pl) {
+      float* pad = p > 0 ? thread_workspace().buffer(pool_slot, padded) : nullptr;
+      max_plane(xd + static_cast<std::size_t>(pl) * H * W, pad, yd + static_cast<std::size_t>(pl) * Ho * Wo,
+                am + static_cast<std::size_t>(pl) * Ho * Wo, H, W, Ho, Wo, k, s, p);
+    });
     return y_;
   }
 
@@ -92,14 +93,12 @@ class MaxPool2d final : public Module {
     const float* g = dy.data();
     float* d = dx_.data();
     const int* am = argmax_.data();
-    const int threads = num_threads();
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && dy.numel() > detail_grain)
-    for (int pl = 0; pl < planes; ++pl) {
+    detail::parallel_for(planes, dy.numel(), [&](int pl) {
       float* dp = d + static_cast<std::size_t>(pl) * HW;
       const float* gp = g + static_cast<std::size_t>(pl) * HoWo;
       const int* ap = am + static_cast<std::size_t>(pl) * HoWo;
       for (int i = 0; i < HoWo; ++i) dp[ap[i]] += gp[i];
-    }
+    });
     return dx_;
   }
 
@@ -108,7 +107,45 @@ class MaxPool2d final : public Module {
   [[nodiscard]] const Pool2dOptions& options() const noexcept { return o_; }
 
  private:
-  static constexpr std::size_t detail_grain = 16384;
+  static constexpr std::size_t pool_slot = 8;  // thread_workspace() slot for the padded plane
+
+  // One plane. Sizes are by-value parameters so that the int stores into the argmax
+  // cannot alias them, which lets the row loops vectorise.
+  static void max_plane(const float* xp, float* pad, float* yp, int* ap, int H, int W, int Ho, int Wo, int k, int s,
+                        int p) {
+    const int Wp = W + 2 * p;
+    if (p > 0) detail::pad_plane(xp, H, W, p, -std::numeric_limits<float>::infinity(), pad);
+    const float* src = p > 0 ? pad : xp;
+    const int sw = p > 0 ? Wp : W;
+    for (int oh = 0; oh < Ho; ++oh) {
+      float* __restrict best = yp + oh * Wo;
+      int* __restrict arg = ap + oh * Wo;
+      for (int ow = 0; ow < Wo; ++ow) {
+        best[ow] = -std::numeric_limits<float>::infinity();
+        arg[ow] = std::max(oh * s - p, 0) * W + std::max(ow * s - p, 0);
+      }
+      for (int kh = 0; kh < k; ++kh) {
+        const float* row = src + (oh * s + kh) * sw;
+        const int base = (oh * s + kh - p) * W - p;
+        for (int kw = 0; kw < k; ++kw) {
+          const float* __restrict in = row + kw;
+          if (s == 1) {
+            for (int ow = 0; ow < Wo; ++ow) {
+              const float v = in[ow], b = best[ow];
+              best[ow] = v > b ? v : b;
+              arg[ow] = v > b ? base + ow + kw : arg[ow];
+            }
+          } else {
+            for (int ow = 0; ow < Wo; ++ow) {
+              const float v = in[ow * s], b = best[ow];
+              best[ow] = v > b ? v : b;
+              arg[ow] = v > b ? base + ow * s + kw : arg[ow];
+            }
+          }
+        }
+      }
+    }
+  }
   Pool2dOptions o_;
   Shape in_shape_;
   std::vector<int> argmax_;
@@ -129,54 +166,71 @@ class AvgPool2d final : public Module {
     y_.resize(out);
     const int H = x.dim(2), W = x.dim(3), Ho = out[2], Wo = out[3];
     const int planes = out[0] * out[1];
+    const int k = o_.kernel, s = o_.stride, p = o_.padding, Wp = W + 2 * p;
+    const std::size_t padded = static_cast<std::size_t>(H + 2 * p) * static_cast<std::size_t>(Wp);
+    // 1 / divisor for every output position (the same for all planes).
+    inv_.resize(Shape{Ho, Wo});
+    for (int oh = 0; oh < Ho; ++oh)
+      for (int ow = 0; ow < Wo; ++ow)
+        inv_[static_cast<std::size_t>(oh * Wo + ow)] =
+            include_pad_ ? 1.0f / static_cast<float>(k * k)
+                         : 1.0f / static_cast<float>(detail::window_count(oh, s, p, k, H) * detail::window_count(ow, s, p, k, W));
+    const float* inv = inv_.data();
     const float* xd = x.data();
     float* yd = y_.data();
-    const int threads = num_threads();
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && out.numel() > grain)
-    for (int pl = 0; pl < planes; ++pl) {
+    detail::parallel_for(planes, out.numel(), [&](int pl) {
+      float* pad = p > 0 ? thread_workspace().buffer(pool_slot, padded) : nullptr;
       const float* xp = xd + static_cast<std::size_t>(pl) * H * W;
+      if (p > 0) detail::pad_plane(xp, H, W, p, 0.0f, pad);
+      const float* src = p > 0 ? pad : xp;
+      const int sw = p > 0 ? Wp : W;
       float* yp = yd + static_cast<std::size_t>(pl) * Ho * Wo;
       for (int oh = 0; oh < Ho; ++oh) {
-        int h0, h1;
-        rows(oh, H, h0, h1);
-        for (int ow = 0; ow < Wo; ++ow) {
-          int w0, w1;
-          rows(ow, W, w0, w1);
-          float sum = 0.0f;
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w) sum += xp[h * W + w];
-          yp[oh * Wo + ow] = sum / divisor(h0, h1, w0, w1);
-        }
+        float* __restrict acc = yp + oh * Wo;
+        for (int ow = 0; ow < Wo; ++ow) acc[ow] = 0.0f;
+        for (int kh = 0; kh < k; ++kh)
+          for (int kw = 0; kw < k; ++kw) {
+            const float* __restrict in = src + (oh * s + kh) * sw + kw;
+            for (int ow = 0; ow < Wo; ++ow) acc[ow] += in[ow * s];
+          }
+        const float* __restrict iv = inv + oh * Wo;
+        for (int ow = 0; ow < Wo; ++ow) acc[ow] *= iv[ow];
       }
-    }
+    });
     return y_;
   }
 
   const Tensor& backward(const Tensor& dy) override {
     check_shape("AvgPool2d::backward", dy, y_.shape());
     dx_.resize(in_shape_);
-    dx_.zero();
     const int H = in_shape_[2], W = in_shape_[3], Ho = dy.dim(2), Wo = dy.dim(3);
     const int planes = dy.dim(0) * dy.dim(1);
+    const int k = o_.kernel, s = o_.stride, p = o_.padding, Wp = W + 2 * p;
+    const std::size_t padded = static_cast<std::size_t>(H + 2 * p) * static_cast<std::size_t>(Wp);
+    const float* inv = inv_.data();
     const float* g = dy.data();
     float* d = dx_.data();
-    const int threads = num_threads();
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && dy.numel() > grain)
-    for (int pl = 0; pl < planes; ++pl) {
+    detail::parallel_for(planes, dy.numel(), [&](int pl) {
+      Workspace& ws = thread_workspace();
       float* dp = d + static_cast<std::size_t>(pl) * H * W;
+      // Accumulate into a padded plane (or straight into dx without padding).
+      float* acc = p > 0 ? ws.buffer(pool_slot, padded) : dp;
+      float* row = ws.buffer(pool_slot + 1, static_cast<std::size_t>(Wo));
+      const int sw = p > 0 ? Wp : W;
+      std::fill_n(acc, p > 0 ? padded : static_cast<std::size_t>(H) * W, 0.0f);
       const float* gp = g + static_cast<std::size_t>(pl) * Ho * Wo;
       for (int oh = 0; oh < Ho; ++oh) {
-        int h0, h1;
-        rows(oh, H, h0, h1);
-        for (int ow = 0; ow < Wo; ++ow) {
-          int w0, w1;
-          rows(ow, W, w0, w1);
-          const float v = gp[oh * Wo + ow] / divisor(h0, h1, w0, w1);
-          for (int h = h0; h < h1; ++h)
-            for (int w = w0; w < w1; ++w) dp[h * W + w] += v;
-        }
+        for (int ow = 0; ow < Wo; ++ow) row[ow] = gp[oh * Wo + ow] * inv[oh * Wo + ow];
+        for (int kh = 0; kh < k; ++kh)
+          for (int kw = 0; kw < k; ++kw) {
+            float* __restrict out = acc + (oh * s + kh) * sw + kw;
+            const float* __restrict v = row;
+            for (int ow = 0; ow < Wo; ++ow) out[ow * s] += v[ow];
+          }
       }
-    }
+      if (p > 0)
+        for (int h = 0; h < H; ++h) std::copy_n(acc + (h + p) * Wp + p, W, dp + h * W);
+    });
     return dx_;
   }
 
@@ -186,19 +240,12 @@ class AvgPool2d final : public Module {
   [[nodiscard]] bool count_include_pad() const noexcept { return include_pad_; }
 
  private:
-  static constexpr std::size_t grain = 16384;
-  void rows(int o, int n, int& lo, int& hi) const noexcept {
-    lo = std::max(o * o_.stride - o_.padding, 0);
-    hi = std::min(o * o_.stride - o_.padding + o_.kernel, n);
-  }
-  float divisor(int h0, int h1, int w0, int w1) const noexcept {
-    return include_pad_ ? static_cast<float>(o_.kernel * o_.kernel) : static_cast<float>((h1 - h0) * (w1 - w0));
-  }
+  static constexpr std::size_t pool_slot = 8;  // thread_workspace() slots 8 and 9
 
   Pool2dOptions o_;
   bool include_pad_;
   Shape in_shape_;
-  Tensor y_, dx_;
+  Tensor inv_, y_, dx_;
 };
 
 /// Mean over H and W: [N, C, H, W] -> [N, C] (AdaptiveAvgPool2d(1) followed by a flatten).

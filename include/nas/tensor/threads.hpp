@@ -2,6 +2,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cstddef>
 #include <cstdlib>
 #include <string>
 
@@ -50,5 +51,40 @@ inline int num_threads() {
   (void)applied;
   return detail::thread_count_storage();
 }
+
+namespace detail {
+/// Below this many elements of work, loops stay on the calling thread.
+inline constexpr std::size_t parallel_grain = std::size_t{1} << 15;
+
+/// Calls f(i) for i in [0, count): on the calling thread when one thread is configured or
+/// `work` (elements touched) is small, otherwise split statically over num_threads().
+/// Iterations must write disjoint data; the results then do not depend on the thread
+/// count. Keeping the serial path free of OpenMP lets the compiler vectorise f's loops.
+template <class F>
+void parallel_for(int count, std::size_t work, F&& f) {
+  const int threads = num_threads();
+  if (threads <= 1 || count <= 1 || work <= parallel_grain) {
+    for (int i = 0; i < count; ++i) f(i);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int i = 0; i < count; ++i) f(i);
+}
+
+/// Calls f(begin, end) over [0, n) in num_threads() contiguous chunks (one chunk when
+/// serial), for element-wise loops.
+template <class F>
+void parallel_chunks(std::size_t n, F&& f) {
+  const int threads = num_threads();
+  if (threads <= 1 || n <= parallel_grain) {
+    f(std::size_t{0}, n);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int t = 0; t < threads; ++t)
+    f(n * static_cast<std::size_t>(t) / static_cast<std::size_t>(threads),
+      n * static_cast<std::size_t>(t + 1) / static_cast<std::size_t>(threads));
+}
+}  // namespace detail
 
 }  // namespace nas
