@@ -171,6 +171,10 @@ std::vector<ShapeCase> shape_cases() {
   cases.push_back({make(1, 24, 24, 9, 5, 3, 1, 1, 1, 24), false});
   cases.push_back({make(1, 5, 3, 1, 1, 1, 1, 0, 1, 1), true});
   cases.push_back({make(2, 4, 4, 3, 3, 3, 1, 2, 2, 1), true});
+  // Batches larger than the chunk count: several small images per chunk share one dw sweep.
+  cases.push_back({make(19, 3, 5, 4, 5, 3, 1, 1, 1, 1), true});
+  cases.push_back({make(21, 4, 4, 6, 6, 5, 1, 2, 1, 2), false});
+  cases.push_back({make(17, 2, 3, 5, 7, 3, 1, 2, 2, 1), true});
   return cases;
 }
 

@@ -435,6 +435,42 @@ inline void weight_grad_rows(const float* dy, std::size_t dy_stride, const float
   }
 }
 
+/// weight_grad_rows for a block of `cb` output channels; `in` and `dy` share the channel stride.
+inline void weight_grad_dispatch(int cb, const float* dy, std::size_t stride, const float* in, int cin,
+                                 const std::ptrdiff_t* off, int taps, std::size_t vectors, float* dw) {
+  const std::size_t dws = static_cast<std::size_t>(cin) * taps;
+  switch (cb) {
+    case 1:
+      weight_grad_rows<1>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      break;
+    case 2:
+      weight_grad_rows<2>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      break;
+    case 3:
+      weight_grad_rows<3>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      break;
+    case 4:
+      weight_grad_rows<4>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      break;
+#if defined(__AVX512F__)
+    case 5:
+      weight_grad_rows<5>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      break;
+    case 6:
+      weight_grad_rows<6>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      break;
+    case 7:
+      weight_grad_rows<7>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      break;
+    case 8:
+      weight_grad_rows<8>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      break;
+#endif
+    default:
+      NAS_ASSERT(false, "weight_grad_dispatch: register block out of range");
+  }
+}
+
 /// Copies `channels` planes [h, w] into a zeroed buffer of planes [*, wp] at row `top`, column `left`.
 inline void pad_planes(const float* src, int channels, int h, int w, float* dst, std::size_t dst_stride, int wp,
                        int top, int left) {
@@ -557,17 +593,28 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
   const int wq = ow + 2 * qw, hq = oh + 2 * qh;
   PaddedPlanes dpl;
   if (dx) dpl = padded_planes(s.in_h, wq, hq, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, cout_g, 0);
-  // dw reads x padded as in the forward pass and dy laid out on the same row width.
+  // dw reads x padded as in the forward pass and dy laid out on the same row width. Small
+  // planes are folded: `fold` images sit one after another (every `plane` floats) in one
+  // flat vector per channel, so one sweep of the dot products covers them all.
+  constexpr int CO = Vec::out_block;
   const int wp = s.in_w + 2 * s.pad_w, hp = s.in_h + 2 * s.pad_h;
-  PaddedPlanes xpl;
-  std::size_t dw_vectors = 0, dyw_stride = 0;
+  std::size_t plane = 0, fold = 1, dw_stride = 0;
+  const std::ptrdiff_t* tap_off = nullptr;
   if (dw) {
-    xpl = padded_planes(oh, wp, hp, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, 1, 1);
-    dw_vectors = (static_cast<std::size_t>(oh) * wp + Vec::width - 1) / Vec::width;
-    dyw_stride = round_up(dw_vectors * Vec::width, 16);
+    plane = round_up(static_cast<std::size_t>(hp) * wp, Vec::width);
+    const std::size_t per_chunk_images = (static_cast<std::size_t>(s.batch) + chunks - 1) / chunks;
+    fold = std::clamp<std::size_t>(8192 / (plane * CO), 1, per_chunk_images);  // dy block within ~32 KB
+    auto& table = offset_storage(1);
+    table.resize(static_cast<std::size_t>(taps));
+    for (int i = 0; i < s.kernel_h; ++i)
+      for (int j = 0; j < s.kernel_w; ++j)
+        table[static_cast<std::size_t>(i) * s.kernel_w + j] =
+            static_cast<std::ptrdiff_t>(i) * s.dilation_h * wp + static_cast<std::ptrdiff_t>(j) * s.dilation_w;
+    tap_off = table.data();
+    dw_stride = round_up(fold * plane + static_cast<std::size_t>(table.back()) + Vec::width, 16);
   }
   const std::size_t dyq_n = dx ? dpl.stride * s.out_channels : 0, dxo_n = dx ? dpl.positions * cin_g : 0;
-  const std::size_t xp_n = dw ? xpl.stride * s.in_channels : 0, dyw_n = dw ? dyw_stride * s.out_channels : 0;
+  const std::size_t xp_n = dw ? dw_stride * s.in_channels : 0, dyw_n = dw ? dw_stride * s.out_channels : 0;
   const std::size_t per_thread = dyq_n + dxo_n + xp_n + dyw_n;
   const std::size_t per_chunk = (dw ? w_n : 0) + (dbias ? s.out_channels : 0);
   float* packed = dx ? ws.buffer(3, w_n) : nullptr;
@@ -613,48 +660,20 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
             }
           }
         }
-        if (dw) {
-          pad_planes(x + x_img * n, s.in_channels, s.in_h, s.in_w, xp, xpl.stride, wp, s.pad_h, s.pad_w);
-          pad_planes(dyn, s.out_channels, oh, ow, dyw, dyw_stride, wp, 0, 0);
-          constexpr int CO = Vec::out_block;
-          for (int g = 0; g < s.groups; ++g)
-            for (int o0 = 0; o0 < cout_g; o0 += CO) {
-              const float* dyo = dyw + dyw_stride * (g * cout_g + o0);
-              const float* xg = xp + xpl.stride * g * cin_g;
-              float* dwo = dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps;
-              const std::size_t dws = static_cast<std::size_t>(cin_g) * taps;
-              switch (std::min(CO, cout_g - o0)) {
-                case 1:
-                  weight_grad_rows<1>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
-                  break;
-                case 2:
-                  weight_grad_rows<2>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
-                  break;
-                case 3:
-                  weight_grad_rows<3>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
-                  break;
-                case 4:
-                  weight_grad_rows<4>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
-                  break;
-#if defined(__AVX512F__)
-                case 5:
-                  weight_grad_rows<5>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
-                  break;
-                case 6:
-                  weight_grad_rows<6>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
-                  break;
-                case 7:
-                  weight_grad_rows<7>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
-                  break;
-                case 8:
-                  weight_grad_rows<8>(dyo, dyw_stride, xg, xpl.stride, cin_g, xpl.offsets, taps, dw_vectors, dwo, dws);
-                  break;
-#endif
-                default:
-                  NAS_ASSERT(false, "conv2d_backward_direct: register block out of range");
-              }
-            }
+      }
+      for (int n0 = b0; dw && n0 < b1; n0 += static_cast<int>(fold)) {
+        const int m = std::min(static_cast<int>(fold), b1 - n0);
+        for (int i = 0; i < m; ++i) {
+          pad_planes(x + x_img * (n0 + i), s.in_channels, s.in_h, s.in_w, xp + plane * i, dw_stride, wp, s.pad_h,
+                     s.pad_w);
+          pad_planes(dy + y_img * (n0 + i), s.out_channels, oh, ow, dyw + plane * i, dw_stride, wp, 0, 0);
         }
+        const std::size_t vectors = plane * m / Vec::width;
+        for (int g = 0; g < s.groups; ++g)
+          for (int o0 = 0; o0 < cout_g; o0 += CO)
+            weight_grad_dispatch(std::min(CO, cout_g - o0), dyw + dw_stride * (g * cout_g + o0), dw_stride,
+                                 xp + dw_stride * g * cin_g, cin_g, tap_off, taps, vectors,
+                                 dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps);
       }
       if (dbias)
         for (int o = 0; o < s.out_channels; ++o) {
