@@ -12,13 +12,14 @@ Two ways to run it:
   command per line on stdin and answers one line on stdout:
     build <key> <N> <C> <arch>          -> "ok params <count>"
     run <key> <train|infer> <threads> <steps> <repeats>
-                                        -> "ok <seconds per repeat> ..."
+                                        -> "ok <wall s> <CPU s> per repeat ..."
     rss                                 -> "ok <max RSS in KiB>"
     version                             -> "ok <torch version>"
     quit
 
   --rss N C arch threads steps: builds one network, trains `steps` steps and prints
-  "params <count> rss_kib <max RSS>" (peak memory of a process doing only that).
+  "params <count> rss_kib <max RSS> base_kib <max RSS before the model was built>"
+  (peak memory of a process doing only that).
 """
 import resource
 import sys
@@ -186,9 +187,10 @@ class Bench:
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
+            c0 = time.process_time()
             for _ in range(steps):
                 step()
-            times.append(time.perf_counter() - t0)
+            times.append((time.perf_counter() - t0, time.process_time() - c0))
         return times
 
 
@@ -215,7 +217,7 @@ def serve():
                 key, mode, threads, steps, repeats = words[1], words[2], int(words[3]), int(words[4]), int(words[5])
                 torch.set_num_threads(threads)
                 times = benches[key].run(mode, steps, repeats)
-                reply = "ok " + " ".join("%.9f" % t for t in times)
+                reply = "ok " + " ".join("%.9f %.9f" % t for t in times)
             elif cmd == "rss":
                 reply = "ok %d" % max_rss_kib()
             elif cmd == "version":
@@ -230,9 +232,10 @@ def serve():
 
 def rss_only(n, c, arch, threads, steps):
     torch.set_num_threads(threads)
+    base = max_rss_kib()  # the interpreter and the torch library, before any model exists
     bench = Bench(n, c, arch)
     bench.run("train", steps, 1)
-    print("params %d rss_kib %d" % (bench.params, max_rss_kib()))
+    print("params %d rss_kib %d base_kib %d" % (bench.params, max_rss_kib(), base))
 
 
 if __name__ == "__main__":

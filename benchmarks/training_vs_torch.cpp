@@ -121,6 +121,17 @@ std::vector<NetSpec> networks() {
   return {{"a", "(a) N=1, C=16", 1, 16, kBestArch}, {"b", "(b) N=5, C=16", 5, 16, kBestArch}};
 }
 
+/// Wall-clock and CPU seconds (all threads of the process) of one timed repeat.
+struct Timing {
+  double wall = 0, cpu = 0;
+};
+
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 double max_rss_mib() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -226,15 +237,16 @@ class NasSide {
     out.emplace_back("loss, zero_grad, SGD step", other / steps, 0.0);
     return out;
   }
-  /// Seconds for each of `repeats` repeats of `steps` steps.
-  std::vector<double> run(const std::string& mode, int steps, int repeats) {
+  /// Wall and CPU seconds for each of `repeats` repeats of `steps` steps.
+  std::vector<Timing> run(const std::string& mode, int steps, int repeats) {
     set_mode(mode);
     const bool train = mode == "train";
-    std::vector<double> times;
+    std::vector<Timing> times;
     for (int r = 0; r < repeats; ++r) {
       const auto t0 = Clock::now();
+      const double c0 = process_cpu_seconds();
       for (int s = 0; s < steps; ++s) train ? train_step() : infer_step();
-      times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+      times.push_back({std::chrono::duration<double>(Clock::now() - t0).count(), process_cpu_seconds() - c0});
     }
     return times;
   }
@@ -360,15 +372,18 @@ Stats stats(std::vector<double> v) {
 struct Row {
   std::string net, mode;
   int threads = 0, steps = 0;
-  Stats nas, torch;
+  Stats nas, torch;          // images per wall-clock second
+  Stats nas_cpu, torch_cpu;  // images per CPU second (all threads)
   bool has_torch = false;
   [[nodiscard]] double ratio() const { return nas.median / torch.median; }
+  [[nodiscard]] double cpu_ratio() const { return nas_cpu.median / torch_cpu.median; }
 };
 
 struct MemRow {
   std::string net;
   int threads = 0;
   double nas_mib = 0, torch_mib = 0;
+  double nas_base_mib = 0, torch_base_mib = 0;  // before the network was built
   bool has_torch = false;
   double alloc_calls = 0, alloc_bytes = 0;
 };
@@ -425,6 +440,7 @@ void write_ratio_chart(const std::vector<Row>& rows, const std::vector<int>& thr
 // RSS, parameter count and the heap allocations of the steps after the warm-up ones.
 int only_nas(const NetSpec& spec, int threads, int steps) {
   nas::set_num_threads(threads);
+  const double base_kib = max_rss_mib() * 1024.0;  // the program and its libraries, before any network exists
   NasSide side(spec);
   const int warm = 2;
   for (int s = 0; s < warm; ++s) side.train_step();
@@ -436,7 +452,8 @@ int only_nas(const NetSpec& spec, int threads, int steps) {
   const auto calls = static_cast<double>(g_alloc_calls.load()), bytes = static_cast<double>(g_alloc_bytes.load());
   const double rss_kib = max_rss_mib() * 1024.0;
   const std::size_t params = side.params();
-  std::printf("params %zu rss_kib %.0f alloc_calls %.3f alloc_bytes %.1f\n", params, rss_kib, calls / steps, bytes / steps);
+  std::printf("params %zu rss_kib %.0f base_kib %.0f alloc_calls %.3f alloc_bytes %.1f\n", params, rss_kib, base_kib,
+              calls / steps, bytes / steps);
   return 0;
 }
 
@@ -504,6 +521,7 @@ int main(int argc, char** argv) {
       const std::string nas_out = run_capture({self, "--only", "nas", "--net", net.key, "--only-threads",
                                                std::to_string(t), "--mem-steps", std::to_string(mem_steps)});
       m.nas_mib = field(nas_out, "rss_kib") / 1024.0;
+      m.nas_base_mib = field(nas_out, "base_kib") / 1024.0;
       m.alloc_calls = field(nas_out, "alloc_calls");
       m.alloc_bytes = field(nas_out, "alloc_bytes");
       if (have_torch) {
@@ -511,6 +529,7 @@ int main(int argc, char** argv) {
             {python, script, "--rss", std::to_string(net.cells), std::to_string(net.channels), net.arch,
              std::to_string(t), std::to_string(mem_steps + 2)});
         m.torch_mib = field(py_out, "rss_kib") / 1024.0;
+        m.torch_base_mib = field(py_out, "base_kib") / 1024.0;
         m.has_torch = true;
       }
       std::printf("memory %s threads %d: nas %.1f MiB, PyTorch %s MiB, nas allocations/step %.1f (%.0f bytes)\n",
@@ -543,32 +562,45 @@ int main(int argc, char** argv) {
     for (int t : thread_counts)
       for (const std::string mode : {"train", "infer"}) {
         nas::set_num_threads(t);
-        auto torch_run = [&](int steps, int reps) {
-          return parse_doubles(*torch->ask("run " + net.key + " " + mode + " " + std::to_string(t) + " " +
-                                           std::to_string(steps) + " " + std::to_string(reps)));
+        // One repeat of `steps` steps in the child: its wall and CPU seconds.
+        auto torch_run = [&](int steps) {
+          const auto v = parse_doubles(*torch->ask("run " + net.key + " " + mode + " " + std::to_string(t) + " " +
+                                                   std::to_string(steps) + " 1"));
+          if (v.size() != 2) throw std::runtime_error("training_vs_torch: the PyTorch child sent no timing");
+          return Timing{v[0], v[1]};
         };
-        // Warm-up: two steps each to learn the step time, then warmup_seconds each.
-        double nas_step = nas_side.run(mode, 2, 1)[0] / 2;
-        double torch_step = torch ? torch_run(2, 1)[0] / 2 : nas_step;
-        nas_step = nas_side.run(mode, std::max(1, static_cast<int>(warmup_seconds / nas_step)), 1)[0] /
-                   std::max(1, static_cast<int>(warmup_seconds / nas_step));
+        // Warm-up: two steps each to learn the step time, then about warmup_seconds each.
+        double nas_step = nas_side.run(mode, 2, 1)[0].wall / 2;
+        double torch_step = torch ? torch_run(2).wall / 2 : nas_step;
+        const int nas_warm = std::max(1, static_cast<int>(warmup_seconds / nas_step));
+        nas_step = nas_side.run(mode, nas_warm, 1)[0].wall / nas_warm;
         if (torch) {
           const int w = std::max(1, static_cast<int>(warmup_seconds / torch_step));
-          torch_step = torch_run(w, 1)[0] / w;
+          torch_step = torch_run(w).wall / w;
         }
         const int steps = std::max(1, static_cast<int>(std::lround(repeat_seconds / (0.5 * (nas_step + torch_step)))));
-        std::vector<double> nas_ips, torch_ips;
+        std::vector<double> nas_ips, torch_ips, nas_cpu, torch_cpu;
         for (int r = 0; r < repeats; ++r) {
-          nas_ips.push_back(kBatch * steps / nas_side.run(mode, steps, 1)[0]);
-          if (torch) torch_ips.push_back(kBatch * steps / torch_run(steps, 1)[0]);
+          const Timing a = nas_side.run(mode, steps, 1)[0];
+          nas_ips.push_back(kBatch * steps / a.wall);
+          nas_cpu.push_back(kBatch * steps / a.cpu);
+          if (torch) {
+            const Timing b = torch_run(steps);
+            torch_ips.push_back(kBatch * steps / b.wall);
+            torch_cpu.push_back(kBatch * steps / b.cpu);
+          }
         }
-        Row row{net.label, mode, t, steps, stats(nas_ips), {}, static_cast<bool>(torch)};
-        if (torch) row.torch = stats(torch_ips);
+        Row row{net.label, mode, t, steps, stats(nas_ips), {}, stats(nas_cpu), {}, static_cast<bool>(torch)};
+        if (torch) {
+          row.torch = stats(torch_ips);
+          row.torch_cpu = stats(torch_cpu);
+        }
         std::printf("%s %-5s threads %d (%d steps/repeat): nas %.1f img/s [%.1f-%.1f]", net.label.c_str(), mode.c_str(), t,
                     steps, row.nas.median, row.nas.min, row.nas.max);
         if (torch)
-          std::printf(", PyTorch %.1f img/s [%.1f-%.1f], ratio %.2f", row.torch.median, row.torch.min, row.torch.max,
-                      row.ratio());
+          std::printf(", PyTorch %.1f img/s [%.1f-%.1f], ratio %.2f (per CPU second: nas %.1f, PyTorch %.1f, ratio %.2f)",
+                      row.torch.median, row.torch.min, row.torch.max, row.ratio(), row.nas_cpu.median, row.torch_cpu.median,
+                      row.cpu_ratio());
         std::printf("\n");
         std::fflush(stdout);
         rows.push_back(row);
@@ -606,14 +638,15 @@ int main(int argc, char** argv) {
   {
     std::ofstream csv(dir / "training.csv");
     csv << "network,mode,threads,steps_per_repeat,nas_ips_median,nas_ips_min,nas_ips_max,torch_ips_median,torch_ips_min,"
-           "torch_ips_max,throughput_ratio\n";
+           "torch_ips_max,throughput_ratio,nas_ips_per_cpu_s,torch_ips_per_cpu_s,cpu_throughput_ratio\n";
     for (const auto& r : rows) {
       csv << '"' << r.net << "\"," << r.mode << ',' << r.threads << ',' << r.steps << ',' << fmt(r.nas.median, 2) << ','
           << fmt(r.nas.min, 2) << ',' << fmt(r.nas.max, 2) << ',';
       if (r.has_torch)
-        csv << fmt(r.torch.median, 2) << ',' << fmt(r.torch.min, 2) << ',' << fmt(r.torch.max, 2) << ',' << fmt(r.ratio(), 3);
+        csv << fmt(r.torch.median, 2) << ',' << fmt(r.torch.min, 2) << ',' << fmt(r.torch.max, 2) << ',' << fmt(r.ratio(), 3)
+            << ',' << fmt(r.nas_cpu.median, 2) << ',' << fmt(r.torch_cpu.median, 2) << ',' << fmt(r.cpu_ratio(), 3);
       else
-        csv << ",,,";
+        csv << ",,,," << fmt(r.nas_cpu.median, 2) << ",,";
       csv << '\n';
     }
   }
@@ -682,14 +715,38 @@ int main(int argc, char** argv) {
   md << " GFLOP/s for " ;
   for (std::size_t i = 0; i < thread_counts.size(); ++i) md << (i ? ", " : "") << thread_counts[i];
   md << " threads.\n\n![throughput ratio](training.svg)\n\n";
+  md << "### Images per CPU second\n\n";
+  md << "The same repeats measured in CPU time of all the process's threads (`CLOCK_PROCESS_CPUTIME_ID` for nas, "
+        "`time.process_time()` for PyTorch). On a loaded machine this is less disturbed by descheduling than wall "
+        "time; with 2 threads it also counts the time threads spin at barriers.\n\n";
+  md << "| network | mode | threads | nas img/CPU-s median [min-max] | PyTorch img/CPU-s median [min-max] | ratio |\n";
+  md << "|---|---|---|---|---|---|\n";
+  for (const auto& r : rows) {
+    md << "| " << r.net << " | " << (r.mode == "train" ? "training" : "inference") << " | " << r.threads << " | "
+       << fmt(r.nas_cpu.median, 1) << " [" << fmt(r.nas_cpu.min, 1) << "-" << fmt(r.nas_cpu.max, 1) << "] | ";
+    if (r.has_torch)
+      md << fmt(r.torch_cpu.median, 1) << " [" << fmt(r.torch_cpu.min, 1) << "-" << fmt(r.torch_cpu.max, 1) << "] | "
+         << fmt(r.cpu_ratio(), 2) << " |\n";
+    else
+      md << "- | - |\n";
+  }
+  md << "\n";
   md << "## Peak memory of a training step\n\n";
   md << "Peak resident set size (`getrusage` max RSS) of a fresh process that builds one network and trains "
      << mem_steps << " steps (nas: `training_vs_torch --only nas`; PyTorch: `torch_nb201.py --rss`, which includes "
         "the Python interpreter and the torch library).\n\n";
-  md << "| network | threads | nas MiB | PyTorch MiB |\n|---|---|---|---|\n";
-  for (const auto& m : mem)
-    md << "| " << m.net << " | " << m.threads << " | " << fmt(m.nas_mib, 1) << " | "
-       << (m.has_torch ? fmt(m.torch_mib, 1) : std::string("-")) << " |\n";
+  md << "The columns in parentheses are the peak before the network was built (program, interpreter and "
+        "libraries); the difference is what the network and its training step add.\n\n";
+  md << "| network | threads | nas MiB (before network) | PyTorch MiB (before network) | network + step: nas MiB | "
+        "network + step: PyTorch MiB |\n|---|---|---|---|---|---|\n";
+  for (const auto& m : mem) {
+    md << "| " << m.net << " | " << m.threads << " | " << fmt(m.nas_mib, 1) << " (" << fmt(m.nas_base_mib, 1) << ") | ";
+    if (m.has_torch)
+      md << fmt(m.torch_mib, 1) << " (" << fmt(m.torch_base_mib, 1) << ") | " << fmt(m.nas_mib - m.nas_base_mib, 1) << " | "
+         << fmt(m.torch_mib - m.torch_base_mib, 1) << " |\n";
+    else
+      md << "- | " << fmt(m.nas_mib - m.nas_base_mib, 1) << " | - |\n";
+  }
   md << "\n## Heap allocations per nas training step\n\n";
   md << "Counted by interposing `malloc`/`calloc`/`realloc`/`aligned_alloc`/`posix_memalign` in the benchmark "
         "program (this covers `operator new`, Eigen and the workspace), over "
