@@ -489,6 +489,8 @@ int main(int argc, char** argv) {
   app.add_option("--profile-steps", profile_steps, "Training steps timed block by block (0: no profile)")
       ->check(CLI::Range(0, 1000));
   CLI11_PARSE(app, argc, argv);
+  std::string command_line = "training_vs_torch";
+  for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
 
   auto find_net = [&](const std::string& key) -> NetSpec {
     for (const auto& n : networks())
@@ -660,8 +662,7 @@ int main(int argc, char** argv) {
         "10 classes, batch "
      << kBatch << ", float32.\n\n";
   md << "## How it was produced\n\n";
-  md << "- Command: `training_vs_torch --out benchmarks/reports --repeats " << repeats << " --seconds " << repeat_seconds
-     << " --warmup " << warmup_seconds << "` (built in Release with `-DNAS_NATIVE=ON`).\n";
+  md << "- Command: `" << command_line << "` (built in Release with `-DNAS_NATIVE=ON`).\n";
   md << "- Date: " << utc_now() << "; load average (1, 5, 15 min) " << load_before << " before the throughput runs, "
      << load_after << " after (the machine is shared: other processes ran meanwhile, which is why sides alternate).\n";
   md << "- Machine: " << cpu << ", " << cores << " cores; threads " ;
@@ -779,11 +780,12 @@ int main(int argc, char** argv) {
   else if (all_met)
     md << "Met: the throughput ratio is at least 1.0 in every row.\n";
   else {
-    md << "Not met in every row. Rows below 1.0:\n\n";
+    md << "The goal (throughput ratio >= 1.0 for training and inference, both sizes, every thread count) is not met. "
+          "Rows below 1.0:\n\n";
     for (const auto& r : rows)
       if (r.ratio() < 1.0)
         md << "- " << r.net << ", " << (r.mode == "train" ? "training" : "inference") << ", " << r.threads
-           << " thread(s): " << fmt(r.ratio(), 2) << "\n";
+           << (r.threads == 1 ? " thread: " : " threads: ") << fmt(r.ratio(), 3) << "\n";
   }
   std::printf("wrote %s, %s, %s\n", (dir / "training.md").c_str(), (dir / "training.csv").c_str(),
               (dir / "training.svg").c_str());
