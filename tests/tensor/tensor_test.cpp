@@ -127,3 +127,23 @@ TEST_CASE("Random fills are reproducible from the seed", "[tensor]") {
   a.fill_uniform(r1, -1.0f, 1.0f);
   for (float v : a) REQUIRE((v >= -1.0f && v < 1.0f));
 }
+
+TEST_CASE("concat_channels stacks along channels and slice_channels takes them back", "[tensor]") {
+  nas::Rng rng(6);
+  nas::Tensor a({2, 1, 2, 3}), b({2, 3, 2, 3});
+  a.fill_normal(rng);
+  b.fill_normal(rng);
+  nas::Tensor cat;
+  const nas::Tensor* parts[] = {&a, &b};
+  nas::concat_channels(cat, parts);
+  REQUIRE(cat.shape() == nas::Shape{2, 4, 2, 3});
+  REQUIRE(cat.at(1, 0, 1, 2) == a.at(1, 0, 1, 2));
+  REQUIRE(cat.at(1, 3, 0, 1) == b.at(1, 2, 0, 1));
+  nas::Tensor back({2, 3, 2, 3});
+  nas::slice_channels(cat, 1, back);
+  for (std::size_t i = 0; i < b.numel(); ++i) REQUIRE(back[i] == b[i]);
+  nas::Tensor wrong({2, 1, 3, 3});
+  const nas::Tensor* bad[] = {&a, &wrong};
+  REQUIRE_THROWS_AS(nas::concat_channels(cat, bad), nas::ConfigError);
+  REQUIRE_THROWS_AS(nas::slice_channels(cat, 2, back), nas::ConfigError);
+}

@@ -122,14 +122,19 @@ class FactorizedReduce final : public Module {
     shifted_.resize(r.shape());
     shift(r, shifted_);
     const Tensor& b = conv_b_->forward(shifted_);
-    concat(a, b, cat_);
+    const Tensor* parts[] = {&a, &b};
+    concat_channels(cat_, parts);
     return bn_.forward(cat_);
   }
 
   const Tensor& backward(const Tensor& dy) override {
     if (stride_ == 1) return conv_a_->backward(bn_.backward(dy));
     const Tensor& g = bn_.backward(dy);
-    split(g, ga_, gb_);
+    const int ca = conv_a_->options().out_channels;
+    ga_.resize(g.shape().with(1, ca));
+    gb_.resize(g.shape().with(1, c_out_ - ca));
+    slice_channels(g, 0, ga_);
+    slice_channels(g, ca, gb_);
     const Tensor& da = conv_a_->backward(ga_);
     dr_.copy_from(da);
     const Tensor& db = conv_b_->backward(gb_);
@@ -184,26 +189,6 @@ class FactorizedReduce final : public Module {
         for (int w = 0; w + 1 < W; ++w) dst[(h + 1) * W + w + 1] += src[h * W + w];
     }
   }
-  static void concat(const Tensor& a, const Tensor& b, Tensor& out) {
-    const int N = a.dim(0), ca = a.dim(1), cb = b.dim(1);
-    const std::size_t hw = static_cast<std::size_t>(a.dim(2)) * static_cast<std::size_t>(a.dim(3));
-    out.resize(Shape{N, ca + cb, a.dim(2), a.dim(3)});
-    for (int n = 0; n < N; ++n) {
-      std::copy_n(a.data() + n * ca * hw, ca * hw, out.data() + n * (ca + cb) * hw);
-      std::copy_n(b.data() + n * cb * hw, cb * hw, out.data() + (n * (ca + cb) + ca) * hw);
-    }
-  }
-  void split(const Tensor& g, Tensor& ga, Tensor& gb) const {
-    const int N = g.dim(0), ca = conv_a_->options().out_channels, cb = c_out_ - ca;
-    const std::size_t hw = static_cast<std::size_t>(g.dim(2)) * static_cast<std::size_t>(g.dim(3));
-    ga.resize(Shape{N, ca, g.dim(2), g.dim(3)});
-    gb.resize(Shape{N, cb, g.dim(2), g.dim(3)});
-    for (int n = 0; n < N; ++n) {
-      std::copy_n(g.data() + n * (ca + cb) * hw, ca * hw, ga.data() + n * ca * hw);
-      std::copy_n(g.data() + (n * (ca + cb) + ca) * hw, cb * hw, gb.data() + n * cb * hw);
-    }
-  }
-
   int stride_, c_out_;
   ReLU relu_;
   std::unique_ptr<Conv2d> conv_a_, conv_b_;

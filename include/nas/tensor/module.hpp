@@ -91,8 +91,12 @@ class Module {
     for (Parameter* p : parameters()) n += p->numel();
     return n;
   }
+  /// Zeroes every gradient; reuses a per-thread list, so it does not allocate per step.
   void zero_grad() {
-    for (Parameter* p : parameters()) p->grad.zero();
+    thread_local std::vector<Parameter*> scratch;
+    scratch.clear();
+    collect(scratch);
+    for (Parameter* p : scratch) p->grad.zero();
   }
   /// Training mode (batch statistics, dropout on) or evaluation mode, recursively.
   void train(bool on = true) {

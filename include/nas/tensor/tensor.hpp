@@ -9,6 +9,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -295,6 +296,48 @@ inline void axpy_into(Tensor& dst, float a, const Tensor& src) {
   const float* __restrict s = src.data();
   const std::size_t n = dst.numel();
   for (std::size_t i = 0; i < n; ++i) d[i] += a * s[i];
+}
+
+/// Concatenates NCHW tensors along channels into `out` (resized, storage reused), as
+/// torch.cat(parts, dim=1): a DARTS cell's output is the concatenation of its nodes.
+/// All parts must share N, H and W.
+inline void concat_channels(Tensor& out, std::span<const Tensor* const> parts) {
+  if (parts.empty()) throw ConfigError("concat_channels: no inputs");
+  const Shape& s0 = parts[0]->shape();
+  if (s0.rank() != 4) throw ConfigError("concat_channels: input " + s0.str() + " is not NCHW");
+  int channels = 0;
+  for (const Tensor* t : parts) {
+    const Shape& s = t->shape();
+    if (s.rank() != 4 || s[0] != s0[0] || s[2] != s0[2] || s[3] != s0[3])
+      throw ConfigError("concat_channels: input " + s.str() + " does not match " + s0.str() + " outside the channels");
+    channels += s[1];
+  }
+  out.resize(Shape{s0[0], channels, s0[2], s0[3]});
+  const std::size_t hw = static_cast<std::size_t>(s0[2]) * static_cast<std::size_t>(s0[3]);
+  for (int n = 0; n < s0[0]; ++n) {
+    float* dst = out.data() + static_cast<std::size_t>(n) * static_cast<std::size_t>(channels) * hw;
+    for (const Tensor* t : parts) {
+      const std::size_t block = static_cast<std::size_t>(t->dim(1)) * hw;
+      std::memcpy(dst, t->data() + static_cast<std::size_t>(n) * block, block * sizeof(float));
+      dst += block;
+    }
+  }
+}
+
+/// The inverse of concat_channels: copies channels [c0, c0 + dst channels) of `src` into
+/// `dst`, which must already have the part's shape (use it to split a gradient).
+inline void slice_channels(const Tensor& src, int c0, Tensor& dst) {
+  const Shape& s = src.shape();
+  const Shape& d = dst.shape();
+  if (s.rank() != 4 || d.rank() != 4 || s[0] != d[0] || s[2] != d[2] || s[3] != d[3] || c0 < 0 || c0 + d[1] > s[1])
+    throw ConfigError("slice_channels: channels [" + std::to_string(c0) + ", " + std::to_string(c0 + (d.rank() == 4 ? d[1] : 0)) +
+                      ") of " + s.str() + " into " + d.str());
+  const std::size_t hw = static_cast<std::size_t>(s[2]) * static_cast<std::size_t>(s[3]);
+  const std::size_t block = static_cast<std::size_t>(d[1]) * hw;
+  for (int n = 0; n < s[0]; ++n)
+    std::memcpy(dst.data() + static_cast<std::size_t>(n) * block,
+                src.data() + (static_cast<std::size_t>(n) * static_cast<std::size_t>(s[1]) + static_cast<std::size_t>(c0)) * hw,
+                block * sizeof(float));
 }
 
 /// sum_i a[i] * b[i] in double precision (shapes must match).
