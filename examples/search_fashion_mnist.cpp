@@ -1,0 +1,275 @@
+// A real architecture search on Fashion-MNIST: NB201 cells trained at low fidelity on a
+// subset, the winner retrained on train+valid and tested once on the 10k test images.
+//
+//     search_fashion_mnist                                  # defaults: about 15 minutes on 2 cores
+//     search_fashion_mnist --strategy hyperband --budget 1800 --out out/hb1800
+//
+// Writes <out>/report.md, <out>/search.svg (best-so-far curve), <out>/journal.jsonl (one
+// line per trial), <out>/history.csv and <out>/result.json.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <nas/data/fashion_mnist.hpp>
+#include <nas/data/normalize.hpp>
+#include <nas/data/split.hpp>
+#include <nas/estimate/final_training.hpp>
+#include <nas/estimate/trained.hpp>
+#include <nas/report/format.hpp>
+#include <nas/report/history_report.hpp>
+#include <nas/report/journal.hpp>
+#include <nas/report/markdown.hpp>
+#include <nas/report/progress.hpp>
+#include <nas/report/svg.hpp>
+#include <nas/search/evolution.hpp>
+#include <nas/search/hyperband.hpp>
+#include <nas/search/local_search.hpp>
+#include <nas/search/random_search.hpp>
+#include <nas/search/successive_halving.hpp>
+#include <nas/space/nb201_space.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+struct Config {
+  std::string strategy = "rea";
+  double budget = 900.0;
+  double search_fraction = 0.4;
+  std::size_t subset = 2000;
+  std::size_t valid = 1000;
+  double epochs = 1.0;
+  int threads = 2;
+  std::uint64_t seed = 0;
+  std::string out = "out/search_fashion_mnist";
+  std::string data;
+  int channels = 16;
+  int cells = 1;
+  int search_channels = 8;
+  std::size_t batch = 64;
+  double lr = 0.1;
+  std::size_t population = 10;
+  std::size_t sample = 3;
+};
+
+double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+  return buf;
+}
+
+// Prints the final training's epochs as they finish.
+struct EpochPrinter {
+  clock_type::time_point start = clock_type::now();
+  void operator()(const nas::EpochInfo& e) const {
+    const double elapsed = since(start);
+    const double left = elapsed / static_cast<double>(e.epoch) * (static_cast<double>(e.epochs) - static_cast<double>(e.epoch));
+    std::fprintf(stderr, "final training: epoch %zu of %zu, train loss %.4f, %.0f s elapsed, about %.0f s left\n", e.epoch,
+                 e.epochs, e.train_loss, elapsed, std::max(0.0, left));
+  }
+};
+
+template <class Strategy, class Est, class... Cbs>
+nas::Result<nas::Nb201Arch> run_search(const Strategy& s, Est& est, double seconds, Cbs&... cbs) {
+  return s.run(nas::Nb201Space{}, est, nas::Budget{.wall_seconds = seconds}, cbs...);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config c;
+  CLI::App app{"Architecture search on Fashion-MNIST over the NAS-Bench-201 cell space, with real training"};
+  app.add_option("--strategy", c.strategy, "rea | hyperband | sh | rs | ls")->capture_default_str();
+  app.add_option("--budget", c.budget, "wall-clock seconds for the whole run (search + final training)")->capture_default_str();
+  app.add_option("--search-fraction", c.search_fraction, "share of the budget given to the search")->capture_default_str();
+  app.add_option("--subset", c.subset, "training images used to score candidates")->capture_default_str();
+  app.add_option("--valid", c.valid, "held-out images used to score candidates")->capture_default_str();
+  app.add_option("--epochs", c.epochs, "epochs per candidate (rea, rs, ls); Hyperband/SH rungs go from epochs/3 to 3*epochs")
+      ->capture_default_str();
+  app.add_option("--threads", c.threads, "threads")->capture_default_str();
+  app.add_option("--seed", c.seed, "seed of the search, the splits and the training")->capture_default_str();
+  app.add_option("--out", c.out, "output directory")->capture_default_str();
+  app.add_option("--data", c.data, "directory with the Fashion-MNIST IDX files (default: system install)");
+  app.add_option("--channels", c.channels, "C of the final network")->capture_default_str();
+  app.add_option("--cells", c.cells, "N, cells per stage, of the searched and final networks")->capture_default_str();
+  app.add_option("--search-channels", c.search_channels, "C of the networks trained during the search")->capture_default_str();
+  app.add_option("--batch", c.batch, "batch size")->capture_default_str();
+  app.add_option("--lr", c.lr, "initial learning rate (cosine to 0)")->capture_default_str();
+  app.add_option("--population", c.population, "rea: population")->capture_default_str();
+  app.add_option("--sample", c.sample, "rea: tournament size")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  const auto t0 = clock_type::now();
+  if (!(c.budget > 0) || !(c.search_fraction > 0 && c.search_fraction < 1)) {
+    std::cerr << "search_fashion_mnist: --budget must be > 0 and --search-fraction in (0, 1)\n";
+    return 2;
+  }
+  const std::string dir = nas::find_fashion_mnist(c.data);
+  if (dir.empty()) {
+    std::cerr << "search_fashion_mnist: Fashion-MNIST not found"
+              << (c.data.empty() ? std::string(" in ") + std::string(nas::fashion_mnist_system_dir) : " in '" + c.data + "'")
+              << ".\n  Install it with:  sudo apt-get install dataset-fashion-mnist\n"
+              << "  or pass the directory holding train-images-idx3-ubyte(.gz) etc. with --data DIR\n";
+    return 2;
+  }
+  nas::set_num_threads(c.threads);
+  std::filesystem::create_directories(c.out);
+
+  // Data: normalise with training statistics; hold 10k training images out for validation.
+  nas::TrainTest d = nas::load_fashion_mnist(dir);
+  const auto stats = nas::channel_stats(d.train);
+  nas::normalize(d.train, stats);
+  nas::normalize(d.test, stats);
+  const auto split = nas::train_valid_split(d.train, {.valid_size = 10000, .seed = c.seed});
+  std::fprintf(stderr, "Fashion-MNIST from %s: %zu train, %zu valid, %zu test (%.1f s)\n", dir.c_str(), split.train.size(),
+               split.valid.size(), d.test.size(), since(t0));
+
+  // Search: small networks, low fidelity, a subset; scored on held-out images only.
+  const bool multi_fidelity = c.strategy == "hyperband" || c.strategy == "sh";
+  const double max_fidelity = multi_fidelity ? 3.0 * c.epochs : c.epochs;
+  nas::TrainingOptions search_training{.network = {.channels = c.search_channels, .cells = c.cells},
+                                       .epochs = c.epochs,
+                                       .max_epochs = max_fidelity,
+                                       .batch_size = c.batch,
+                                       .lr = c.lr,
+                                       .threads = c.threads,
+                                       .seed = c.seed,
+                                       .max_train = c.subset,
+                                       .max_valid = c.valid,
+                                       .cache_size = 32};
+  const nas::Nb201Space space;
+  nas::TrainedEstimator<nas::Nb201Space> estimator(space, split.train, split.valid, search_training);
+  const double search_seconds = c.budget * c.search_fraction - since(t0);
+  auto journal = nas::make_journal(c.out + "/journal.jsonl", space);
+  nas::ProgressBar progress({.every = 1});
+  std::fprintf(stderr, "search: %s for %.0f s, candidates C=%d N=%d, %.2f epochs on %zu images, scored on %zu\n",
+               c.strategy.c_str(), search_seconds, c.search_channels, c.cells, c.epochs, estimator.train_data().size(),
+               estimator.valid_data().size());
+  nas::Result<nas::Nb201Arch> result;
+  if (c.strategy == "rea") {
+    nas::RegularizedEvolution s({.population = c.population, .sample = c.sample, .seed = c.seed});
+    result = run_search(s, estimator, search_seconds, progress, journal);
+  } else if (c.strategy == "rs") {
+    nas::RandomSearch s({.dedup = true, .seed = c.seed});
+    result = run_search(s, estimator, search_seconds, progress, journal);
+  } else if (c.strategy == "ls") {
+    nas::LocalSearch s({.seed = c.seed});
+    result = run_search(s, estimator, search_seconds, progress, journal);
+  } else if (c.strategy == "hyperband") {
+    nas::Hyperband s({.eta = 3.0, .min_fidelity = c.epochs / 3.0, .max_fidelity = max_fidelity, .seed = c.seed});
+    result = run_search(s, estimator, search_seconds, progress, journal);
+  } else if (c.strategy == "sh") {
+    nas::SuccessiveHalving s({.eta = 3.0, .min_fidelity = c.epochs / 3.0, .max_fidelity = max_fidelity, .seed = c.seed});
+    result = run_search(s, estimator, search_seconds, progress, journal);
+  } else {
+    std::cerr << "search_fashion_mnist: unknown --strategy '" << c.strategy << "' (rea, hyperband, sh, rs, ls)\n";
+    return 2;
+  }
+  const double search_done = since(t0);
+  if (!result.found) {
+    std::cerr << "search_fashion_mnist: no candidate trained successfully in " << result.history.size() << " trials\n";
+    return 1;
+  }
+  std::fprintf(stderr, "search: %zu trials (%zu failed) in %.0f s; winner %s (valid %.2f%% at %.2f epochs)\n",
+               result.history.size(), result.history.failures(), search_done, space.encode(result.best).c_str(),
+               result.best_eval.score, result.best_eval.metrics.get_or("epochs_total", 0));
+
+  // Final training: from scratch on train + valid for what is left of the budget, leaving
+  // time for the test pass and the latency measurement.
+  const nas::Dataset train_all = nas::concat(split.train, split.valid);
+  const double reserve = 25.0;
+  const double final_seconds = std::max(30.0, c.budget - since(t0) - reserve);
+  EpochPrinter printer;
+  nas::FinalTrainingOptions final_options{
+      .training = {.network = {.channels = c.channels, .cells = c.cells},
+                   .batch_size = c.batch,
+                   .lr = c.lr,
+                   .threads = c.threads,
+                   .seed = c.seed},
+      .seconds = final_seconds};
+  final_options.training.on_epoch = [&printer](const nas::EpochInfo& e) { printer(e); };
+  std::fprintf(stderr, "final training: C=%d N=%d on %zu images for about %.0f s\n", c.channels, c.cells, train_all.size(),
+               final_seconds);
+  printer.start = clock_type::now();
+  const nas::FinalResult fin = nas::final_training(space, result.best, final_options, train_all, d.test);
+  const double total = since(t0);
+  if (!fin.ok) {
+    std::cerr << "search_fashion_mnist: final training failed: " << fin.reason << "\n";
+    return 1;
+  }
+
+  // Report.
+  const std::string winner = space.encode(result.best);
+  const auto curve = nas::best_so_far_curve(result.history, nas::CurveAxis::wall_seconds);
+  nas::LineChart chart({.title = "Search on Fashion-MNIST (" + c.strategy + ")", .x_label = "wall-clock seconds",
+                        .y_label = "best validation accuracy so far (%)"});
+  chart.add(c.strategy, curve.x, curve.y, {.step = true});
+  chart.save(c.out + "/search.svg");
+  nas::write_history_csv(result.history, c.out + "/history.csv", [&space](const nas::Nb201Arch& a) { return space.encode(a); });
+
+  nlohmann::json j;
+  j["winner"] = winner;
+  j["strategy"] = c.strategy;
+  j["budget_s"] = c.budget;
+  j["total_s"] = total;
+  j["search_s"] = search_done;
+  j["trials"] = result.history.size();
+  j["failures"] = result.history.failures();
+  j["search_valid_accuracy"] = result.best_eval.score;
+  j["final_epochs"] = fin.epochs;
+  j["final_train_s"] = fin.train_seconds;
+  j["test_accuracy"] = fin.test_accuracy;
+  j["test_loss"] = fin.test_loss;
+  j["params"] = fin.cost.params;
+  j["flops"] = fin.cost.macs;
+  j["latency_ms_batch1"] = fin.latency_ms_batch1;
+  j["latency_ms_batch64"] = fin.latency_ms_batch64;
+  j["threads"] = c.threads;
+  j["seed"] = c.seed;
+  std::ofstream(c.out + "/result.json") << j.dump(2) << "\n";
+
+  nas::MarkdownTable table({"quantity", "value"}, {nas::Align::left, nas::Align::right});
+  table.row({"winner (NB201 string)", "`" + winner + "`"})
+      .row({"test accuracy (10k test images)", nas::fmt(fin.test_accuracy, 2) + " %"})
+      .row({"parameters", nas::fmt_count(static_cast<long long>(fin.cost.params))})
+      .row({"FLOPs (multiply-accumulates per image)", nas::fmt(fin.cost.macs / 1e6, 2) + " M"})
+      .row({"latency per image, batch 1", nas::fmt(fin.latency_ms_batch1, 3) + " ms"})
+      .row({"latency per image, batch 64", nas::fmt(fin.latency_ms_batch64, 3) + " ms"})
+      .row({"final training", nas::fmt(fin.epochs, 2) + " epochs on " + nas::fmt_count(static_cast<long long>(train_all.size())) +
+                                  " images, " + nas::fmt(fin.train_seconds, 0) + " s"})
+      .row({"search", std::to_string(result.history.size()) + " trials (" + std::to_string(result.history.failures()) +
+                          " failed) in " + nas::fmt(search_done, 0) + " s"})
+      .row({"search's best validation accuracy", nas::fmt(result.best_eval.score, 2) + " % (C=" +
+                                                     std::to_string(c.search_channels) + ", " + nas::fmt(c.epochs, 2) +
+                                                     " epochs on " + std::to_string(estimator.train_data().size()) + " images)"})
+      .row({"total wall-clock time", nas::fmt(total, 0) + " s of a " + nas::fmt(c.budget, 0) + " s budget"});
+  std::ofstream md(c.out + "/report.md");
+  md << "# Architecture search on Fashion-MNIST\n\n"
+     << "Run on " << now_utc() << " with " << c.threads << " threads: strategy `" << c.strategy << "`, seed " << c.seed
+     << ". Candidates were NB201 networks with C=" << c.search_channels << ", N=" << c.cells << ", trained for "
+     << nas::fmt(c.epochs, 2) << " epoch(s) on " << estimator.train_data().size() << " training images and scored on "
+     << estimator.valid_data().size() << " held-out images (never the test set). The winner was then trained from scratch "
+     << "with C=" << c.channels << ", N=" << c.cells << " on all 60,000 training images and tested once on the 10,000 test images.\n\n"
+     << table.str() << "\n"
+     << "![best validation accuracy so far](search.svg)\n\n"
+     << "Files: `journal.jsonl` (one line per trial), `history.csv`, `result.json`, `search.svg`.\n";
+  md.close();
+
+  std::printf("winner: %s\n", winner.c_str());
+  std::printf("test accuracy: %.2f %% (%.2f epochs of final training)\n", fin.test_accuracy, fin.epochs);
+  std::printf("params: %zu, FLOPs: %.2f M, latency per image: %.3f ms (batch 1), %.3f ms (batch 64)\n", fin.cost.params,
+              fin.cost.macs / 1e6, fin.latency_ms_batch1, fin.latency_ms_batch64);
+  std::printf("search: %zu trials in %.0f s; total %.0f s of %.0f s; report: %s/report.md\n", result.history.size(), search_done,
+              total, c.budget, c.out.c_str());
+  return 0;
+}
