@@ -415,9 +415,11 @@ std::string utc_now() {
 /// A bar chart of the throughput ratios (one group per network and mode, one bar per
 /// thread count) with the parity line at 1.
 void write_ratio_chart(const std::vector<Row>& rows, const std::vector<int>& thread_counts, const std::filesystem::path& file) {
+  // "(a) train": the network's tag and the mode, short enough to stand unrotated under a bar group.
+  auto category = [](const Row& r) { return r.net.substr(0, r.net.find(' ')) + (r.mode == "train" ? " train" : " infer"); };
   std::vector<std::string> categories;
   for (const auto& r : rows) {
-    const std::string c = r.net + " " + (r.mode == "train" ? "training" : "inference");
+    const std::string c = category(r);
     if (std::find(categories.begin(), categories.end(), c) == categories.end()) categories.push_back(c);
   }
   nas::BarChart chart({.title = "Throughput ratio nas / PyTorch (higher is better)", .y_label = "nas img/s / PyTorch img/s"});
@@ -426,7 +428,7 @@ void write_ratio_chart(const std::vector<Row>& rows, const std::vector<int>& thr
     std::vector<double> values(categories.size(), std::numeric_limits<double>::quiet_NaN());
     for (const auto& r : rows)
       if (r.threads == t && r.has_torch) {
-        const std::string c = r.net + " " + (r.mode == "train" ? "training" : "inference");
+        const std::string c = category(r);
         values[static_cast<std::size_t>(std::find(categories.begin(), categories.end(), c) - categories.begin())] = r.ratio();
       }
     chart.add(std::to_string(t) + (t == 1 ? " thread" : " threads"), values);
