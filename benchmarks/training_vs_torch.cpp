@@ -688,6 +688,15 @@ int main(int argc, char** argv) {
        << (have_torch && param_counts[i].first != param_counts[i].second ? " **(differ)**" : "") << "; forward "
        << fmt(flops[i] / 1e6, 1) << " MFLOP per image (2 x MACs as counted by `Module::macs`).\n";
   md << "\n## Throughput (images/second)\n\n";
+  {
+    const double load = std::max(std::atof(load_before.c_str()), std::atof(load_after.c_str()));
+    const int ncores = std::atoi(cores.c_str());
+    if (ncores > 0 && load > ncores && *std::max_element(thread_counts.begin(), thread_counts.end()) > 1)
+      md << "**Caution:** the 1-minute load average (" << fmt(load, 1) << ") exceeded the " << ncores
+         << " cores during the run, so other processes shared the cores. Rows with more than one thread need several "
+            "cores at once and then mostly measure waiting for descheduled threads; read them as unreliable. Rows with "
+            "one thread are disturbed less, and alternating the sides spreads the disturbance over both.\n\n";
+  }
   md << "| network | mode | threads | nas img/s median [min-max] | PyTorch img/s median [min-max] | throughput ratio "
         "(nas/PyTorch) | GFLOP/s nas, PyTorch (% of peak) |\n";
   md << "|---|---|---|---|---|---|---|\n";
