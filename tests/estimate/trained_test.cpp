@@ -151,7 +151,7 @@ TEST_CASE("final_training retrains from scratch, tests once and measures latency
   REQUIRE(r.ok);
   CHECK(r.epochs == Approx(4.0));
   CHECK(r.test_accuracy > 60.0);
-  CHECK(r.cost.params > 0);
+  CHECK(r.params > 0);
   CHECK(r.latency_ms_batch1 > 0.0);
   CHECK(r.latency_ms_batch64 > 0.0);
   const auto both = nas::concat(d.train, d.test);

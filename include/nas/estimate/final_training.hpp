@@ -10,7 +10,6 @@
 #include "nas/core/error.hpp"
 #include "nas/data/dataset.hpp"
 #include "nas/estimate/trained.hpp"
-#include "nas/hw/cost.hpp"
 
 namespace nas {
 
@@ -35,7 +34,8 @@ struct FinalResult {
   double train_loss = 0.0;        ///< mean loss of the training steps
   double test_accuracy = 0.0;     ///< percent, on the test set, measured once at the end
   double test_loss = 0.0;
-  ModelCost cost{};               ///< params and multiply-accumulates per image
+  std::size_t params = 0;         ///< learnable scalars (as nas::model_cost counts them)
+  double macs = 0.0;              ///< multiply-accumulates per image (NAS-Bench-201's "FLOPs")
   double latency_ms_batch1 = 0.0;   ///< inference time per image at batch 1 (median)
   double latency_ms_batch64 = 0.0;  ///< inference time per image at batch 64 (median / 64)
 };
@@ -110,7 +110,8 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   const bool ok = run.train_to(target, target, o.on_epoch);
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.epochs = run.epochs_done();
-  r.cost = model_cost(run.network());
+  r.params = run.network().num_parameters();
+  r.macs = run.network().macs();
   if (!ok) {
     r.reason = run.failure();
     return r;

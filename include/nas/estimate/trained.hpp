@@ -18,7 +18,6 @@
 #include "nas/core/evaluation.hpp"
 #include "nas/data/batch.hpp"
 #include "nas/data/dataset.hpp"
-#include "nas/hw/cost.hpp"
 #include "nas/model/cell_network.hpp"
 #include "nas/tensor/loss.hpp"
 #include "nas/tensor/optim.hpp"
@@ -303,7 +302,7 @@ class TrainedEstimator {
 
     const EvalResult v = evaluate_network(run->network(), *valid_, options_.eval_batch_size);
     if (!std::isfinite(v.loss)) return Evaluation::failed("validation loss is not finite after " + std::to_string(epochs) + " epochs", seconds_since(t0));
-    const ModelCost cost = model_cost(run->network());
+    auto& net = run->network();
 
     Evaluation e;
     e.score = v.accuracy;
@@ -313,8 +312,8 @@ class TrainedEstimator {
         .set("valid_loss", v.loss)
         .set("train_loss", run->last_train_loss())
         .set("train_seconds", train_seconds)
-        .set("params", static_cast<double>(cost.params))
-        .set("flops", cost.macs)
+        .set("params", static_cast<double>(net.num_parameters()))
+        .set("flops", net.macs())
         .set("epochs_total", run->epochs_done())
         .set("resumed_from_epochs", resumed_from);
     put_cached(std::move(run));
