@@ -170,6 +170,13 @@ std::string command_output(const char* cmd) {
   return out;
 }
 
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one.empty() ? "unknown" : one + " " + five + " " + fifteen;
+}
+
 std::string lscpu_field(const std::string& lscpu, const std::string& key) {
   std::istringstream in(lscpu);
   for (std::string line; std::getline(in, line);)
@@ -207,6 +214,7 @@ int main(int argc, char** argv) {
   int batch = 64, channels = 16, size = 28;
   bool bias = false;
   double repeat_seconds = 0.15;
+  double warm_seconds = 3.0;
   std::string python = "/usr/bin/python3";
   std::string script = std::string(NAS_SOURCE_DIR) + "/benchmarks/torch_conv.py";
   app.add_option("--out", out_dir, "Directory for tensor.md/.csv/.json/.svg (nothing written when empty)");
@@ -218,6 +226,7 @@ int main(int argc, char** argv) {
   app.add_option("--size", size, "Image height and width")->check(CLI::Range(1, 4096));
   app.add_flag("--bias", bias, "Give both convolutions a bias");
   app.add_option("--repeat-seconds", repeat_seconds, "Approximate length of one nas repeat");
+  app.add_option("--warm-seconds", warm_seconds, "PyTorch warm-up per shape (nas warms a third of it)");
   app.add_option("--python", python, "Python interpreter with torch");
   app.add_option("--script", script, "The PyTorch timing script");
   CLI11_PARSE(app, argc, argv);
@@ -231,6 +240,8 @@ int main(int argc, char** argv) {
   std::time_t now = std::time(nullptr);
   char date[64];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  const std::string torch_config = torch.ok() ? torch.ask("config") : "";
+  const std::string load_before = load_average();
   std::cout << "machine: " << cpu << ", " << cores << " CPUs; PyTorch " << (torch.ok() ? torch.version() : "missing")
             << "\n";
 
@@ -249,8 +260,9 @@ int main(int argc, char** argv) {
       row.threads = threads;
       NasConv layer(batch, channels, size, k, bias);
       row.nas_params = layer.params();
-      // Warm-up: a few steps of each side (PyTorch is slower in its first steps of a new shape).
+      // Warm-up of both sides: PyTorch is slower in its first steps of a new shape.
       const double first = layer.time(3);
+      for (const auto t0 = Clock::now(); seconds_since(t0) < warm_seconds / 3;) layer.step();
       const int iters = std::max(1, static_cast<int>(repeat_seconds / std::max(first, 1e-6)));
       const std::string run = "run " + std::to_string(batch) + " " + std::to_string(channels) + " " +
                               std::to_string(size) + " " + std::to_string(k) + " " + std::to_string(threads) + " " +
@@ -259,7 +271,7 @@ int main(int argc, char** argv) {
       if (row.has_torch) {
         row.torch_params = std::stoul(torch.ask("params " + std::to_string(channels) + " " + std::to_string(k) + " " +
                                                 (bias ? "1" : "0")));
-        torch.ask(run + std::to_string(std::max(20, iters)));
+        torch.ask("warm" + run.substr(3) + fixed(warm_seconds, 2));
       }
       layer.time(iters);
       std::vector<double> nas_t, torch_t;
@@ -286,6 +298,8 @@ int main(int argc, char** argv) {
     }
   }
 
+  const std::string load_after = load_average();
+  std::cout << "load average (1, 5, 15 min): before " << load_before << ", after " << load_after << "\n";
   if (out_dir.empty()) return 0;
   std::filesystem::create_directories(out_dir);
   const std::string shape_text = std::to_string(channels) + "->" + std::to_string(channels) + ", " +
@@ -319,6 +333,9 @@ int main(int argc, char** argv) {
     j["cpu"] = cpu;
     j["cpus"] = cores;
     j["torch"] = torch.ok() ? torch.version() : "";
+    j["torch_config"] = torch_config;
+    j["load_average_before"] = load_before;
+    j["load_average_after"] = load_after;
     j["shape"] = {{"batch", batch}, {"channels", channels}, {"size", size}, {"bias", bias}};
     j["repeats"] = repeats;
     for (const auto& [t, s] : gemm)
@@ -373,6 +390,10 @@ int main(int argc, char** argv) {
     md << "- PyTorch: " << (torch.ok() ? torch.version() + " (" + python + ", `torch.set_num_threads(n)`)"
                                        : std::string("missing: install with `sudo apt-get install python3-torch`"))
        << "\n";
+    if (torch.ok()) md << "- PyTorch build: " << torch_config << "\n";
+    md << "- Load average (1, 5, 15 min) of the machine, which other jobs share: before " << load_before
+       << ", after " << load_after << ". With more runnable jobs than cores, absolute times here are several times "
+       << "those of a quiet machine and vary from repeat to repeat; the alternation keeps the ratio fair.\n";
     md << "- Threads: ";
     for (std::size_t i = 0; i < thread_counts.size(); ++i) md << (i ? ", " : "") << thread_counts[i];
     md << " (nas::set_num_threads and torch.set_num_threads)\n";

@@ -175,6 +175,8 @@ std::vector<ShapeCase> shape_cases() {
   cases.push_back({make(19, 3, 5, 4, 5, 3, 1, 1, 1, 1), true});
   cases.push_back({make(21, 4, 4, 6, 6, 5, 1, 2, 1, 2), false});
   cases.push_back({make(17, 2, 3, 5, 7, 3, 1, 2, 2, 1), true});
+  // 1x1 planes of exactly 48 positions (whole register blocks on every instruction set).
+  cases.push_back({make(2, 5, 7, 6, 8, 1, 1, 0, 1, 1), true});
   return cases;
 }
 

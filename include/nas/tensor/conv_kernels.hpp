@@ -250,8 +250,11 @@ inline void conv2d_backward_gemm(const Conv2dShape& s, const float* x, const flo
 // input channels and taps (broadcast weight times loaded input: one FMA per MAC).
 // dx is the same kernel on dy padded by dilation (kernel - 1) - pad, with the weights
 // transposed and flipped; dw is a dot product over positions of dy and shifted input,
-// blocked over (output channel) x (input channel, tap). Batches are cut into one chunk
-// per thread; dw and dbias partials per chunk are added in chunk order (deterministic).
+// blocked over (output channel) x (input channel, tap), with several small images laid end
+// to end so one sweep covers them. Images are handed to threads dynamically; dw and dbias
+// are summed per fixed chunk of images and the chunks added in order (deterministic).
+// The vector type follows the compiler's target: build with -march=native (or -mavx2
+// -mfma) for the SIMD kernels; without it the same code runs on scalars.
 // ---------------------------------------------------------------------------------------
 
 /// The SIMD vector the direct kernels use: AVX-512, AVX2 + FMA, or one float.
@@ -313,7 +316,8 @@ inline std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) /
 
 /// out[o][p .. p + pos_block * width) for CO output channels: the sum over q of
 /// w[q][o] * in[p + off[q]], where q runs over (input channel, tap) pairs; `w` is packed [q][CO].
-/// One flat loop over q keeps GCC from spilling the accumulators at an inner loop's exit.
+/// One flat loop over q, and set1 rather than the broadcast intrinsic, keep GCC 12 from
+/// storing the AVX2 accumulators to memory on every step.
 template <int CO>
 inline void direct_block(const float* in, const std::ptrdiff_t* off, int q_total, const float* w, float* out,
                          std::size_t out_stride) {
@@ -485,7 +489,7 @@ inline void pad_planes(const float* src, int channels, int h, int w, float* dst,
 
 /// Grow-only per-thread storage for offset tables, so that steady-state calls do not allocate.
 inline std::vector<std::ptrdiff_t>& offset_storage(int slot) {
-  thread_local std::vector<std::ptrdiff_t> tables[2];
+  thread_local std::vector<std::ptrdiff_t> tables[4];
   return tables[slot];
 }
 
@@ -519,6 +523,49 @@ inline PaddedPlanes padded_planes(int out_rows, int padded_w, int padded_h, int 
   return p;
 }
 
+/// A 1x1 kernel without padding reads the planes in place: offset tables for the planes
+/// themselves (slot 2) and for a padded copy of their last, partial block (slot 3).
+struct Pointwise {
+  std::size_t plane = 0;  // floats per plane
+  const std::ptrdiff_t* main = nullptr;
+  const std::ptrdiff_t* tail = nullptr;
+};
+
+inline bool pointwise_applies(const Conv2dShape& s) {
+  return s.kernel_h == 1 && s.kernel_w == 1 && s.pad_h == 0 && s.pad_w == 0 && s.stride_h == 1 && s.stride_w == 1;
+}
+
+inline Pointwise pointwise_tables(std::size_t plane, int channels) {
+  const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
+  auto& main = offset_storage(2);
+  auto& tail = offset_storage(3);
+  main.resize(static_cast<std::size_t>(channels));
+  tail.resize(static_cast<std::size_t>(channels));
+  for (int c = 0; c < channels; ++c) {
+    main[static_cast<std::size_t>(c)] = static_cast<std::ptrdiff_t>(plane) * c;
+    tail[static_cast<std::size_t>(c)] = static_cast<std::ptrdiff_t>(step) * c;
+  }
+  return {plane, main.data(), tail.data()};
+}
+
+/// out[o] = sum_c w[c][o] in[c] over whole planes (a 1x1 convolution of one image and group),
+/// writing straight into `out`. The last partial register block goes through `tail_in`
+/// [cin * step] and `tail_out` [cout * step].
+inline void pointwise_planes(const Pointwise& pw, const float* in, int cin, const float* w, int cout, float* out,
+                             float* tail_in, float* tail_out) {
+  const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
+  const std::size_t blocks = pw.plane / step, done = blocks * step, rest = pw.plane - done;
+  if (blocks > 0) direct_planes(in, pw.main, cin, 1, w, cout, out, pw.plane, blocks);
+  if (rest == 0) return;
+  for (int c = 0; c < cin; ++c) {
+    float* t = tail_in + step * c;
+    std::memcpy(t, in + pw.plane * c + done, sizeof(float) * rest);
+    std::fill(t + rest, t + step, 0.0f);
+  }
+  direct_planes(tail_in, pw.tail, cin, 1, w, cout, tail_out, step, 1);
+  for (int o = 0; o < cout; ++o) std::memcpy(out + pw.plane * o + done, tail_out + step * o, sizeof(float) * rest);
+}
+
 inline bool direct_forward_applies(const Conv2dShape& s) { return s.stride_h == 1 && s.stride_w == 1; }
 /// dx as a convolution of dy needs the transposed padding dilation (kernel - 1) - pad >= 0.
 inline bool direct_dx_applies(const Conv2dShape& s) {
@@ -546,6 +593,8 @@ inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const fl
   float* scratch = ws.buffer(4, (xp_n + out_n) * threads);
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * oh * ow;
+  const bool pointwise = pointwise_applies(s);
+  const Pointwise pw = pointwise ? pointwise_tables(static_cast<std::size_t>(oh) * ow, cin_g) : Pointwise{};
   // Every output value is computed by one thread in a fixed order, so images can be handed
   // out dynamically (robust to a busy core) without changing any bit.
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -555,6 +604,18 @@ inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const fl
     std::fill(xp, xp + xp_n, 0.0f);  // the padding stays zero; each image overwrites the interior
 #pragma omp for schedule(dynamic, 1)
     for (int n = 0; n < s.batch; ++n) {
+      if (pointwise) {
+        for (int g = 0; g < s.groups; ++g)
+          pointwise_planes(pw, x + x_img * n + pw.plane * g * cin_g, cin_g,
+                           packed + static_cast<std::size_t>(g) * cout_g * cin_g, cout_g,
+                           y + y_img * n + pw.plane * g * cout_g, xp, out);
+        if (bias)
+          for (int o = 0; o < s.out_channels; ++o) {
+            float* yo = y + y_img * n + pw.plane * o;
+            for (std::size_t p = 0; p < pw.plane; ++p) yo[p] += bias[o];
+          }
+        continue;
+      }
       pad_planes(x + x_img * n, s.in_channels, s.in_h, s.in_w, xp, pl.stride, wp, s.pad_h, s.pad_w);
       for (int g = 0; g < s.groups; ++g) {
         direct_planes(xp + pl.stride * g * cin_g, pl.offsets, cin_g, taps,
@@ -629,6 +690,8 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
     }
   float* scratch = ws.buffer(4, per_thread * threads);
   float* partials = ws.buffer(5, std::max<std::size_t>(per_chunk * chunks, 1));
+  const bool pointwise = dx && pointwise_applies(s);
+  const Pointwise pw = pointwise ? pointwise_tables(static_cast<std::size_t>(oh) * ow, cout_g) : Pointwise{};
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     float* dyq = scratch + per_thread * thread_index();
@@ -645,7 +708,12 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
       const auto [b0, b1] = chunk_range(s.batch, chunks, c);
       for (int n = b0; n < b1; ++n) {
         const float* dyn = dy + y_img * n;
-        if (dx) {
+        if (pointwise) {
+          for (int g = 0; g < s.groups; ++g)
+            pointwise_planes(pw, dyn + pw.plane * g * cout_g, cout_g,
+                             packed + static_cast<std::size_t>(g) * cout_g * cin_g, cin_g,
+                             dx + x_img * n + pw.plane * g * cin_g, dyq, dxo);
+        } else if (dx) {
           pad_planes(dyn, s.out_channels, oh, ow, dyq, dpl.stride, wq, qh, qw);
           for (int g = 0; g < s.groups; ++g) {
             direct_planes(dyq + dpl.stride * g * cout_g, dpl.offsets, cout_g, taps,
