@@ -179,7 +179,11 @@ int main(int argc, char** argv) {
                                        .seed = c.seed,
                                        .max_train = c.subset,
                                        .max_valid = c.valid,
-                                       .cache_size = 32};
+                                       .eval_batch_size = 64,
+                                       // Cached runs keep their networks' buffers (~50 MB each at C=8):
+                                       // Hyperband/SH need one per candidate of a rung; REA only
+                                       // revisits an architecture when it samples it again.
+                                       .cache_size = multi_fidelity ? std::size_t{32} : std::size_t{4}};
   const nas::Nb201Space space;
   nas::TrainedEstimator<nas::Nb201Space> estimator(space, split.train, split.valid, search_training);
   const double search_seconds = c.budget * c.search_fraction - since(t0);

@@ -21,7 +21,8 @@ struct FinalTrainingOptions {
   /// schedule needs its length before training starts).
   double seconds = 0.0;
   double min_epochs = 0.1;       ///< lower bound on the epochs chosen from `seconds`
-  int probe_steps = 12;          ///< steps timed to choose the epochs (the first 2 are warm-up)
+  int probe_steps = 30;          ///< steps run to choose the epochs; the first `probe_warmup` are not timed
+  int probe_warmup = 6;          ///< first steps pay for buffers and caches
   int latency_repeats = 20;      ///< forward passes timed per latency (median taken)
 };
 
@@ -84,14 +85,16 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   test.validate("final_training (test data)");
   if (options.seconds < 0.0 || !std::isfinite(options.seconds))
     throw ConfigError("final_training: seconds (" + std::to_string(options.seconds) + ") must be >= 0");
-  if (options.probe_steps < 3) throw ConfigError("final_training: probe_steps (" + std::to_string(options.probe_steps) + ") must be >= 3");
+  if (options.probe_warmup < 1 || options.probe_steps < options.probe_warmup + 2)
+    throw ConfigError("final_training: probe_steps (" + std::to_string(options.probe_steps) + ") must exceed probe_warmup (" +
+                      std::to_string(options.probe_warmup) + ") by at least 2, and probe_warmup must be >= 1");
   if (o.threads > 0) set_num_threads(o.threads);
   const std::uint64_t seed = detail::mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0xf1a1ULL);
 
   if (options.seconds > 0.0) {
     // Time a throw-away run: the first steps pay for buffers, so only the later ones count.
     TrainingRun<Space> probe(space, arch, train, o, seed ^ 0x9e37ULL);
-    const long warm = 2;
+    const long warm = options.probe_warmup;
     const long probe_steps = std::min<long>(options.probe_steps, probe.steps_per_epoch());
     probe.train_to(std::min(warm, probe_steps - 1), probe_steps);
     const auto t0 = std::chrono::steady_clock::now();
