@@ -2,6 +2,7 @@
 // alternating repeats in one run; writes tensor.md, tensor.csv, tensor.json and tensor.svg.
 //
 //   tensor_vs_torch --out benchmarks/reports [--repeats 9] [--threads 1,2]
+#include <cstdlib>
 #include <nas/report/svg.hpp>
 #include <nas/tensor/conv_kernels.hpp>
 #include <nas/tensor/threads.hpp>
@@ -394,8 +395,11 @@ int main(int argc, char** argv) {
        << "\n";
     if (torch.ok()) md << "- PyTorch build: " << torch_config << "\n";
     md << "- Load average (1, 5, 15 min) of the machine, which other jobs share: before " << load_before
-       << ", after " << load_after << ". With more runnable jobs than cores, absolute times here are several times "
-       << "those of a quiet machine and vary from repeat to repeat; the alternation keeps the ratio fair.\n";
+       << ", after " << load_after << ".";
+    if (const double n = std::atof(cores.c_str()); std::atof(load_before.c_str()) > n || std::atof(load_after.c_str()) > n)
+      md << " With more runnable jobs than cores, absolute times here are several times those of a quiet machine"
+         << " and vary from repeat to repeat; the alternation keeps the ratio fair.";
+    md << "\n";
     md << "- Threads: ";
     for (std::size_t i = 0; i < thread_counts.size(); ++i) md << (i ? ", " : "") << thread_counts[i];
     md << " (nas::set_num_threads and torch.set_num_threads)\n";
