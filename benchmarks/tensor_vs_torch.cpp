@@ -3,6 +3,8 @@
 //
 //   tensor_vs_torch --out benchmarks/reports [--repeats 9] [--threads 1,2]
 #include <cstdlib>
+#include "peer.hpp"
+
 #include <nas/report/svg.hpp>
 #include <nas/tensor/conv_kernels.hpp>
 #include <nas/tensor/threads.hpp>
@@ -31,41 +33,21 @@
 
 namespace {
 
+using nas_bench::fixed;
+using nas_bench::load_average;
+using nas_bench::Stats;
+using nas_bench::summarize;
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-struct Stats {
-  double median = 0, min = 0, max = 0;
-};
-
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v.front(), v.back()};
-}
-
-/// The Python timing process: one command per line on its stdin, one answer per line on its stdout.
+/// The Python timing process: one command per line on its stdin, one answer per line on
+/// its stdout; its first line is "torch <version>" when PyTorch imports.
 class TorchProcess {
  public:
-  TorchProcess(const std::string& python, const std::string& script) {
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(to_child[0], 0);
-      dup2(from_child[1], 1);
-      close(to_child[1]);
-      close(from_child[0]);
-      execl(python.c_str(), python.c_str(), script.c_str(), static_cast<char*>(nullptr));
-      std::perror("tensor_vs_torch: exec python");
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    in_ = fdopen(to_child[1], "w");
-    out_ = fdopen(from_child[0], "r");
-    const std::string hello = read_line();
+  TorchProcess(const std::string& python, const std::string& script) : child_({python, script}) {
+    const std::string hello = child_.read_line().value_or("");
     if (hello.rfind("torch ", 0) == 0) {
       version_ = hello.substr(6);
     } else {
@@ -73,34 +55,12 @@ class TorchProcess {
                 << "); install it with: sudo apt-get install python3-torch\n";
     }
   }
-  ~TorchProcess() {
-    if (in_) {
-      std::fputs("quit\n", in_);
-      std::fclose(in_);
-    }
-    if (out_) std::fclose(out_);
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
-  }
   bool ok() const { return !version_.empty(); }
   const std::string& version() const { return version_; }
-  std::string ask(const std::string& command) {
-    std::fputs((command + "\n").c_str(), in_);
-    std::fflush(in_);
-    return read_line();
-  }
+  std::string ask(const std::string& command) { return child_.ask(command).value_or(""); }
 
  private:
-  std::string read_line() {
-    if (!out_) return {};
-    char buf[4096];
-    if (!std::fgets(buf, sizeof buf, out_)) return {};
-    std::string s(buf);
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-    return s;
-  }
-  pid_t pid_ = -1;
-  FILE* in_ = nullptr;
-  FILE* out_ = nullptr;
+  nas_bench::LineChild child_;
   std::string version_;
 };
 
@@ -158,41 +118,7 @@ Stats gemm_gflops(int n, int repeats) {
     for (int i = 0; i < iters; ++i) c.noalias() = a * b;
     rates.push_back(2.0 * n * n * static_cast<double>(n) * iters / seconds_since(t0) / 1e9);
   }
-  return stats(rates);
-}
-
-std::string command_output(const char* cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd, "r")) {
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  return out;
-}
-
-std::string load_average() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one.empty() ? "unknown" : one + " " + five + " " + fifteen;
-}
-
-std::string lscpu_field(const std::string& lscpu, const std::string& key) {
-  std::istringstream in(lscpu);
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(key + ":", 0) == 0) {
-      std::string v = line.substr(key.size() + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  return "unknown";
-}
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
+  return summarize(rates);
 }
 
 struct Row {
@@ -236,11 +162,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
 
   TorchProcess torch(python, script);
-  const std::string lscpu = command_output("lscpu");
-  const std::string cpu = lscpu_field(lscpu, "Model name"), cores = lscpu_field(lscpu, "CPU(s)");
-  std::time_t now = std::time(nullptr);
-  char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  const auto [cpu, cores] = nas_bench::machine();
+  const std::string date = nas_bench::utc_now();
   const std::string torch_config = torch.ok() ? torch.ask("config") : "";
   const std::string load_before = load_average();
   std::cout << "machine: " << cpu << ", " << cores << " CPUs; PyTorch " << (torch.ok() ? torch.version() : "missing")
@@ -280,13 +203,13 @@ int main(int argc, char** argv) {
         nas_t.push_back(layer.time(iters) * 1e3);
         if (row.has_torch) torch_t.push_back(std::stod(torch.ask(run + std::to_string(iters))) * 1e3);
       }
-      row.nas_ms = stats(nas_t);
+      row.nas_ms = summarize(nas_t);
       const double flops = 3.0 * 2.0 * batch * channels * channels * k * k * static_cast<double>(size) * size;
       row.gflops = flops / (row.nas_ms.median * 1e-3) / 1e9;
       row.gflops_best = flops / (row.nas_ms.min * 1e-3) / 1e9;
       row.gemm_fraction = row.gflops / gemm.back().second.median;
       if (row.has_torch) {
-        row.torch_ms = stats(torch_t);
+        row.torch_ms = summarize(torch_t);
         row.ratio = row.nas_ms.median / row.torch_ms.median;
       }
       std::cout << row.layer << " " << threads << " thr: nas " << fixed(row.nas_ms.median, 3) << " ms ["
@@ -396,7 +319,7 @@ int main(int argc, char** argv) {
     if (torch.ok()) md << "- PyTorch build: " << torch_config << "\n";
     md << "- Load average (1, 5, 15 min) of the machine, which other jobs share: before " << load_before
        << ", after " << load_after << ".";
-    if (const double n = std::atof(cores.c_str()); std::atof(load_before.c_str()) > n || std::atof(load_after.c_str()) > n)
+    if (const double n = std::atof(cores.c_str()); nas_bench::overloaded(load_before, n) || nas_bench::overloaded(load_after, n))
       md << " With more runnable jobs than cores, absolute times here are several times those of a quiet machine"
          << " and vary from repeat to repeat; the alternation keeps the ratio fair.";
     md << "\n";

@@ -36,6 +36,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "peer.hpp"
+
 #include "nas/model/cell_network.hpp"
 #include "nas/report/svg.hpp"
 #include "nas/space/nb201_space.hpp"
@@ -99,6 +101,12 @@ int posix_memalign(void** out, std::size_t a, std::size_t n) {
 }
 
 namespace {
+
+using nas_bench::load_average;
+using nas_bench::Stats;
+using nas_bench::summarize;
+using nas_bench::utc_now;
+const auto fmt = nas_bench::fixed;
 
 using Clock = std::chrono::steady_clock;
 
@@ -259,58 +267,16 @@ class NasSide {
   nas::SGD optimizer_;
 };
 
-// ---------------------------------------------------------------------------------------
-// A child process with its stdin and stdout connected to us by pipes, one line per message.
-class LineChild {
- public:
-  LineChild(const std::vector<std::string>& argv) {
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) throw std::runtime_error("LineChild: pipe failed");
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("LineChild: fork failed");
-    if (pid_ == 0) {
-      dup2(to_child[0], STDIN_FILENO);
-      dup2(from_child[1], STDOUT_FILENO);
-      close(to_child[0]);
-      close(to_child[1]);
-      close(from_child[0]);
-      close(from_child[1]);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    in_ = fdopen(to_child[1], "w");
-    out_ = fdopen(from_child[0], "r");
-  }
-  LineChild(const LineChild&) = delete;
-  LineChild& operator=(const LineChild&) = delete;
-  ~LineChild() {
-    if (in_) {
-      std::fputs("quit\n", in_);
-      std::fclose(in_);
-    }
-    if (out_) std::fclose(out_);
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
-  }
-  /// Sends one command; returns the reply line without "ok ", or nothing if the child died.
-  std::optional<std::string> ask(const std::string& command) {
-    if (std::fprintf(in_, "%s\n", command.c_str()) < 0 || std::fflush(in_) != 0) return std::nullopt;
-    std::string line;
-    for (int c; (c = std::fgetc(out_)) != EOF && c != '\n';) line.push_back(static_cast<char>(c));
-    if (line.empty()) return std::nullopt;
-    if (line.rfind("ok", 0) != 0) throw std::runtime_error("torch child: '" + command.substr(0, 60) + "' -> " + line);
-    return line.size() > 3 ? line.substr(3) : std::string();
-  }
+using nas_bench::LineChild;
 
- private:
-  pid_t pid_ = -1;
-  FILE* in_ = nullptr;
-  FILE* out_ = nullptr;
-};
+/// Sends one command to the PyTorch child; returns the reply without its "ok " prefix, or
+/// nothing if the child died. A reply other than "ok ..." is the child's error message.
+std::optional<std::string> ask_ok(LineChild& child, const std::string& command) {
+  auto line = child.ask(command);
+  if (!line || line->empty()) return std::nullopt;
+  if (line->rfind("ok", 0) != 0) throw std::runtime_error("torch child: '" + command.substr(0, 60) + "' -> " + *line);
+  return line->size() > 3 ? line->substr(3) : std::string();
+}
 
 /// Runs a program to completion and returns its standard output.
 std::string run_capture(const std::vector<std::string>& argv) {
@@ -358,17 +324,6 @@ double field(const std::string& line, const std::string& key) {
   throw std::runtime_error("field: '" + key + "' missing in '" + line + "'");
 }
 
-struct Stats {
-  double median = 0, min = 0, max = 0;
-};
-
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  const double med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-  return {med, v.front(), v.back()};
-}
-
 struct Row {
   std::string net, mode;
   int threads = 0, steps = 0;
@@ -387,30 +342,6 @@ struct MemRow {
   bool has_torch = false;
   double alloc_calls = 0, alloc_bytes = 0;
 };
-
-std::string fmt(double v, int prec) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
-  return buf;
-}
-
-std::string command_output(const char* cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd, "r")) {
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string utc_now() {
-  char buf[64];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
-  return buf;
-}
 
 /// A bar chart of the throughput ratios (one group per network and mode, one bar per
 /// thread count) with the parity line at 1.
@@ -508,7 +439,7 @@ int main(int argc, char** argv) {
   // PyTorch available?
   std::unique_ptr<LineChild> torch;
   std::string torch_version;
-  const std::string load_before = command_output("cut -d' ' -f1-3 /proc/loadavg");
+  const std::string load_before = load_average();
   const bool have_torch = std::filesystem::exists(python) && std::filesystem::exists(script) &&
                           std::system((python + " -c 'import torch' 2>/dev/null").c_str()) == 0;
   if (!have_torch)
@@ -546,7 +477,7 @@ int main(int argc, char** argv) {
   // 2. Throughput, alternating.
   if (have_torch) {
     torch = std::make_unique<LineChild>(std::vector<std::string>{python, script});
-    auto v = torch->ask("version");
+    auto v = ask_ok(*torch, "version");
     if (!v) throw std::runtime_error("training_vs_torch: the PyTorch child did not answer");
     torch_version = *v;
   }
@@ -556,7 +487,7 @@ int main(int argc, char** argv) {
   for (const auto& net : nets) {
     NasSide nas_side(net);
     std::size_t torch_params = 0;
-    if (torch) torch_params = static_cast<std::size_t>(field(*torch->ask("build " + net.key + " " + std::to_string(net.cells) + " " +
+    if (torch) torch_params = static_cast<std::size_t>(field(*ask_ok(*torch, "build " + net.key + " " + std::to_string(net.cells) + " " +
                                                                          std::to_string(net.channels) + " " + net.arch),
                                                              "params"));
     param_counts.emplace_back(nas_side.params(), torch_params);
@@ -568,7 +499,7 @@ int main(int argc, char** argv) {
         nas::set_num_threads(t);
         // One repeat of `steps` steps in the child: its wall and CPU seconds.
         auto torch_run = [&](int steps) {
-          const auto v = parse_doubles(*torch->ask("run " + net.key + " " + mode + " " + std::to_string(t) + " " +
+          const auto v = parse_doubles(*ask_ok(*torch, "run " + net.key + " " + mode + " " + std::to_string(t) + " " +
                                                    std::to_string(steps) + " 1"));
           if (v.size() != 2) throw std::runtime_error("training_vs_torch: the PyTorch child sent no timing");
           return Timing{v[0], v[1]};
@@ -594,10 +525,10 @@ int main(int argc, char** argv) {
             torch_cpu.push_back(kBatch * steps / b.cpu);
           }
         }
-        Row row{net.label, mode, t, steps, stats(nas_ips), {}, stats(nas_cpu), {}, static_cast<bool>(torch)};
+        Row row{net.label, mode, t, steps, summarize(nas_ips), {}, summarize(nas_cpu), {}, static_cast<bool>(torch)};
         if (torch) {
-          row.torch = stats(torch_ips);
-          row.torch_cpu = stats(torch_cpu);
+          row.torch = summarize(torch_ips);
+          row.torch_cpu = summarize(torch_cpu);
         }
         std::printf("%s %-5s threads %d (%d steps/repeat): nas %.1f img/s [%.1f-%.1f]", net.label.c_str(), mode.c_str(), t,
                     steps, row.nas.median, row.nas.min, row.nas.max);
@@ -611,7 +542,7 @@ int main(int argc, char** argv) {
       }
   }
   torch.reset();
-  const std::string load_after = command_output("cut -d' ' -f1-3 /proc/loadavg");
+  const std::string load_after = load_average();
 
   // 3. Where a nas training step spends its time, one thread.
   struct Profile {
@@ -656,8 +587,7 @@ int main(int argc, char** argv) {
   }
   write_ratio_chart(rows, thread_counts, dir / "training.svg");
   std::ofstream md(dir / "training.md");
-  const std::string cpu = command_output("lscpu | sed -n 's/^Model name: *//p'");
-  const std::string cores = command_output("nproc");
+  const auto [cpu, cores] = nas_bench::machine();
   md << "# Training throughput: nas against PyTorch on NAS-Bench-201 networks\n\n";
   md << "Images per second for a training step (forward, cross-entropy, backward, SGD with momentum 0.9) and for "
         "inference (eval-mode forward) of the NAS-Bench-201 TinyNetwork on 1x28x28 inputs (Fashion-MNIST shape), "
