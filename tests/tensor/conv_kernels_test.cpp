@@ -7,6 +7,7 @@
 #include <nas/tensor/threads.hpp>
 #include <nas/tensor/workspace.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -353,4 +354,34 @@ TEST_CASE("conv2d results are bit-identical when repeated with the same thread c
       REQUIRE(std::memcmp(per_threads[0].db.data(), per_threads[1].db.data(), per_threads[0].db.size() * sizeof(float)) == 0);
     }
   }
+}
+
+TEST_CASE("ConvInput::relu convolves max(x, 0): the same bits as a ReLU pass before the convolution", "[tensor][conv]") {
+  nas::Rng rng(31);
+  nas::Workspace ws;
+  auto cases = shape_cases();
+  // Strides whose phases exceed the direct path's limit take the GEMM path.
+  Conv2dShape wide = make(2, 3, 4, 20, 20, 3, 1, 1, 1, 1);
+  wide.stride_h = wide.stride_w = 9;
+  cases.push_back({wide, true});
+  for (int threads : {1, 2}) {
+    nas::set_num_threads(threads);
+    for (const auto& c : cases) {
+      const auto& s = c.s;
+      INFO(describe(s) << ", " << threads << " threads");
+      const auto x = random_vector(static_cast<std::size_t>(s.batch) * s.in_channels * s.in_h * s.in_w, rng);
+      auto rx = x;
+      for (auto& v : rx) v = std::max(v, 0.0f);
+      const auto w = random_vector(
+          static_cast<std::size_t>(s.out_channels) * (s.in_channels / s.groups) * s.kernel_h * s.kernel_w, rng);
+      const auto b = random_vector(static_cast<std::size_t>(s.out_channels), rng);
+      const std::size_t ny = static_cast<std::size_t>(s.batch) * s.out_channels * s.out_h() * s.out_w();
+      std::vector<float> fused(ny, 7.0f), plain(ny, -7.0f);
+      nas::kernels::conv2d_forward(s, x.data(), w.data(), c.bias ? b.data() : nullptr, fused.data(), ws,
+                                   nas::kernels::ConvInput::relu);
+      nas::kernels::conv2d_forward(s, rx.data(), w.data(), c.bias ? b.data() : nullptr, plain.data(), ws);
+      REQUIRE(std::memcmp(fused.data(), plain.data(), ny * sizeof(float)) == 0);
+    }
+  }
+  nas::set_num_threads(1);
 }

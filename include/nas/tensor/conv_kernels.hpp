@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -83,7 +84,8 @@ inline std::pair<int, int> chunk_range(int batch, int chunks, int chunk) {
 }
 
 /// Unfolds the channels [c0, c0 + cg) of one image into col [cg*kh*kw, out_h*out_w].
-inline void im2col(const Conv2dShape& s, const float* img, int c0, int cg, float* col) {
+/// With `relu`, negative inputs are unfolded as 0.
+inline void im2col(const Conv2dShape& s, const float* img, int c0, int cg, float* col, bool relu = false) {
   const int oh = s.out_h(), ow = s.out_w();
   for (int c = 0; c < cg; ++c) {
     const float* plane = img + static_cast<std::size_t>(c0 + c) * s.in_h * s.in_w;
@@ -100,7 +102,8 @@ inline void im2col(const Conv2dShape& s, const float* img, int c0, int cg, float
           const float* in = plane + static_cast<std::size_t>(iy) * s.in_w;
           for (int x = 0; x < ow; ++x) {
             const int ix = x * s.stride_w - s.pad_w + kj * s.dilation_w;
-            out[x] = (ix >= 0 && ix < s.in_w) ? in[ix] : 0.0f;
+            const float v = (ix >= 0 && ix < s.in_w) ? in[ix] : 0.0f;
+            out[x] = relu ? std::max(v, 0.0f) : v;
           }
         }
       }
@@ -157,7 +160,7 @@ inline int batch_chunks(const Conv2dShape& s) { return std::max(1, std::min(nas:
 
 /// General path: per image and group, im2col then a GEMM. Any stride, padding, dilation, groups.
 inline void conv2d_forward_gemm(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-                                Workspace& ws) {
+                                bool relu, Workspace& ws) {
   const int oh = s.out_h(), ow = s.out_w();
   const int P = oh * ow, cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
   const int K = cin_g * s.kernel_h * s.kernel_w;
@@ -172,7 +175,7 @@ inline void conv2d_forward_gemm(const Conv2dShape& s, const float* x, const floa
     const auto [b0, b1] = chunk_range(s.batch, chunks, c);
     for (int n = b0; n < b1; ++n)
       for (int g = 0; g < s.groups; ++g) {
-        im2col(s, x + x_img * n, g * cin_g, cin_g, col);
+        im2col(s, x + x_img * n, g * cin_g, cin_g, col, relu);
         ConstRowMajorMap W(w + static_cast<std::size_t>(g) * cout_g * K, cout_g, K);
         ConstRowMajorMap C(col, K, P);
         RowMajorMap Y(y + y_img * n + static_cast<std::size_t>(g) * cout_g * P, cout_g, P);
@@ -240,9 +243,10 @@ inline void conv2d_backward_gemm(const Conv2dShape& s, const float* x, const flo
 }
 
 // ---------------------------------------------------------------------------------------
-// Direct path for stride 1 (any kernel, padding, dilation, groups).
+// Direct path (the forward at any stride; dx, dw and dbias at stride 1).
 //
-// Each image plane is copied once into a zero-padded buffer of width Wp = in_w + 2 pad_w.
+// At stride 1 each image plane is copied into a zero-padded buffer of width Wp (in_w + 2 pad_w
+// before the sharing of zero columns described at FoldPlan; strides are split into phases there).
 // Read as one flat vector, output pixel (i, j) then sits at position p = i Wp + j, and tap
 // (ki, kj) reads the input at p + ki dh Wp + kj dw: the convolution becomes a sum of shifted,
 // contiguous vectors, with the Wp - out_w extra columns per row computed and thrown away.
@@ -493,36 +497,6 @@ inline std::vector<std::ptrdiff_t>& offset_storage(int slot) {
   return tables[slot];
 }
 
-/// Layout of a zero-padded flat plane set read by direct_planes.
-struct PaddedPlanes {
-  int width = 0;                            // padded row width
-  std::size_t positions = 0;                // computed positions per output plane (rows * width, rounded up)
-  std::size_t blocks = 0;                   // register blocks per plane
-  std::size_t stride = 0;                   // floats per padded input plane, including the slack read past the end
-  const std::ptrdiff_t* offsets = nullptr;  // [channel][tap]: channel * stride + tap offset
-};
-
-inline PaddedPlanes padded_planes(int out_rows, int padded_w, int padded_h, int kh, int kw, int dh, int dw,
-                                  int channels, int slot) {
-  PaddedPlanes p;
-  p.width = padded_w;
-  const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
-  p.blocks = (static_cast<std::size_t>(out_rows) * padded_w + step - 1) / step;
-  p.positions = p.blocks * step;
-  const std::size_t max_off = static_cast<std::size_t>((kh - 1) * dh * padded_w + (kw - 1) * dw);
-  p.stride = round_up(std::max(p.positions + max_off, static_cast<std::size_t>(padded_h) * padded_w), 16);
-  auto& table = offset_storage(slot);
-  const std::size_t taps = static_cast<std::size_t>(kh) * kw;
-  table.resize(taps * channels);
-  for (int c = 0; c < channels; ++c)
-    for (int i = 0; i < kh; ++i)
-      for (int j = 0; j < kw; ++j)
-        table[c * taps + static_cast<std::size_t>(i) * kw + j] =
-            static_cast<std::ptrdiff_t>(p.stride) * c + static_cast<std::ptrdiff_t>(i) * dh * padded_w + j * dw;
-  p.offsets = table.data();
-  return p;
-}
-
 /// A 1x1 kernel without padding reads the planes in place: offset tables for the planes
 /// themselves (slot 2) and for a padded copy of their last, partial block (slot 3).
 struct Pointwise {
@@ -566,23 +540,267 @@ inline void pointwise_planes(const Pointwise& pw, const float* in, int cin, cons
   for (int o = 0; o < cout; ++o) std::memcpy(out + pw.plane * o + done, tail_out + step * o, sizeof(float) * rest);
 }
 
-inline bool direct_forward_applies(const Conv2dShape& s) { return s.stride_h == 1 && s.stride_w == 1; }
+// ---------------------------------------------------------------------------------------
+// Folded direct convolution (any stride): the forward pass, and dx at stride 1.
+//
+// The input is split into stride phases: phase (a, b) holds the padded input's rows
+// a, a + sh, ... and columns b, b + sw, ..., so output (y, x) reads phase ((i dh) % sh,
+// (j dw) % sw) at (y + (i dh) / sh, x + (j dw) / sw) for tap (i, j): every stride becomes
+// stride 1 over shifted, contiguous vectors. Each phase plane is laid out flat with a row
+// pitch that shares the zero columns on its left and right (a row's right padding is the
+// next row's left padding), and `fold` images are stacked in one plane sharing their zero
+// rows, so small planes (7x7, 14x14) fill whole register blocks instead of wasting most
+// of one. Output values are the same bits whatever the folding: each output lane sums the
+// same products in the same order.
+// ---------------------------------------------------------------------------------------
+
+/// Layout of the folded phase planes of one group's input.
+struct FoldPlan {
+  int phases_h = 1, phases_w = 1;  // the stride: phases per axis
+  int plane_h = 0, plane_w = 0;    // one image's phase plane, before sharing
+  int row = 0;                     // row pitch (<= plane_w)
+  int pitch = 0;                   // rows per image in a stacked plane (<= plane_h)
+  int out_h = 0, out_w = 0;
+  int fold = 1;                        // images per sweep
+  std::size_t positions = 0;           // computed positions per output plane (whole register blocks)
+  std::size_t blocks = 0;              // register blocks per output plane
+  std::size_t stride = 0;              // floats per (channel, phase) plane, including slack
+  std::uint64_t used = 0;              // bit a * phases_w + b: phase (a, b) is read by some tap
+  const std::ptrdiff_t* offsets = nullptr;  // [channel][tap] of one group
+  [[nodiscard]] int phases() const { return phases_h * phases_w; }
+  [[nodiscard]] bool uses(int phase) const { return ((used >> phase) & 1U) != 0; }
+  [[nodiscard]] std::size_t image_floats(int channels) const {
+    return static_cast<std::size_t>(channels) * static_cast<std::size_t>(phases()) * stride;
+  }
+};
+
+/// Phase plans need one bit per phase.
+inline bool fold_applies(const Conv2dShape& s) { return s.stride_h * s.stride_w <= 64; }
+
+/// Zero rows (or columns) common to the start and to the end of every used phase along
+/// one axis: phase a = (tap * dilation) % stride, whose index t reads the padded
+/// coordinate t * stride + a, real for pad <= t * stride + a < pad + size.
+inline std::pair<int, int> common_zeros(int extent, int stride, int pad, int size, int kernel, int dilation) {
+  int lead = extent, trail = extent;
+  for (int i = 0; i < kernel; ++i) {
+    const int a = i * dilation % stride;
+    int l = 0, t = 0;
+    while (l < extent && (l * stride + a < pad || l * stride + a >= pad + size)) ++l;
+    while (t < extent && ((extent - 1 - t) * stride + a < pad || (extent - 1 - t) * stride + a >= pad + size)) ++t;
+    lead = std::min(lead, l);
+    trail = std::min(trail, t);
+  }
+  return {lead, trail};
+}
+
+/// The plan for convolution `s` with images folded `fold_cap` at most per sweep.
+inline FoldPlan fold_plan(const Conv2dShape& s, int fold_cap, int slot) {
+  FoldPlan p;
+  p.phases_h = s.stride_h;
+  p.phases_w = s.stride_w;
+  p.out_h = s.out_h();
+  p.out_w = s.out_w();
+  const int reach_h = (s.kernel_h - 1) * s.dilation_h / s.stride_h, reach_w = (s.kernel_w - 1) * s.dilation_w / s.stride_w;
+  p.plane_h = p.out_h + reach_h;
+  p.plane_w = p.out_w + reach_w;
+  for (int i = 0; i < s.kernel_h; ++i)
+    for (int j = 0; j < s.kernel_w; ++j)
+      p.used |= std::uint64_t{1} << ((i * s.dilation_h % s.stride_h) * p.phases_w + j * s.dilation_w % s.stride_w);
+  const auto [top, bottom] = common_zeros(p.plane_h, s.stride_h, s.pad_h, s.in_h, s.kernel_h, s.dilation_h);
+  const auto [left, right] = common_zeros(p.plane_w, s.stride_w, s.pad_w, s.in_w, s.kernel_w, s.dilation_w);
+  p.row = p.plane_w - std::min({left, right, p.plane_w - p.out_w});
+  p.pitch = p.plane_h - std::min({top, bottom, p.plane_h - p.out_h});
+  // Enough images for about 1024 positions a sweep: whole register blocks stay mostly useful.
+  const std::size_t image = static_cast<std::size_t>(p.pitch) * p.row;
+  p.fold = static_cast<int>(std::clamp<std::size_t>(1024 / image, 1, static_cast<std::size_t>(std::max(1, fold_cap))));
+  const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
+  p.blocks = ((static_cast<std::size_t>(p.fold - 1) * p.pitch + p.out_h) * p.row + step - 1) / step;
+  p.positions = p.blocks * step;
+  const std::size_t reach = static_cast<std::size_t>(reach_h) * p.row + reach_w;
+  const std::size_t filled = (static_cast<std::size_t>(p.fold - 1) * p.pitch + p.plane_h - 1) * p.row + p.plane_w;
+  p.stride = round_up(std::max(p.positions + reach, filled), 16);
+  const int cin_g = s.in_channels / s.groups, taps = s.kernel_h * s.kernel_w;
+  auto& table = offset_storage(slot);
+  table.resize(static_cast<std::size_t>(cin_g) * taps);
+  for (int c = 0; c < cin_g; ++c)
+    for (int i = 0; i < s.kernel_h; ++i)
+      for (int j = 0; j < s.kernel_w; ++j) {
+        const int a = i * s.dilation_h % s.stride_h, b = j * s.dilation_w % s.stride_w;
+        table[static_cast<std::size_t>(c) * taps + static_cast<std::size_t>(i) * s.kernel_w + j] =
+            static_cast<std::ptrdiff_t>((static_cast<std::size_t>(c) * p.phases() + a * p.phases_w + b) * p.stride) +
+            static_cast<std::ptrdiff_t>(i * s.dilation_h / s.stride_h) * p.row + j * s.dilation_w / s.stride_w;
+      }
+  p.offsets = table.data();
+  return p;
+}
+
+#if defined(__AVX512F__)
+/// The first min(n, 16) lanes.
+inline __mmask16 lanes(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1U << n) - 1U); }
+#endif
+
+/// d[i] = s[i * step] (or max(s[i * step], 0) with `relu`) for i in [0, n). The rows are
+/// short (7 to 32 floats), so on AVX-512 masked vectors replace the scalar remainder loops.
+inline void copy_strided(float* __restrict d, const float* __restrict s, int n, int step, bool relu) {
+#if defined(__AVX512F__)
+  const __m512 zero = _mm512_setzero_ps();
+  if (step == 1) {
+    for (int i = 0; i < n; i += 16) {
+      const __mmask16 m = lanes(n - i);
+      __m512 v = _mm512_maskz_loadu_ps(m, s + i);
+      if (relu) v = _mm512_max_ps(v, zero);
+      _mm512_mask_storeu_ps(d + i, m, v);
+    }
+    return;
+  }
+  if (step == 2) {  // the even floats of two vectors
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    for (int i = 0; i < n; i += 16) {
+      const int k = std::min(16, n - i), last = 2 * k - 1;  // reads s[2i .. 2i + last)
+      const __m512 lo = _mm512_maskz_loadu_ps(lanes(last), s + 2 * i);
+      const __m512 hi = _mm512_maskz_loadu_ps(last > 16 ? lanes(last - 16) : 0, s + 2 * i + 16);
+      __m512 v = _mm512_permutex2var_ps(lo, even, hi);
+      if (relu) v = _mm512_max_ps(v, zero);
+      _mm512_mask_storeu_ps(d + i, lanes(k), v);
+    }
+    return;
+  }
+#endif
+  for (int i = 0; i < n; ++i) {
+    const float v = s[static_cast<std::size_t>(i) * step];
+    d[i] = relu && !(v > 0.0f) ? 0.0f : v;
+  }
+}
+
+/// d[i] = s[i] + b for i in [0, n).
+inline void add_row(float* __restrict d, const float* __restrict s, int n, float b) {
+#if defined(__AVX512F__)
+  const __m512 vb = _mm512_set1_ps(b);
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(n - i);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + i), vb));
+  }
+#else
+  for (int i = 0; i < n; ++i) d[i] = s[i] + b;
+#endif
+}
+
+/// Writes the real pixels of image `slot` of a fold into every used phase plane of
+/// `channels` input planes [in_h, in_w]. The zeros around them are written once per call
+/// (the buffer is zeroed before the first image): every slot has the same layout, so an
+/// image only ever overwrites the previous one's pixels. With `relu`, negative inputs are
+/// written as 0.
+inline void fill_fold(const Conv2dShape& s, const FoldPlan& p, const float* img, int channels, float* planes, int slot,
+                      bool relu) {
+  const std::size_t base = static_cast<std::size_t>(slot) * p.pitch * p.row;
+  for (int a = 0; a < p.phases_h; ++a) {
+    // Rows t0 <= t < t1 of phase a are real: pad <= t * sh + a < pad + in_h; likewise columns.
+    const int t0 = std::min(p.plane_h, std::max(0, (s.pad_h - a + s.stride_h - 1) / s.stride_h));
+    const int t1 = std::min(p.plane_h, std::max(t0, (s.pad_h + s.in_h - a + s.stride_h - 1) / s.stride_h));
+    for (int b = 0; b < p.phases_w; ++b) {
+      if (!p.uses(a * p.phases_w + b)) continue;
+      const int x0 = std::min(p.plane_w, std::max(0, (s.pad_w - b + s.stride_w - 1) / s.stride_w));
+      const int x1 = std::min(p.plane_w, std::max(x0, (s.pad_w + s.in_w - b + s.stride_w - 1) / s.stride_w));
+      if (x0 == x1) continue;
+      for (int c = 0; c < channels; ++c) {
+        const float* src = img + static_cast<std::size_t>(c) * s.in_h * s.in_w + (x0 * s.stride_w + b - s.pad_w);
+        float* plane = planes + (static_cast<std::size_t>(c) * p.phases() + a * p.phases_w + b) * p.stride + base;
+        for (int t = t0; t < t1; ++t)
+          copy_strided(plane + static_cast<std::size_t>(t) * p.row + x0,
+                       src + static_cast<std::size_t>(t * s.stride_h + a - s.pad_h) * s.in_w, x1 - x0, s.stride_w,
+                       relu);
+      }
+    }
+  }
+}
+
+/// Calls f(thread, item) for item in [0, count): serially on the calling thread with one
+/// thread (no OpenMP region at all, so no runtime allocations), otherwise dynamically.
+template <class F>
+inline void for_items(int count, int threads, F&& f) {
+  if (threads <= 1 || count <= 1) {
+    for (int i = 0; i < count; ++i) f(0, i);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = thread_index();
+#pragma omp for schedule(dynamic, 1)
+    for (int i = 0; i < count; ++i) f(t, i);
+  }
+}
+
+/// y = conv(x) + bias for a convolution whose weights are already packed (pack_weights, per
+/// group), optionally applying ReLU to x as it is read. Any stride, padding, dilation, groups.
+inline void direct_forward_packed(const Conv2dShape& s, const float* x, const float* packed, const float* bias,
+                                  float* y, bool relu, Workspace& ws) {
+  const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
+  const int taps = s.kernel_h * s.kernel_w;
+  const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
+  const std::size_t plane_out = static_cast<std::size_t>(oh) * ow;
+  const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * plane_out;
+  const int threads0 = team_size(s.batch);
+  // A 1x1 stride-1 kernel can read its planes in place when the last partial block wastes little.
+  const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
+  if (!relu && pointwise_applies(s) && (round_up(plane_out, step) - plane_out) * 16 <= plane_out) {
+    const Pointwise pw = pointwise_tables(plane_out, cin_g);
+    float* scratch = ws.buffer(4, (static_cast<std::size_t>(cin_g) + cout_g) * step * threads0);
+    for_items(s.batch, threads0, [&](int t, int n) {
+      float* tail_in = scratch + (static_cast<std::size_t>(cin_g) + cout_g) * step * t;
+      for (int g = 0; g < s.groups; ++g)
+        pointwise_planes(pw, x + x_img * n + pw.plane * g * cin_g, cin_g,
+                         packed + static_cast<std::size_t>(g) * cout_g * cin_g, cout_g,
+                         y + y_img * n + pw.plane * g * cout_g, tail_in, tail_in + static_cast<std::size_t>(cin_g) * step);
+      if (bias)
+        for (int o = 0; o < s.out_channels; ++o) {
+          float* yo = y + y_img * n + pw.plane * o;
+          for (std::size_t p = 0; p < pw.plane; ++p) yo[p] += bias[o];
+        }
+    });
+    return;
+  }
+  // Fold at most half a thread's share of the batch, so the threads still get several items.
+  const int cap = std::max(1, s.batch / (2 * nas::num_threads()));
+  const FoldPlan p = fold_plan(s, cap, 0);
+  const int items = (s.batch + p.fold - 1) / p.fold;
+  const int threads = team_size(items);
+  const std::size_t in_n = p.image_floats(s.in_channels), out_n = p.positions * cout_g;
+  float* scratch = ws.buffer(4, (in_n + out_n) * threads);
+  for (int t = 0; t < threads; ++t) std::fill(scratch + (in_n + out_n) * t, scratch + (in_n + out_n) * t + in_n, 0.0f);
+  for_items(items, threads, [&](int t, int item) {
+    float* planes = scratch + (in_n + out_n) * t;
+    float* out = planes + in_n;
+    const int n0 = item * p.fold, m = std::min(p.fold, s.batch - n0);
+    for (int k = 0; k < m; ++k) fill_fold(s, p, x + x_img * (n0 + k), s.in_channels, planes, k, relu);
+    const std::size_t used_blocks =
+        ((static_cast<std::size_t>(m - 1) * p.pitch + oh) * p.row + step - 1) / step;
+    for (int g = 0; g < s.groups; ++g) {
+      direct_planes(planes + p.image_floats(g * cin_g), p.offsets, cin_g, taps,
+                    packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps, cout_g, out, p.positions,
+                    used_blocks);
+      for (int k = 0; k < m; ++k)
+        for (int o = 0; o < cout_g; ++o) {
+          const int oc = g * cout_g + o;
+          const float b = bias ? bias[oc] : 0.0f;
+          float* yo = y + y_img * (n0 + k) + plane_out * oc;
+          const float* src = out + p.positions * o + static_cast<std::size_t>(k) * p.pitch * p.row;
+          for (int i = 0; i < oh; ++i)
+            add_row(yo + static_cast<std::size_t>(i) * ow, src + static_cast<std::size_t>(i) * p.row, ow, b);
+        }
+    }
+  });
+}
+
 /// dx as a convolution of dy needs the transposed padding dilation (kernel - 1) - pad >= 0.
 inline bool direct_dx_applies(const Conv2dShape& s) {
-  return direct_forward_applies(s) && s.pad_h <= s.dilation_h * (s.kernel_h - 1) &&
+  return s.stride_h == 1 && s.stride_w == 1 && s.pad_h <= s.dilation_h * (s.kernel_h - 1) &&
          s.pad_w <= s.dilation_w * (s.kernel_w - 1);
 }
 
 inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-                                  Workspace& ws) {
-  const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
-  const int taps = s.kernel_h * s.kernel_w;
-  const int wp = s.in_w + 2 * s.pad_w, hp = s.in_h + 2 * s.pad_h;
-  const PaddedPlanes pl = padded_planes(oh, wp, hp, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, cin_g, 0);
-  const int threads = team_size(s.batch);
-  const std::size_t xp_n = pl.stride * s.in_channels, out_n = pl.positions * cout_g;
-  const std::size_t w_n = static_cast<std::size_t>(s.out_channels) * cin_g * taps;
-  float* packed = ws.buffer(3, w_n);
+                                  bool relu, Workspace& ws) {
+  const int cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups, taps = s.kernel_h * s.kernel_w;
+  float* packed = ws.buffer(3, static_cast<std::size_t>(s.out_channels) * cin_g * taps);
   for (int g = 0; g < s.groups; ++g) {
     const float* wg = w + static_cast<std::size_t>(g) * cout_g * cin_g * taps;
     pack_weights(
@@ -590,54 +808,34 @@ inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const fl
         [&](int o, int c, int t) { return wg[(static_cast<std::size_t>(o) * cin_g + c) * taps + t]; },
         packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps);
   }
-  float* scratch = ws.buffer(4, (xp_n + out_n) * threads);
-  const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
-  const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * oh * ow;
-  const bool pointwise = pointwise_applies(s);
-  const Pointwise pw = pointwise ? pointwise_tables(static_cast<std::size_t>(oh) * ow, cin_g) : Pointwise{};
-  // Every output value is computed by one thread in a fixed order, so images can be handed
-  // out dynamically (robust to a busy core) without changing any bit.
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    float* xp = scratch + (xp_n + out_n) * thread_index();
-    float* out = xp + xp_n;
-    std::fill(xp, xp + xp_n, 0.0f);  // the padding stays zero; each image overwrites the interior
-#pragma omp for schedule(dynamic, 1)
-    for (int n = 0; n < s.batch; ++n) {
-      if (pointwise) {
-        for (int g = 0; g < s.groups; ++g)
-          pointwise_planes(pw, x + x_img * n + pw.plane * g * cin_g, cin_g,
-                           packed + static_cast<std::size_t>(g) * cout_g * cin_g, cout_g,
-                           y + y_img * n + pw.plane * g * cout_g, xp, out);
-        if (bias)
-          for (int o = 0; o < s.out_channels; ++o) {
-            float* yo = y + y_img * n + pw.plane * o;
-            for (std::size_t p = 0; p < pw.plane; ++p) yo[p] += bias[o];
-          }
-        continue;
-      }
-      pad_planes(x + x_img * n, s.in_channels, s.in_h, s.in_w, xp, pl.stride, wp, s.pad_h, s.pad_w);
-      for (int g = 0; g < s.groups; ++g) {
-        direct_planes(xp + pl.stride * g * cin_g, pl.offsets, cin_g, taps,
-                      packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps, cout_g, out, pl.positions,
-                      pl.blocks);
-        for (int o = 0; o < cout_g; ++o) {
-          const int oc = g * cout_g + o;
-          const float b = bias ? bias[oc] : 0.0f;
-          float* yo = y + y_img * n + static_cast<std::size_t>(oc) * oh * ow;
-          const float* src = out + pl.positions * o;
-          for (int i = 0; i < oh; ++i)
-            for (int j = 0; j < ow; ++j)
-              yo[static_cast<std::size_t>(i) * ow + j] = src[static_cast<std::size_t>(i) * wp + j] + b;
-        }
-      }
-    }
-  }
+  direct_forward_packed(s, x, packed, bias, y, relu, ws);
 }
 
-/// Stride-1 backward: dx (when direct_dx_applies), dw and dbias; the GEMM path does dx otherwise.
-inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
-                                   float* dw, float* dbias, Workspace& ws) {
+/// dx at stride 1: the convolution of dy, padded by dilation (kernel - 1) - pad, with the
+/// weights transposed (input and output channels swap) and flipped.
+inline void conv2d_dx_direct(const Conv2dShape& s, const float* w, const float* dy, float* dx, Workspace& ws) {
+  const int cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups, taps = s.kernel_h * s.kernel_w;
+  Conv2dShape t = s;
+  t.in_channels = s.out_channels;
+  t.out_channels = s.in_channels;
+  t.in_h = s.out_h();
+  t.in_w = s.out_w();
+  t.pad_h = s.dilation_h * (s.kernel_h - 1) - s.pad_h;
+  t.pad_w = s.dilation_w * (s.kernel_w - 1) - s.pad_w;
+  float* packed = ws.buffer(3, static_cast<std::size_t>(s.out_channels) * cin_g * taps);
+  for (int g = 0; g < s.groups; ++g) {
+    const float* wg = w + static_cast<std::size_t>(g) * cout_g * cin_g * taps;
+    pack_weights(
+        cin_g, cout_g, taps,
+        [&](int c, int o, int k) { return wg[(static_cast<std::size_t>(o) * cin_g + c) * taps + (taps - 1 - k)]; },
+        packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps);
+  }
+  direct_forward_packed(t, dy, packed, nullptr, dx, false, ws);
+}
+
+/// Stride-1 dw and dbias (accumulated, +=).
+inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw, float* dbias,
+                                      Workspace& ws) {
   const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
   const int taps = s.kernel_h * s.kernel_w;
   // dw and dbias are summed per chunk of images and the chunks added in order. The chunk
@@ -648,12 +846,6 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * oh * ow;
   const std::size_t w_n = static_cast<std::size_t>(s.out_channels) * cin_g * taps;
-
-  // dx = conv(dy padded by d (k - 1) - p, w transposed and flipped): planes of width wq.
-  const int qh = s.dilation_h * (s.kernel_h - 1) - s.pad_h, qw = s.dilation_w * (s.kernel_w - 1) - s.pad_w;
-  const int wq = ow + 2 * qw, hq = oh + 2 * qh;
-  PaddedPlanes dpl;
-  if (dx) dpl = padded_planes(s.in_h, wq, hq, s.kernel_h, s.kernel_w, s.dilation_h, s.dilation_w, cout_g, 0);
   // dw reads x padded as in the forward pass and dy laid out on the same row width. Small
   // planes are folded: `fold` images sit one after another (every `plane` floats) in one
   // flat vector per channel, so one sweep of the dot products covers them all.
@@ -664,7 +856,7 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
   if (dw) {
     plane = round_up(static_cast<std::size_t>(hp) * wp, Vec::width);
     const std::size_t per_chunk_images = (static_cast<std::size_t>(s.batch) + chunks - 1) / chunks;
-    fold = std::clamp<std::size_t>(8192 / (plane * CO), 1, per_chunk_images);  // dy block within ~32 KB
+    fold = std::clamp<std::size_t>(32768 / (plane * CO), 1, per_chunk_images);  // dy block within ~128 KB (L2)
     auto& table = offset_storage(1);
     table.resize(static_cast<std::size_t>(taps));
     for (int i = 0; i < s.kernel_h; ++i)
@@ -674,106 +866,72 @@ inline void conv2d_backward_direct(const Conv2dShape& s, const float* x, const f
     tap_off = table.data();
     dw_stride = round_up(fold * plane + static_cast<std::size_t>(table.back()) + Vec::width, 16);
   }
-  const std::size_t dyq_n = dx ? dpl.stride * s.out_channels : 0, dxo_n = dx ? dpl.positions * cin_g : 0;
   const std::size_t xp_n = dw ? dw_stride * s.in_channels : 0, dyw_n = dw ? dw_stride * s.out_channels : 0;
-  const std::size_t per_thread = dyq_n + dxo_n + xp_n + dyw_n;
+  const std::size_t per_thread = xp_n + dyw_n;
   const std::size_t per_chunk = (dw ? w_n : 0) + (dbias ? s.out_channels : 0);
-  float* packed = dx ? ws.buffer(3, w_n) : nullptr;
-  if (dx)
-    for (int g = 0; g < s.groups; ++g) {
-      const float* wg = w + static_cast<std::size_t>(g) * cout_g * cin_g * taps;
-      // Role swap: dx channel c is the output, dy channel o the input, tap t reads w at the flipped tap.
-      pack_weights(
-          cin_g, cout_g, taps,
-          [&](int c, int o, int t) { return wg[(static_cast<std::size_t>(o) * cin_g + c) * taps + (taps - 1 - t)]; },
-          packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps);
-    }
-  float* scratch = ws.buffer(4, per_thread * threads);
+  float* scratch = ws.buffer(4, std::max<std::size_t>(per_thread * threads, 1));
   float* partials = ws.buffer(5, std::max<std::size_t>(per_chunk * chunks, 1));
-  const bool pointwise = dx && pointwise_applies(s);
-  const Pointwise pw = pointwise ? pointwise_tables(static_cast<std::size_t>(oh) * ow, cout_g) : Pointwise{};
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    float* dyq = scratch + per_thread * thread_index();
-    float* dxo = dyq + dyq_n;
-    float* xp = dxo + dxo_n;
+  // The padding stays zero: each image overwrites only the interior.
+  std::fill(scratch, scratch + per_thread * threads, 0.0f);
+  for_items(chunks, threads, [&](int t, int c) {
+    float* xp = scratch + per_thread * t;
     float* dyw = xp + xp_n;
-    std::fill(dyq, dyq + dyq_n, 0.0f);
-    std::fill(xp, xp + xp_n + dyw_n, 0.0f);
-#pragma omp for schedule(dynamic, 1)
-    for (int c = 0; c < chunks; ++c) {
-      float* dw_part = partials + per_chunk * c;
-      float* db_part = dw_part + (dw ? w_n : 0);
-      if (dw) std::fill(dw_part, dw_part + w_n, 0.0f);
-      const auto [b0, b1] = chunk_range(s.batch, chunks, c);
-      for (int n = b0; n < b1; ++n) {
-        const float* dyn = dy + y_img * n;
-        if (pointwise) {
-          for (int g = 0; g < s.groups; ++g)
-            pointwise_planes(pw, dyn + pw.plane * g * cout_g, cout_g,
-                             packed + static_cast<std::size_t>(g) * cout_g * cin_g, cin_g,
-                             dx + x_img * n + pw.plane * g * cin_g, dyq, dxo);
-        } else if (dx) {
-          pad_planes(dyn, s.out_channels, oh, ow, dyq, dpl.stride, wq, qh, qw);
-          for (int g = 0; g < s.groups; ++g) {
-            direct_planes(dyq + dpl.stride * g * cout_g, dpl.offsets, cout_g, taps,
-                          packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps, cin_g, dxo, dpl.positions,
-                          dpl.blocks);
-            for (int i = 0; i < cin_g; ++i) {
-              float* dxi = dx + x_img * n + static_cast<std::size_t>(g * cin_g + i) * s.in_h * s.in_w;
-              const float* src = dxo + dpl.positions * i;
-              for (int r = 0; r < s.in_h; ++r)
-                std::memcpy(dxi + static_cast<std::size_t>(r) * s.in_w, src + static_cast<std::size_t>(r) * wq,
-                            sizeof(float) * static_cast<std::size_t>(s.in_w));
-            }
-          }
-        }
+    float* dw_part = partials + per_chunk * c;
+    float* db_part = dw_part + (dw ? w_n : 0);
+    if (dw) std::fill(dw_part, dw_part + w_n, 0.0f);
+    const auto [b0, b1] = chunk_range(s.batch, chunks, c);
+    for (int n0 = b0; dw && n0 < b1; n0 += static_cast<int>(fold)) {
+      const int m = std::min(static_cast<int>(fold), b1 - n0);
+      for (int i = 0; i < m; ++i) {
+        pad_planes(x + x_img * (n0 + i), s.in_channels, s.in_h, s.in_w, xp + plane * i, dw_stride, wp, s.pad_h,
+                   s.pad_w);
+        pad_planes(dy + y_img * (n0 + i), s.out_channels, oh, ow, dyw + plane * i, dw_stride, wp, 0, 0);
       }
-      for (int n0 = b0; dw && n0 < b1; n0 += static_cast<int>(fold)) {
-        const int m = std::min(static_cast<int>(fold), b1 - n0);
-        for (int i = 0; i < m; ++i) {
-          pad_planes(x + x_img * (n0 + i), s.in_channels, s.in_h, s.in_w, xp + plane * i, dw_stride, wp, s.pad_h,
-                     s.pad_w);
-          pad_planes(dy + y_img * (n0 + i), s.out_channels, oh, ow, dyw + plane * i, dw_stride, wp, 0, 0);
-        }
-        const std::size_t vectors = plane * m / Vec::width;
-        for (int g = 0; g < s.groups; ++g)
-          for (int o0 = 0; o0 < cout_g; o0 += CO)
-            weight_grad_dispatch(std::min(CO, cout_g - o0), dyw + dw_stride * (g * cout_g + o0), dw_stride,
-                                 xp + dw_stride * g * cin_g, cin_g, tap_off, taps, vectors,
-                                 dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps);
-      }
-      if (dbias)
-        for (int o = 0; o < s.out_channels; ++o) {
-          float acc = 0.0f;
-          for (int n = b0; n < b1; ++n) {
-            const float* row = dy + y_img * n + static_cast<std::size_t>(o) * oh * ow;
-            for (int p = 0; p < oh * ow; ++p) acc += row[p];
-          }
-          db_part[o] = acc;
-        }
+      const std::size_t vectors = plane * m / Vec::width;
+      for (int g = 0; g < s.groups; ++g)
+        for (int o0 = 0; o0 < cout_g; o0 += CO)
+          weight_grad_dispatch(std::min(CO, cout_g - o0), dyw + dw_stride * (g * cout_g + o0), dw_stride,
+                               xp + dw_stride * g * cin_g, cin_g, tap_off, taps, vectors,
+                               dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps);
     }
-  }
+    if (dbias)
+      for (int o = 0; o < s.out_channels; ++o) {
+        float acc = 0.0f;
+        for (int n = b0; n < b1; ++n) {
+          const float* row = dy + y_img * n + static_cast<std::size_t>(o) * oh * ow;
+          for (int p = 0; p < oh * ow; ++p) acc += row[p];
+        }
+        db_part[o] = acc;
+      }
+  });
   if (dw) add_chunk_sums(partials, chunks, w_n, per_chunk, dw);
   if (dbias) add_chunk_sums(partials + (dw ? w_n : 0), chunks, s.out_channels, per_chunk, dbias);
 }
 
 }  // namespace detail
 
+/// What the convolution applies to its input as it reads it.
+enum class ConvInput {
+  as_is,
+  relu,  ///< max(x, 0): a preceding ReLU fused into the convolution (inference)
+};
+
 /// y = conv(x, w) + bias. y [batch, out_channels, out_h, out_w] is overwritten; bias may be
-/// nullptr. The kernels use the workspace's slots freely: do not hold its buffers across a call.
+/// nullptr. With ConvInput::relu the input is read as max(x, 0). The kernels use the
+/// workspace's slots freely: do not hold its buffers across a call.
 inline void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-                           Workspace& ws) {
+                           Workspace& ws, ConvInput input = ConvInput::as_is) {
   s.validate("conv2d_forward");
   NAS_ASSERT(x && w && y, "conv2d_forward: x, w and y must not be null");
-  if (detail::direct_forward_applies(s))
-    detail::conv2d_forward_direct(s, x, w, bias, y, ws);
+  const bool relu = input == ConvInput::relu;
+  if (detail::fold_applies(s))
+    detail::conv2d_forward_direct(s, x, w, bias, y, relu, ws);
   else
-    detail::conv2d_forward_gemm(s, x, w, bias, y, ws);
+    detail::conv2d_forward_gemm(s, x, w, bias, y, relu, ws);
 }
 
-/// Gradients of conv2d_forward given dy = dL/dy. dx is overwritten; dw and dbias are
-/// accumulated into (+=). Any of dx, dw, dbias may be nullptr to skip it.
+/// Gradients of conv2d_forward (with ConvInput::as_is) given dy = dL/dy. dx is overwritten;
+/// dw and dbias are accumulated into (+=). Any of dx, dw, dbias may be nullptr to skip it.
 inline void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
                             float* dbias, Workspace& ws) {
   s.validate("conv2d_backward");
@@ -781,14 +939,15 @@ inline void conv2d_backward(const Conv2dShape& s, const float* x, const float* w
   NAS_ASSERT(!dw || x, "conv2d_backward: dw needs x");
   NAS_ASSERT(!dx || w, "conv2d_backward: dx needs w");
   if (!dx && !dw && !dbias) return;
-  if (!detail::direct_forward_applies(s)) {
+  if (s.stride_h != 1 || s.stride_w != 1) {
     detail::conv2d_backward_gemm(s, x, w, dy, dx, dw, dbias, ws);
     return;
   }
-  const bool dx_direct = detail::direct_dx_applies(s);
-  if (dx && !dx_direct) detail::conv2d_backward_gemm(s, x, w, dy, dx, nullptr, nullptr, ws);
-  if (dw || dbias || (dx && dx_direct))
-    detail::conv2d_backward_direct(s, x, w, dy, dx_direct ? dx : nullptr, dw, dbias, ws);
+  if (dx && detail::direct_dx_applies(s))
+    detail::conv2d_dx_direct(s, w, dy, dx, ws);
+  else if (dx)
+    detail::conv2d_backward_gemm(s, x, w, dy, dx, nullptr, nullptr, ws);
+  if (dw || dbias) detail::conv2d_weight_grad_direct(s, x, dy, dw, dbias, ws);
 }
 
 }  // namespace nas::kernels
