@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <string>
 
 #include "nas/tensor/module.hpp"
@@ -9,6 +10,17 @@
 
 namespace nas {
 
+namespace detail {
+// Element-wise loops as free functions over restrict pointers: the compiler vectorises
+// them (branch-free) also when they run inside an OpenMP region, where loops over
+// captured pointers are kept scalar and mispredict on the sign of every element.
+inline void relu_forward(const float* __restrict x, float* __restrict y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+inline void relu_backward(const float* __restrict y, const float* __restrict dy, float* __restrict dx, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+}  // namespace detail
 
 /// max(x, 0). The gradient at exactly 0 is taken as 0, as in PyTorch.
 class ReLU final : public Module {
@@ -17,9 +29,7 @@ class ReLU final : public Module {
     y_.resize(x.shape());
     const float* a = x.data();
     float* b = y_.data();
-    detail::parallel_chunks(x.numel(), [a, b](std::size_t lo, std::size_t hi) {
-      for (std::size_t i = lo; i < hi; ++i) b[i] = a[i] > 0.0f ? a[i] : 0.0f;
-    });
+    detail::parallel_chunks(x.numel(), [a, b](std::size_t lo, std::size_t hi) { detail::relu_forward(a + lo, b + lo, hi - lo); });
     return y_;
   }
   const Tensor& backward(const Tensor& dy) override {
@@ -28,9 +38,8 @@ class ReLU final : public Module {
     const float* y = y_.data();
     const float* g = dy.data();
     float* d = dx_.data();
-    detail::parallel_chunks(dy.numel(), [y, g, d](std::size_t lo, std::size_t hi) {
-      for (std::size_t i = lo; i < hi; ++i) d[i] = y[i] > 0.0f ? g[i] : 0.0f;
-    });
+    detail::parallel_chunks(dy.numel(),
+                            [y, g, d](std::size_t lo, std::size_t hi) { detail::relu_backward(y + lo, g + lo, d + lo, hi - lo); });
     return dx_;
   }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
