@@ -9,6 +9,9 @@
 #include <nas/tensor/sequential.hpp>
 #include <nas/testing/gradcheck.hpp>
 
+#include <algorithm>
+#include <cmath>
+
 namespace {
 void small_net(nas::Sequential& net, nas::Rng& rng) {
   net.emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = 2, .out_channels = 3, .kernel = 3, .padding = 1}, rng);
@@ -76,4 +79,101 @@ TEST_CASE("A module applied twice with forward/backward pairs accumulates both g
   REQUIRE(fc.bias().grad[0] == Approx(2.0));
   fc.zero_grad();
   REQUIRE(fc.weight().grad[0] == 0.0f);
+}
+
+namespace {
+// ReLU -> conv -> BN (running statistics made non-trivial by a few training passes), then
+// conv -> BN, conv alone after a pool: every fusion pattern and the unfused fallbacks.
+void fusable_net(nas::Sequential& net, nas::Rng& rng) {
+  net.emplace<nas::ReLU>();
+  net.emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = 3, .out_channels = 5, .kernel = 3, .stride = 2, .padding = 1}, rng);
+  net.emplace<nas::BatchNorm2d>(5);
+  net.emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = 5, .out_channels = 4, .kernel = 1, .bias = true}, rng);
+  net.emplace<nas::BatchNorm2d>(4);
+  net.emplace<nas::AvgPool2d>(nas::Pool2dOptions{.kernel = 2});
+  net.emplace<nas::ReLU>();
+  net.emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = 4, .out_channels = 2, .kernel = 3, .padding = 1}, rng);
+}
+
+// The same layers run one by one, as an unfused evaluation does.
+nas::Tensor layer_by_layer(nas::Sequential& net, const nas::Tensor& x) {
+  const nas::Tensor* h = &x;
+  for (std::size_t i = 0; i < net.size(); ++i) h = &net[i].forward(*h);
+  nas::Tensor out(h->shape());
+  out.copy_from(*h);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("Evaluation fuses ReLU-Conv-BN into one convolution with the layer-by-layer result", "[tensor][sequential]") {
+  nas::Rng rng(5);
+  nas::Sequential net;
+  fusable_net(net, rng);
+  nas::Tensor x({6, 3, 9, 9});
+  for (int i = 0; i < 3; ++i) {  // move the running statistics away from (0, 1)
+    x.fill_normal(rng);
+    (void)net.forward(x);
+  }
+  for (auto* p : net.parameters())  // and the BN affine parameters away from (1, 0)
+    if (p->value.rank() == 1)
+      for (std::size_t i = 0; i < p->numel(); ++i) p->value[i] += 0.3f * static_cast<float>(rng.uniform(-1.0, 1.0));
+  net.eval();
+  x.fill_normal(rng);
+  const nas::Tensor want = layer_by_layer(net, x);
+  const nas::Tensor& got = net.forward(x);
+  REQUIRE(got.shape() == want.shape());
+  double worst = 0.0;
+  for (std::size_t i = 0; i < got.numel(); ++i) worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want[i]));
+  INFO("largest difference " << worst);
+  REQUIRE(worst < 1e-4);
+
+  // A backward after the fused forward gives exactly the layer-by-layer gradients and leaves
+  // the returned output untouched.
+  const nas::Tensor kept = [&] {
+    nas::Tensor t(got.shape());
+    t.copy_from(got);
+    return t;
+  }();
+  nas::Tensor dy(got.shape());
+  dy.fill_normal(rng);
+  net.zero_grad();
+  const nas::Tensor& dx = net.backward(dy);
+  for (std::size_t i = 0; i < got.numel(); ++i) REQUIRE(got[i] == kept[i]);
+  nas::Sequential ref;
+  nas::Rng rng2(5);
+  fusable_net(ref, rng2);
+  const auto pn = net.parameters(), pr = ref.parameters();
+  for (std::size_t k = 0; k < pn.size(); ++k) pr[k]->value.copy_from(pn[k]->value);
+  for (std::size_t i : {std::size_t{2}, std::size_t{4}}) {
+    auto& a = dynamic_cast<nas::BatchNorm2d&>(net[i]);
+    auto& b = dynamic_cast<nas::BatchNorm2d&>(ref[i]);
+    b.running_mean().copy_from(a.running_mean());
+    b.running_var().copy_from(a.running_var());
+  }
+  ref.eval();
+  (void)layer_by_layer(ref, x);
+  ref.zero_grad();
+  const nas::Tensor* g = &dy;
+  for (std::size_t i = ref.size(); i-- > 0;) g = &ref[i].backward(*g);
+  for (std::size_t i = 0; i < dx.numel(); ++i) REQUIRE(dx[i] == (*g)[i]);
+  for (std::size_t k = 0; k < pn.size(); ++k)
+    for (std::size_t i = 0; i < pn[k]->numel(); ++i) REQUIRE(pn[k]->grad[i] == pr[k]->grad[i]);
+}
+
+TEST_CASE("Evaluation without running statistics does not fold BatchNorm", "[tensor][sequential]") {
+  nas::Rng rng(6);
+  nas::Sequential net;
+  net.emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = 2, .out_channels = 3, .kernel = 3, .padding = 1}, rng);
+  net.emplace<nas::BatchNorm2d>(nas::BatchNorm2d::Options{.channels = 3, .track_running_stats = false});
+  net.eval();
+  nas::Tensor x({4, 2, 5, 5});
+  x.fill_normal(rng);
+  const nas::Tensor& y = net.forward(x);
+  // Batch statistics in evaluation: every channel of the output has mean 0 over (N, H, W).
+  for (int c = 0; c < 3; ++c) {
+    double s = 0.0;
+    for (int n = 0; n < 4; ++n)
+      for (int i = 0; i < 25; ++i) s += y[(static_cast<std::size_t>(n) * 3 + c) * 25 + i];
+    REQUIRE(std::abs(s / 100.0) < 1e-5);
+  }
 }

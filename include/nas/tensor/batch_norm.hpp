@@ -202,6 +202,22 @@ class BatchNorm2d final : public Module {
     }
   }
 
+  /// Whether evaluation mode is the fixed per-channel map y = scale x + shift (it is when
+  /// running statistics are tracked; otherwise evaluation normalises by the batch).
+  [[nodiscard]] bool eval_is_affine() const noexcept { return opt_.track_running_stats; }
+  /// The evaluation-mode map's scale and shift per channel, computed as forward() does.
+  void eval_affine(float* scale, float* shift) const {
+    NAS_ASSERT(eval_is_affine(), "BatchNorm2d::eval_affine without running statistics");
+    for (int c = 0; c < opt_.channels; ++c) {
+      const auto ci = static_cast<std::size_t>(c);
+      const float inv_std = 1.0f / std::sqrt(running_var_[ci] + opt_.eps);
+      const float g = opt_.affine ? gamma_.value[ci] : 1.0f;
+      const float b = opt_.affine ? beta_.value[ci] : 0.0f;
+      scale[ci] = g * inv_std;
+      shift[ci] = b - running_mean_[ci] * scale[ci];
+    }
+  }
+
   [[nodiscard]] Tensor& running_mean() noexcept { return running_mean_; }
   [[nodiscard]] Tensor& running_var() noexcept { return running_var_; }
   [[nodiscard]] Parameter& weight() noexcept { return gamma_; }

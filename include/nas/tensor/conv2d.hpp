@@ -61,8 +61,36 @@ class Conv2d final : public Module {
     return y_;
   }
 
+  /// Inference form of [ReLU ->] Conv2d [-> eval-mode BatchNorm2d] in one pass: the input
+  /// is read as max(x, 0) when `relu_input`, and when `scale` and `shift` are given (one
+  /// per output channel, BatchNorm's y = scale x + shift) they are folded into the weights
+  /// and bias. The result goes to a buffer of its own, so a later forward() or backward()
+  /// does not overwrite it; backward() needs a forward() first.
+  const Tensor& forward_fused(const Tensor& x, bool relu_input, const float* scale, const float* shift) {
+    set_input(x.shape());
+    x_ = nullptr;
+    fused_y_.resize(Shape{s_.batch, s_.out_channels, s_.out_h(), s_.out_w()});
+    const float* w = weight_.value.data();
+    const float* b = opt_.bias ? bias_.value.data() : nullptr;
+    if (scale) {
+      fused_w_.resize(weight_.value.shape());
+      fused_b_.resize(Shape{s_.out_channels});
+      const std::size_t per_out = weight_.value.numel() / static_cast<std::size_t>(s_.out_channels);
+      for (int o = 0; o < s_.out_channels; ++o) {
+        const auto oi = static_cast<std::size_t>(o);
+        for (std::size_t k = 0; k < per_out; ++k) fused_w_[oi * per_out + k] = w[oi * per_out + k] * scale[oi];
+        fused_b_[oi] = (b ? b[oi] * scale[oi] : 0.0f) + shift[oi];
+      }
+      w = fused_w_.data();
+      b = fused_b_.data();
+    }
+    kernels::conv2d_forward(s_, x.data(), w, b, fused_y_.data(), thread_workspace(),
+                            relu_input ? kernels::ConvInput::relu : kernels::ConvInput::as_is);
+    return fused_y_;
+  }
+
   const Tensor& backward(const Tensor& dy) override {
-    NAS_ASSERT(x_ != nullptr, "Conv2d::backward before forward");
+    NAS_ASSERT(x_ != nullptr, "Conv2d::backward before forward (forward_fused does not keep what backward needs)");
     check_shape("Conv2d::backward", dy, y_.shape());
     dx_.resize(x_->shape());
     kernels::conv2d_backward(s_, x_->data(), weight_.value.data(), dy.data(), dx_.data(), weight_.grad.data(),
@@ -122,6 +150,7 @@ class Conv2d final : public Module {
   Parameter bias_;
   const Tensor* x_ = nullptr;
   Tensor y_, dx_;
+  Tensor fused_y_, fused_w_, fused_b_;  // forward_fused's output and folded weights
 };
 
 }  // namespace nas

@@ -6,12 +6,21 @@
 #include <utility>
 #include <vector>
 
+#include "nas/tensor/activation.hpp"
+#include "nas/tensor/batch_norm.hpp"
+#include "nas/tensor/conv2d.hpp"
 #include "nas/tensor/module.hpp"
 
 namespace nas {
 
 /// Owns its layers; forward feeds each output to the next, backward runs in reverse.
 /// Children are named "0", "1", ... in parameter paths, as in torch.nn.Sequential.
+///
+/// In evaluation mode, runs of [ReLU ->] Conv2d [-> BatchNorm2d with running statistics]
+/// execute as one fused convolution (Conv2d::forward_fused): the ReLU is applied as the
+/// input is read and the BatchNorm is folded into the weights, as inference engines do.
+/// Results equal the layer-by-layer ones up to float rounding. A backward() after such a
+/// forward first replays the layers one by one, so gradients stay exact.
 class Sequential : public Module {
  public:
   Sequential() = default;
@@ -32,11 +41,20 @@ class Sequential : public Module {
   }
 
   const Tensor& forward(const Tensor& x) override {
+    x_ = &x;
+    fused_ = false;
+    if (!is_training()) return forward_eval(x);
     const Tensor* h = &x;
     for (auto& l : layers_) h = &l->forward(*h);
     return *h;
   }
   const Tensor& backward(const Tensor& dy) override {
+    if (fused_) {  // the fused forward left the layers without their saved inputs: replay it
+      NAS_ASSERT(x_ != nullptr, "Sequential::backward before forward");
+      const Tensor* h = x_;
+      for (auto& l : layers_) h = &l->forward(*h);
+      fused_ = false;
+    }
     const Tensor* g = &dy;
     for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = &(*it)->backward(*g);
     return *g;
@@ -64,7 +82,37 @@ class Sequential : public Module {
   [[nodiscard]] Module& operator[](std::size_t i) { return *layers_.at(i); }
 
  private:
+  const Tensor& forward_eval(const Tensor& x) {
+    const Tensor* h = &x;
+    const std::size_t n = layers_.size();
+    for (std::size_t i = 0; i < n;) {
+      std::size_t k = i;
+      const bool relu = dynamic_cast<ReLU*>(layers_[k].get()) != nullptr && k + 1 < n &&
+                        dynamic_cast<Conv2d*>(layers_[k + 1].get()) != nullptr;
+      if (relu) ++k;
+      auto* conv = dynamic_cast<Conv2d*>(layers_[k].get());
+      auto* bn = conv && k + 1 < n ? dynamic_cast<BatchNorm2d*>(layers_[k + 1].get()) : nullptr;
+      if (bn && !bn->eval_is_affine()) bn = nullptr;
+      if (!conv || (!relu && !bn)) {
+        h = &layers_[i++]->forward(*h);
+        continue;
+      }
+      if (bn) {
+        affine_.resize(Shape{2, bn->options().channels});
+        bn->eval_affine(affine_.data(), affine_.data() + bn->options().channels);
+      }
+      h = &conv->forward_fused(*h, relu, bn ? affine_.data() : nullptr,
+                               bn ? affine_.data() + bn->options().channels : nullptr);
+      fused_ = true;
+      i = k + (bn ? 2 : 1);
+    }
+    return *h;
+  }
+
   std::vector<std::unique_ptr<Module>> layers_;
+  const Tensor* x_ = nullptr;
+  bool fused_ = false;  // the last forward ran fused layers
+  Tensor affine_;       // BatchNorm's scale and shift while fusing
 };
 
 }  // namespace nas
