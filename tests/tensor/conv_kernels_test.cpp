@@ -385,3 +385,33 @@ TEST_CASE("ConvInput::relu convolves max(x, 0): the same bits as a ReLU pass bef
   }
   nas::set_num_threads(1);
 }
+
+TEST_CASE("conv2d kernels write nothing outside y and dx", "[tensor][conv]") {
+  nas::Rng rng(41);
+  nas::Workspace ws;
+  constexpr std::size_t guard = 64;
+  constexpr float sentinel = -12345.5f;
+  for (int threads : {1, 2}) {
+    nas::set_num_threads(threads);
+    for (const auto& c : shape_cases()) {
+      const auto& s = c.s;
+      INFO(describe(s) << ", " << threads << " threads");
+      const auto x = random_vector(static_cast<std::size_t>(s.batch) * s.in_channels * s.in_h * s.in_w, rng);
+      const auto w = random_vector(
+          static_cast<std::size_t>(s.out_channels) * (s.in_channels / s.groups) * s.kernel_h * s.kernel_w, rng);
+      const std::size_t ny = static_cast<std::size_t>(s.batch) * s.out_channels * s.out_h() * s.out_w();
+      const auto dy = random_vector(ny, rng);
+      // Guards on both sides of each output; the kernels see only the middle.
+      std::vector<float> y(ny + 2 * guard, sentinel), dx(x.size() + 2 * guard, sentinel);
+      nas::kernels::conv2d_forward(s, x.data(), w.data(), nullptr, y.data() + guard, ws, nas::kernels::ConvInput::relu);
+      nas::kernels::conv2d_backward(s, x.data(), w.data(), dy.data(), dx.data() + guard, nullptr, nullptr, ws);
+      for (std::size_t i = 0; i < guard; ++i) {
+        REQUIRE(y[i] == sentinel);
+        REQUIRE(y[guard + ny + i] == sentinel);
+        REQUIRE(dx[i] == sentinel);
+        REQUIRE(dx[guard + x.size() + i] == sentinel);
+      }
+    }
+  }
+  nas::set_num_threads(1);
+}

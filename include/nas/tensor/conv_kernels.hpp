@@ -142,6 +142,22 @@ inline int thread_index() {
 #endif
 }
 
+/// Calls f(thread, item) for item in [0, count): serially on the calling thread with one
+/// thread (no OpenMP region at all, so no runtime allocations), otherwise dynamically.
+template <class F>
+inline void for_items(int count, int threads, F&& f) {
+  if (threads <= 1 || count <= 1) {
+    for (int i = 0; i < count; ++i) f(0, i);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = thread_index();
+#pragma omp for schedule(dynamic, 1)
+    for (int i = 0; i < count; ++i) f(t, i);
+  }
+}
+
 /// Threads worth starting for `items` independent work items.
 inline int team_size(int items) { return std::max(1, std::min(nas::num_threads(), items)); }
 
@@ -169,8 +185,7 @@ inline void conv2d_forward_gemm(const Conv2dShape& s, const float* x, const floa
   float* cols = ws.buffer(0, col_n * chunks);
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * P;
-#pragma omp parallel for schedule(static, 1) num_threads(chunks) if (chunks > 1)
-  for (int c = 0; c < chunks; ++c) {
+  for_items(chunks, chunks, [&](int, int c) {
     float* col = cols + col_n * c;
     const auto [b0, b1] = chunk_range(s.batch, chunks, c);
     for (int n = b0; n < b1; ++n)
@@ -187,7 +202,7 @@ inline void conv2d_forward_gemm(const Conv2dShape& s, const float* x, const floa
           float* row = y + y_img * n + static_cast<std::size_t>(o) * P;
           for (int p = 0; p < P; ++p) row[p] += bias[o];
         }
-  }
+  });
 }
 
 inline void conv2d_backward_gemm(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
@@ -203,8 +218,7 @@ inline void conv2d_backward_gemm(const Conv2dShape& s, const float* x, const flo
   float* db_part = dbias ? ws.buffer(2, static_cast<std::size_t>(s.out_channels) * chunks) : nullptr;
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * P;
-#pragma omp parallel for schedule(static, 1) num_threads(chunks) if (chunks > 1)
-  for (int c = 0; c < chunks; ++c) {
+  for_items(chunks, chunks, [&](int, int c) {
     float* col = cols + col_n * c;
     const auto [b0, b1] = chunk_range(s.batch, chunks, c);
     if (dw_part) std::fill(dw_part + w_n * c, dw_part + w_n * (c + 1), 0.0f);
@@ -236,7 +250,7 @@ inline void conv2d_backward_gemm(const Conv2dShape& s, const float* x, const flo
         db[o] = acc;
       }
     }
-  }
+  });
   // Partial sums are added in chunk order, so a given thread count always gives the same bits.
   if (dw_part) add_chunk_sums(dw_part, chunks, w_n, w_n, dw);
   if (db_part) add_chunk_sums(db_part, chunks, s.out_channels, s.out_channels, dbias);
@@ -617,7 +631,8 @@ inline FoldPlan fold_plan(const Conv2dShape& s, int fold_cap, int slot) {
   p.blocks = ((static_cast<std::size_t>(p.fold - 1) * p.pitch + p.out_h) * p.row + step - 1) / step;
   p.positions = p.blocks * step;
   const std::size_t reach = static_cast<std::size_t>(reach_h) * p.row + reach_w;
-  const std::size_t filled = (static_cast<std::size_t>(p.fold - 1) * p.pitch + p.plane_h - 1) * p.row + p.plane_w;
+  // The last row written may spill up to 15 zeros (copy_strided).
+  const std::size_t filled = (static_cast<std::size_t>(p.fold - 1) * p.pitch + p.plane_h - 1) * p.row + p.plane_w + 16;
   p.stride = round_up(std::max(p.positions + reach, filled), 16);
   const int cin_g = s.in_channels / s.groups, taps = s.kernel_h * s.kernel_w;
   auto& table = offset_storage(slot);
@@ -641,15 +656,16 @@ inline __mmask16 lanes(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) 
 
 /// d[i] = s[i * step] (or max(s[i * step], 0) with `relu`) for i in [0, n). The rows are
 /// short (7 to 32 floats), so on AVX-512 masked vectors replace the scalar remainder loops.
+/// Loads are masked (never past the source row), stores are not: masked stores are slow
+/// on some CPUs, so up to 15 zeros land after d[n - 1], which the caller must allow.
 inline void copy_strided(float* __restrict d, const float* __restrict s, int n, int step, bool relu) {
 #if defined(__AVX512F__)
   const __m512 zero = _mm512_setzero_ps();
   if (step == 1) {
     for (int i = 0; i < n; i += 16) {
-      const __mmask16 m = lanes(n - i);
-      __m512 v = _mm512_maskz_loadu_ps(m, s + i);
+      __m512 v = _mm512_maskz_loadu_ps(lanes(n - i), s + i);
       if (relu) v = _mm512_max_ps(v, zero);
-      _mm512_mask_storeu_ps(d + i, m, v);
+      _mm512_storeu_ps(d + i, v);
     }
     return;
   }
@@ -661,7 +677,7 @@ inline void copy_strided(float* __restrict d, const float* __restrict s, int n, 
       const __m512 hi = _mm512_maskz_loadu_ps(last > 16 ? lanes(last - 16) : 0, s + 2 * i + 16);
       __m512 v = _mm512_permutex2var_ps(lo, even, hi);
       if (relu) v = _mm512_max_ps(v, zero);
-      _mm512_mask_storeu_ps(d + i, lanes(k), v);
+      _mm512_storeu_ps(d + i, v);
     }
     return;
   }
@@ -672,15 +688,21 @@ inline void copy_strided(float* __restrict d, const float* __restrict s, int n, 
   }
 }
 
-/// d[i] = s[i] + b for i in [0, n).
-inline void add_row(float* __restrict d, const float* __restrict s, int n, float b) {
+/// d[i] = s[i] + b for i in [0, n). Unless `last`, whole vectors are read and written:
+/// the floats past n must belong to the rest of the plane, which the caller writes later.
+inline void add_row(float* __restrict d, const float* __restrict s, int n, float b, bool last) {
 #if defined(__AVX512F__)
   const __m512 vb = _mm512_set1_ps(b);
   for (int i = 0; i < n; i += 16) {
-    const __mmask16 m = lanes(n - i);
-    _mm512_mask_storeu_ps(d + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + i), vb));
+    if (last) {
+      const __mmask16 m = lanes(n - i);
+      _mm512_mask_storeu_ps(d + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + i), vb));
+    } else {
+      _mm512_storeu_ps(d + i, _mm512_add_ps(_mm512_loadu_ps(s + i), vb));
+    }
   }
 #else
+  (void)last;
   for (int i = 0; i < n; ++i) d[i] = s[i] + b;
 #endif
 }
@@ -711,22 +733,6 @@ inline void fill_fold(const Conv2dShape& s, const FoldPlan& p, const float* img,
                        relu);
       }
     }
-  }
-}
-
-/// Calls f(thread, item) for item in [0, count): serially on the calling thread with one
-/// thread (no OpenMP region at all, so no runtime allocations), otherwise dynamically.
-template <class F>
-inline void for_items(int count, int threads, F&& f) {
-  if (threads <= 1 || count <= 1) {
-    for (int i = 0; i < count; ++i) f(0, i);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = thread_index();
-#pragma omp for schedule(dynamic, 1)
-    for (int i = 0; i < count; ++i) f(t, i);
   }
 }
 
@@ -762,6 +768,7 @@ inline void direct_forward_packed(const Conv2dShape& s, const float* x, const fl
   // Fold at most half a thread's share of the batch, so the threads still get several items.
   const int cap = std::max(1, s.batch / (2 * nas::num_threads()));
   const FoldPlan p = fold_plan(s, cap, 0);
+  const int whole_row = (ow + 15) / 16 * 16;  // floats add_row writes for a row that is not last
   const int items = (s.batch + p.fold - 1) / p.fold;
   const int threads = team_size(items);
   const std::size_t in_n = p.image_floats(s.in_channels), out_n = p.positions * cout_g;
@@ -785,7 +792,8 @@ inline void direct_forward_packed(const Conv2dShape& s, const float* x, const fl
           float* yo = y + y_img * (n0 + k) + plane_out * oc;
           const float* src = out + p.positions * o + static_cast<std::size_t>(k) * p.pitch * p.row;
           for (int i = 0; i < oh; ++i)
-            add_row(yo + static_cast<std::size_t>(i) * ow, src + static_cast<std::size_t>(i) * p.row, ow, b);
+            add_row(yo + static_cast<std::size_t>(i) * ow, src + static_cast<std::size_t>(i) * p.row, ow, b,
+                    i * ow + whole_row > oh * ow);
         }
     }
   });
