@@ -140,15 +140,18 @@ class CellDag {
         continue;
       }
       Tensor& sum = own_[ts];
-      bool first = true;
+      const Tensor* first = nullptr;  // summed with the second edge's output in one pass
+      int seen = 0;
       for (std::size_t e = 0; e < edges_.size(); ++e) {
         if (!runs_[e] || edges_[e].to != t) continue;
         const Tensor& y = edges_[e].op.module->forward(*vals_[static_cast<std::size_t>(edges_[e].from)]);
-        if (first)
-          sum.copy_from(y);
+        if (seen == 0)
+          first = &y;
+        else if (seen == 1)
+          add_to(sum, *first, y);
         else
           add_into(sum, y);
-        first = false;
+        ++seen;
       }
       vals_[ts] = &sum;
     }

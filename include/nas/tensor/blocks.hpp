@@ -225,8 +225,8 @@ class ResNetBasicBlock final : public Module {
   }
 
   const Tensor& forward(const Tensor& x) override {
-    y_.copy_from(conv_b_->forward(conv_a_->forward(x)));
-    add_into(y_, downsample_ ? downsample_->forward(x) : x);
+    const Tensor& main = conv_b_->forward(conv_a_->forward(x));
+    add_to(y_, main, downsample_ ? downsample_->forward(x) : x);
     return y_;
   }
   const Tensor& backward(const Tensor& dy) override {

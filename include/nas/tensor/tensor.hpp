@@ -15,6 +15,7 @@
 
 #include "nas/core/error.hpp"
 #include "nas/core/rng.hpp"
+#include "nas/tensor/threads.hpp"
 #include "nas/tensor/workspace.hpp"
 
 namespace nas {
@@ -277,15 +278,37 @@ inline void check_shape(const char* where, const Tensor& t, const Shape& expecte
 /// dst = src (shape and values), reusing dst's storage.
 inline void copy_into(Tensor& dst, const Tensor& src) { dst.copy_from(src); }
 
+namespace detail {
+inline void add_arrays(float* __restrict d, const float* __restrict a, const float* __restrict b, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) d[i] = a[i] + b[i];
+}
+inline void add_array(float* __restrict d, const float* __restrict s, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) d[i] += s[i];
+}
+}  // namespace detail
+
 /// dst += src, element-wise; shapes must match. Use it to sum branch outputs into a node,
 /// or branch gradients into the gradient of a shared input.
 inline void add_into(Tensor& dst, const Tensor& src) {
   if (dst.shape() != src.shape())
     throw ConfigError("add_into: shapes " + dst.shape().str() + " and " + src.shape().str() + " differ");
-  float* __restrict d = dst.data();
-  const float* __restrict s = src.data();
-  const std::size_t n = dst.numel();
-  for (std::size_t i = 0; i < n; ++i) d[i] += s[i];
+  float* d = dst.data();
+  const float* s = src.data();
+  detail::parallel_chunks(dst.numel(), [d, s](std::size_t lo, std::size_t hi) { detail::add_array(d + lo, s + lo, hi - lo); });
+}
+
+/// dst = a + b, element-wise (dst is resized; it must not alias a or b): one pass where
+/// a copy and an add_into would take two.
+inline void add_to(Tensor& dst, const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape())
+    throw ConfigError("add_to: shapes " + a.shape().str() + " and " + b.shape().str() + " differ");
+  dst.resize(a.shape());
+  NAS_ASSERT(dst.data() != a.data() && dst.data() != b.data(), "add_to: dst aliases an operand");
+  float* d = dst.data();
+  const float* x = a.data();
+  const float* y = b.data();
+  detail::parallel_chunks(dst.numel(),
+                          [d, x, y](std::size_t lo, std::size_t hi) { detail::add_arrays(d + lo, x + lo, y + lo, hi - lo); });
 }
 
 /// dst += a * src, element-wise (weighted sums such as a mixed operation's output).
