@@ -356,7 +356,7 @@ TEST_CASE("conv2d results are bit-identical when repeated with the same thread c
   }
 }
 
-TEST_CASE("ConvInput::relu convolves max(x, 0): the same bits as a ReLU pass before the convolution", "[tensor][conv]") {
+TEST_CASE("ConvInput::relu convolves max(x, 0) and back-propagates through it: the same bits as a separate ReLU", "[tensor][conv]") {
   nas::Rng rng(31);
   nas::Workspace ws;
   auto cases = shape_cases();
@@ -381,6 +381,17 @@ TEST_CASE("ConvInput::relu convolves max(x, 0): the same bits as a ReLU pass bef
                                    nas::kernels::ConvInput::relu);
       nas::kernels::conv2d_forward(s, rx.data(), w.data(), c.bias ? b.data() : nullptr, plain.data(), ws);
       REQUIRE(std::memcmp(fused.data(), plain.data(), ny * sizeof(float)) == 0);
+      // Backward: dw against max(x, 0), dx through the ReLU (zero where x <= 0).
+      const auto dy = random_vector(ny, rng);
+      std::vector<float> dx_fused(x.size(), 3.0f), dx_plain(x.size(), -3.0f), dw_fused(w.size(), 0.0f),
+          dw_plain(w.size(), 0.0f);
+      nas::kernels::conv2d_backward(s, x.data(), w.data(), dy.data(), dx_fused.data(), dw_fused.data(), nullptr, ws,
+                                    nas::kernels::ConvInput::relu);
+      nas::kernels::conv2d_backward(s, rx.data(), w.data(), dy.data(), dx_plain.data(), dw_plain.data(), nullptr, ws);
+      for (std::size_t i = 0; i < x.size(); ++i)
+        if (!(x[i] > 0.0f)) dx_plain[i] = 0.0f;
+      REQUIRE(std::memcmp(dw_fused.data(), dw_plain.data(), w.size() * sizeof(float)) == 0);
+      REQUIRE(std::memcmp(dx_fused.data(), dx_plain.data(), x.size() * sizeof(float)) == 0);
     }
   }
   nas::set_num_threads(1);

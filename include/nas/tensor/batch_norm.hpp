@@ -25,6 +25,19 @@ float lane_reduce(std::size_t n, Term term) {
   for (; i < n; ++i) total += term(i);
   return total;
 }
+// The per-plane loops, over restrict pointers so they vectorise inside OpenMP regions.
+// xhat = (x - mean) * inv_std is computed the same way in forward and backward.
+inline void bn_normalize(const float* __restrict x, float* __restrict y, std::size_t n, float mean, float inv_std,
+                         float g, float b) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = ((x[i] - mean) * inv_std) * g + b;
+}
+inline void bn_affine(const float* __restrict x, float* __restrict y, std::size_t n, float scale, float shift) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+}
+inline void bn_input_grad(const float* __restrict x, const float* __restrict dy, float* __restrict dx, std::size_t n,
+                          float mean, float inv_std, float k, float m, float s1, float s2) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = k * (m * dy[i] - s1 - ((x[i] - mean) * inv_std) * s2);
+}
 }  // namespace detail
 
 /// Batch normalisation over (N, H, W) per channel (Ioffe & Szegedy 2015), matching
@@ -71,10 +84,8 @@ class BatchNorm2d final : public Module {
     batch_stats_ = is_training() || !opt_.track_running_stats;
     if (batch_stats_ && m < 2 && is_training())
       throw ConfigError("BatchNorm2d: training needs more than 1 value per channel (input " + x.shape().str() + ")");
-    if (batch_stats_) xhat_.resize(x.shape());
     const float* xd = x.data();
     float* yd = y_.data();
-    float* xh = batch_stats_ ? xhat_.data() : nullptr;
     const bool update = is_training() && opt_.track_running_stats;
     detail::parallel_for(C, m * static_cast<std::size_t>(C), [&](int c) {
       float mean, inv_std;
@@ -116,18 +127,10 @@ class BatchNorm2d final : public Module {
       const float shift = b - mean * scale;
       for (int n = 0; n < N; ++n) {
         const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
-        const float* p = xd + off;
-        float* q = yd + off;
-        if (xh) {
-          float* r = xh + off;
-          for (std::size_t i = 0; i < hw; ++i) {
-            const float v = (p[i] - mean) * inv_std;
-            r[i] = v;
-            q[i] = v * g + b;
-          }
-        } else {
-          for (std::size_t i = 0; i < hw; ++i) q[i] = p[i] * scale + shift;
-        }
+        if (batch_stats_)
+          detail::bn_normalize(xd + off, yd + off, hw, mean, inv_std, g, b);
+        else
+          detail::bn_affine(xd + off, yd + off, hw, scale, shift);
       }
     });
     return y_;
@@ -136,6 +139,7 @@ class BatchNorm2d final : public Module {
   // Training: dx = inv_std / m * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), with
   // dxhat = gamma * dy; evaluation with running statistics is an affine map: dx = gamma * inv_std * dy.
   const Tensor& backward(const Tensor& dy) override {
+    NAS_ASSERT(x_ != nullptr, "BatchNorm2d::backward before forward");
     check_shape("BatchNorm2d::backward", dy, y_.shape());
     const int N = dy.dim(0), C = dy.dim(1);
     const std::size_t hw = static_cast<std::size_t>(dy.dim(2)) * static_cast<std::size_t>(dy.dim(3));
@@ -143,7 +147,7 @@ class BatchNorm2d final : public Module {
     dx_.resize(dy.shape());
     const float* dyd = dy.data();
     float* dxd = dx_.data();
-    const float* xh = xhat_.data();
+    const float* xd = x_->data();
     detail::parallel_for(C, m * static_cast<std::size_t>(C), [&](int c) {
       const float g = opt_.affine ? gamma_.value[static_cast<std::size_t>(c)] : 1.0f;
       const float inv_std = inv_std_[static_cast<std::size_t>(c)];
@@ -152,9 +156,11 @@ class BatchNorm2d final : public Module {
         for (int n = 0; n < N; ++n) {
           const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
           const float* gy = dyd + off;
-          const float* xv = xh + off;
+          const float* xv = xd + off;
+          const float mean = mean_[static_cast<std::size_t>(c)];
           sum_dy += detail::lane_reduce(hw, [gy](std::size_t i) { return gy[i]; });
-          sum_dy_xhat += detail::lane_reduce(hw, [gy, xv](std::size_t i) { return gy[i] * xv[i]; });
+          sum_dy_xhat +=
+              detail::lane_reduce(hw, [gy, xv, mean, inv_std](std::size_t i) { return gy[i] * ((xv[i] - mean) * inv_std); });
         }
         const auto k = static_cast<float>(g * inv_std / static_cast<double>(m));
         const auto fm = static_cast<float>(m);
@@ -162,7 +168,7 @@ class BatchNorm2d final : public Module {
         const auto s2 = static_cast<float>(sum_dy_xhat);
         for (int n = 0; n < N; ++n) {
           const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
-          for (std::size_t i = 0; i < hw; ++i) dxd[off + i] = k * (fm * dyd[off + i] - s1 - xh[off + i] * s2);
+          detail::bn_input_grad(xd + off, dyd + off, dxd + off, hw, mean_[static_cast<std::size_t>(c)], inv_std, k, fm, s1, s2);
         }
       } else {
         const float mean = mean_[static_cast<std::size_t>(c)];
@@ -172,7 +178,7 @@ class BatchNorm2d final : public Module {
           for (std::size_t i = 0; i < hw; ++i) dxd[off + i] = k * dyd[off + i];
         }
         if (opt_.affine) {
-          // xhat is not stored with running statistics: recompute it from the input.
+          // xhat is never stored: recompute it from the input.
           for (int n = 0; n < N; ++n) {
             const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
             const float* gy = dyd + off;
@@ -234,7 +240,7 @@ class BatchNorm2d final : public Module {
   Parameter gamma_, beta_;
   Tensor running_mean_, running_var_;
   Tensor mean_, inv_std_;  // statistics used by the last forward
-  Tensor xhat_, y_, dx_;
+  Tensor y_, dx_;  // the normalised input is recomputed from x_ in backward, not stored
   bool batch_stats_ = true;
   const Tensor* x_ = nullptr;
 };

@@ -52,12 +52,18 @@ class Conv2d final : public Module {
     init_weights(o.init, fan_in, weight_.value, o.bias ? &bias_.value : nullptr, rng);
   }
 
-  const Tensor& forward(const Tensor& x) override {
+  const Tensor& forward(const Tensor& x) override { return forward(x, kernels::ConvInput::as_is); }
+
+  /// The convolution of x read as `input` says: ConvInput::relu convolves max(x, 0), so a
+  /// ReLU before the convolution needs neither its own pass nor its own buffers, and the
+  /// following backward() returns the gradient through the ReLU.
+  const Tensor& forward(const Tensor& x, kernels::ConvInput input) {
     set_input(x.shape());
     x_ = &x;
+    input_ = input;
     y_.resize(Shape{s_.batch, s_.out_channels, s_.out_h(), s_.out_w()});
     kernels::conv2d_forward(s_, x.data(), weight_.value.data(), opt_.bias ? bias_.value.data() : nullptr, y_.data(),
-                            thread_workspace());
+                            thread_workspace(), input);
     return y_;
   }
 
@@ -94,7 +100,7 @@ class Conv2d final : public Module {
     check_shape("Conv2d::backward", dy, y_.shape());
     dx_.resize(x_->shape());
     kernels::conv2d_backward(s_, x_->data(), weight_.value.data(), dy.data(), dx_.data(), weight_.grad.data(),
-                             opt_.bias ? bias_.grad.data() : nullptr, thread_workspace());
+                             opt_.bias ? bias_.grad.data() : nullptr, thread_workspace(), input_);
     return dx_;
   }
 
@@ -149,6 +155,7 @@ class Conv2d final : public Module {
   Parameter weight_;
   Parameter bias_;
   const Tensor* x_ = nullptr;
+  kernels::ConvInput input_ = kernels::ConvInput::as_is;  // how the last forward read x_
   Tensor y_, dx_;
   Tensor fused_y_, fused_w_, fused_b_;  // forward_fused's output and folded weights
 };

@@ -206,7 +206,7 @@ inline void conv2d_forward_gemm(const Conv2dShape& s, const float* x, const floa
 }
 
 inline void conv2d_backward_gemm(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx,
-                                 float* dw, float* dbias, Workspace& ws) {
+                                 float* dw, float* dbias, bool relu, Workspace& ws) {
   const int oh = s.out_h(), ow = s.out_w();
   const int P = oh * ow, cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
   const int K = cin_g * s.kernel_h * s.kernel_w;
@@ -227,7 +227,7 @@ inline void conv2d_backward_gemm(const Conv2dShape& s, const float* x, const flo
       for (int g = 0; g < s.groups; ++g) {
         ConstRowMajorMap dY(dy + y_img * n + static_cast<std::size_t>(g) * cout_g * P, cout_g, P);
         if (dw_part) {
-          im2col(s, x + x_img * n, g * cin_g, cin_g, col);
+          im2col(s, x + x_img * n, g * cin_g, cin_g, col, relu);
           RowMajorMap dW(dw_part + w_n * c + static_cast<std::size_t>(g) * cout_g * K, cout_g, K);
           dW.noalias() += dY * ConstRowMajorMap(col, K, P).transpose();
         }
@@ -494,14 +494,20 @@ inline void weight_grad_dispatch(int cb, const float* dy, std::size_t stride, co
 }
 
 /// Copies `channels` planes [h, w] into a zeroed buffer of planes [*, wp] at row `top`, column `left`.
+/// With `relu`, negative values are copied as 0.
 inline void pad_planes(const float* src, int channels, int h, int w, float* dst, std::size_t dst_stride, int wp,
-                       int top, int left) {
+                       int top, int left, bool relu = false) {
   for (int c = 0; c < channels; ++c) {
     const float* s = src + static_cast<std::size_t>(c) * h * w;
     float* d = dst + dst_stride * c + static_cast<std::size_t>(top) * wp + left;
-    for (int i = 0; i < h; ++i)
-      std::memcpy(d + static_cast<std::size_t>(i) * wp, s + static_cast<std::size_t>(i) * w,
-                  sizeof(float) * static_cast<std::size_t>(w));
+    for (int i = 0; i < h; ++i) {
+      float* __restrict dr = d + static_cast<std::size_t>(i) * wp;
+      const float* __restrict sr = s + static_cast<std::size_t>(i) * w;
+      if (relu)
+        for (int j = 0; j < w; ++j) dr[j] = sr[j] > 0.0f ? sr[j] : 0.0f;
+      else
+        std::memcpy(dr, sr, sizeof(float) * static_cast<std::size_t>(w));
+    }
   }
 }
 
@@ -843,7 +849,7 @@ inline void conv2d_dx_direct(const Conv2dShape& s, const float* w, const float* 
 
 /// Stride-1 dw and dbias (accumulated, +=).
 inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw, float* dbias,
-                                      Workspace& ws) {
+                                      bool relu, Workspace& ws) {
   const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
   const int taps = s.kernel_h * s.kernel_w;
   // dw and dbias are summed per chunk of images and the chunks added in order. The chunk
@@ -892,7 +898,7 @@ inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, cons
       const int m = std::min(static_cast<int>(fold), b1 - n0);
       for (int i = 0; i < m; ++i) {
         pad_planes(x + x_img * (n0 + i), s.in_channels, s.in_h, s.in_w, xp + plane * i, dw_stride, wp, s.pad_h,
-                   s.pad_w);
+                   s.pad_w, relu);
         pad_planes(dy + y_img * (n0 + i), s.out_channels, oh, ow, dyw + plane * i, dw_stride, wp, 0, 0);
       }
       const std::size_t vectors = plane * m / Vec::width;
@@ -918,6 +924,13 @@ inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, cons
 
 }  // namespace detail
 
+namespace detail {
+/// dx[i] = 0 where x[i] <= 0: the gradient through a ReLU, in place.
+inline void relu_mask(const float* __restrict x, float* __restrict dx, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = x[i] > 0.0f ? dx[i] : 0.0f;
+}
+}  // namespace detail
+
 /// What the convolution applies to its input as it reads it.
 enum class ConvInput {
   as_is,
@@ -938,24 +951,32 @@ inline void conv2d_forward(const Conv2dShape& s, const float* x, const float* w,
     detail::conv2d_forward_gemm(s, x, w, bias, y, relu, ws);
 }
 
-/// Gradients of conv2d_forward (with ConvInput::as_is) given dy = dL/dy. dx is overwritten;
-/// dw and dbias are accumulated into (+=). Any of dx, dw, dbias may be nullptr to skip it.
+/// Gradients of conv2d_forward given dy = dL/dy, for the same `input` mode: with
+/// ConvInput::relu, dw is taken against max(x, 0) and dx is dL/dx through the ReLU (zero
+/// where x <= 0). dx is overwritten; dw and dbias are accumulated into (+=). Any of dx, dw,
+/// dbias may be nullptr to skip it.
 inline void conv2d_backward(const Conv2dShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
-                            float* dbias, Workspace& ws) {
+                            float* dbias, Workspace& ws, ConvInput input = ConvInput::as_is) {
   s.validate("conv2d_backward");
   NAS_ASSERT(dy, "conv2d_backward: dy must not be null");
   NAS_ASSERT(!dw || x, "conv2d_backward: dw needs x");
   NAS_ASSERT(!dx || w, "conv2d_backward: dx needs w");
+  const bool relu = input == ConvInput::relu;
+  NAS_ASSERT(!dx || !relu || x, "conv2d_backward: dx through the ReLU needs x");
   if (!dx && !dw && !dbias) return;
   if (s.stride_h != 1 || s.stride_w != 1) {
-    detail::conv2d_backward_gemm(s, x, w, dy, dx, dw, dbias, ws);
-    return;
+    detail::conv2d_backward_gemm(s, x, w, dy, dx, dw, dbias, relu, ws);
+  } else {
+    if (dx && detail::direct_dx_applies(s))
+      detail::conv2d_dx_direct(s, w, dy, dx, ws);
+    else if (dx)
+      detail::conv2d_backward_gemm(s, x, w, dy, dx, nullptr, nullptr, false, ws);
+    if (dw || dbias) detail::conv2d_weight_grad_direct(s, x, dy, dw, dbias, relu, ws);
   }
-  if (dx && detail::direct_dx_applies(s))
-    detail::conv2d_dx_direct(s, w, dy, dx, ws);
-  else if (dx)
-    detail::conv2d_backward_gemm(s, x, w, dy, dx, nullptr, nullptr, ws);
-  if (dw || dbias) detail::conv2d_weight_grad_direct(s, x, dy, dw, dbias, ws);
+  if (dx && relu) {
+    const std::size_t n = static_cast<std::size_t>(s.batch) * s.in_channels * s.in_h * s.in_w;
+    nas::detail::parallel_chunks(n, [x, dx](std::size_t lo, std::size_t hi) { detail::relu_mask(x + lo, dx + lo, hi - lo); });
+  }
 }
 
 }  // namespace nas::kernels

@@ -16,11 +16,13 @@ namespace nas {
 /// Owns its layers; forward feeds each output to the next, backward runs in reverse.
 /// Children are named "0", "1", ... in parameter paths, as in torch.nn.Sequential.
 ///
-/// In evaluation mode, runs of [ReLU ->] Conv2d [-> BatchNorm2d with running statistics]
-/// execute as one fused convolution (Conv2d::forward_fused): the ReLU is applied as the
-/// input is read and the BatchNorm is folded into the weights, as inference engines do.
-/// Results equal the layer-by-layer ones up to float rounding. A backward() after such a
-/// forward first replays the layers one by one, so gradients stay exact.
+/// A ReLU followed by a Conv2d runs as one convolution that reads max(x, 0) (in training
+/// too: the ReLU then keeps no buffers, and the convolution's backward applies its
+/// gradient), with the same results as running them one by one. In evaluation mode, runs
+/// of [ReLU ->] Conv2d [-> BatchNorm2d with running statistics] execute as one fused
+/// convolution (Conv2d::forward_fused) with the BatchNorm folded into the weights, as
+/// inference engines do; results equal the layer-by-layer ones up to float rounding. A
+/// backward() after such a forward first replays the layers, so gradients stay exact.
 class Sequential : public Module {
  public:
   Sequential() = default;
@@ -43,9 +45,22 @@ class Sequential : public Module {
   const Tensor& forward(const Tensor& x) override {
     x_ = &x;
     fused_ = false;
+    const std::size_t n = layers_.size();
+    relu_into_conv_.assign(n, 0);  // no allocation after the first call
     if (!is_training()) return forward_eval(x);
     const Tensor* h = &x;
-    for (auto& l : layers_) h = &l->forward(*h);
+    for (std::size_t i = 0; i < n; ++i) {
+      Conv2d* conv = i + 1 < n && dynamic_cast<ReLU*>(layers_[i].get()) != nullptr
+                         ? dynamic_cast<Conv2d*>(layers_[i + 1].get())
+                         : nullptr;
+      relu_into_conv_[i] = conv != nullptr;
+      if (conv) {
+        h = &conv->forward(*h, kernels::ConvInput::relu);
+        relu_into_conv_[++i] = false;
+      } else {
+        h = &layers_[i]->forward(*h);
+      }
+    }
     return *h;
   }
   const Tensor& backward(const Tensor& dy) override {
@@ -53,10 +68,19 @@ class Sequential : public Module {
       NAS_ASSERT(x_ != nullptr, "Sequential::backward before forward");
       const Tensor* h = x_;
       for (auto& l : layers_) h = &l->forward(*h);
+      relu_into_conv_.assign(layers_.size(), false);
       fused_ = false;
     }
+    NAS_ASSERT(relu_into_conv_.size() == layers_.size(), "Sequential::backward before forward");
     const Tensor* g = &dy;
-    for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) g = &(*it)->backward(*g);
+    for (std::size_t i = layers_.size(); i-- > 0;) {
+      if (i > 0 && relu_into_conv_[i - 1]) {  // the ReLU's gradient comes from the convolution
+        g = &layers_[i]->backward(*g);
+        --i;
+        continue;
+      }
+      g = &layers_[i]->backward(*g);
+    }
     return *g;
   }
   [[nodiscard]] Shape output_shape(const Shape& in) const override {
@@ -111,7 +135,8 @@ class Sequential : public Module {
 
   std::vector<std::unique_ptr<Module>> layers_;
   const Tensor* x_ = nullptr;
-  bool fused_ = false;  // the last forward ran fused layers
+  bool fused_ = false;  // the last forward ran fused layers (evaluation)
+  std::vector<char> relu_into_conv_;  // [i]: layer i is a ReLU run inside layer i + 1 (training)
   Tensor affine_;       // BatchNorm's scale and shift while fusing
 };
 
