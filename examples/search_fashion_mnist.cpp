@@ -222,10 +222,12 @@ int main(int argc, char** argv) {
                result.best_eval.score, result.best_eval.metrics.get_or("epochs_total", 0));
 
   // Final training: from scratch on train + valid for what is left of the budget, leaving
-  // time for the test pass and the latency measurement.
+  // time for the test pass and the latency measurement. The epochs are planned from a
+  // timed probe; a hard stop keeps the run inside the budget when the probe was optimistic.
   const nas::Dataset train_all = nas::concat(split.train, split.valid);
-  const double reserve = 25.0;
-  const double final_seconds = std::max(30.0, c.budget - since(t0) - reserve);
+  const double reserve = 25.0, test_reserve = 12.0;
+  const double left = c.budget - since(t0);
+  const double final_seconds = std::max(30.0, left - reserve);
   EpochPrinter printer;
   nas::FinalTrainingOptions final_options{
       .training = {.network = {.channels = c.channels, .cells = c.cells},
@@ -233,7 +235,8 @@ int main(int argc, char** argv) {
                    .lr = c.lr,
                    .threads = c.threads,
                    .seed = c.seed},
-      .seconds = final_seconds};
+      .seconds = final_seconds,
+      .stop_seconds = std::max(final_seconds, left - test_reserve)};
   final_options.training.on_epoch = [&printer](const nas::EpochInfo& e) { printer(e); };
   std::fprintf(stderr, "final training: C=%d N=%d on %zu images for about %.0f s\n", c.channels, c.cells, train_all.size(),
                final_seconds);
@@ -264,6 +267,8 @@ int main(int argc, char** argv) {
   j["failures"] = result.history.failures();
   j["search_valid_accuracy"] = result.best_eval.score;
   j["final_epochs"] = fin.epochs;
+  j["final_planned_epochs"] = fin.planned_epochs;
+  j["final_cut_short"] = fin.cut_short;
   j["final_train_s"] = fin.train_seconds;
   j["test_accuracy"] = fin.test_accuracy;
   j["test_loss"] = fin.test_loss;
@@ -283,7 +288,8 @@ int main(int argc, char** argv) {
       .row({"latency per image, batch 1", nas::fmt(fin.latency_ms_batch1, 3) + " ms"})
       .row({"latency per image, batch 64", nas::fmt(fin.latency_ms_batch64, 3) + " ms"})
       .row({"final training", nas::fmt(fin.epochs, 2) + " epochs on " + nas::fmt_count(static_cast<long long>(train_all.size())) +
-                                  " images, " + nas::fmt(fin.train_seconds, 0) + " s"})
+                                  " images, " + nas::fmt(fin.train_seconds, 0) + " s" +
+                                  (fin.cut_short ? " (stopped at the budget; " + nas::fmt(fin.planned_epochs, 2) + " planned)" : "")})
       .row({"search", std::to_string(result.history.size()) + " trials (" + std::to_string(result.history.failures()) +
                           " failed) in " + nas::fmt(search_done, 0) + " s"})
       .row({"search's best validation accuracy", nas::fmt(result.best_eval.score, 2) + " % (C=" +
@@ -303,7 +309,8 @@ int main(int argc, char** argv) {
   md.close();
 
   std::printf("winner: %s\n", winner.c_str());
-  std::printf("test accuracy: %.2f %% (%.2f epochs of final training)\n", fin.test_accuracy, fin.epochs);
+  std::printf("test accuracy: %.2f %% (%.2f epochs of final training%s)\n", fin.test_accuracy, fin.epochs,
+              fin.cut_short ? ", stopped at the budget" : "");
   std::printf("params: %zu, FLOPs: %.2f M, latency per image: %.3f ms (batch 1), %.3f ms (batch 64)\n", fin.params,
               fin.macs / 1e6, fin.latency_ms_batch1, fin.latency_ms_batch64);
   std::printf("search: %zu trials in %.0f s; total %.0f s of %.0f s; report: %s/report.md\n", result.history.size(), search_done,

@@ -157,3 +157,24 @@ TEST_CASE("final_training retrains from scratch, tests once and measures latency
   const auto both = nas::concat(d.train, d.test);
   CHECK(both.size() == d.train.size() + d.test.size());
 }
+
+TEST_CASE("final_training stops at stop_seconds and says it was cut short", "[estimate][trained]") {
+  const auto& d = synthetic();
+  // 10,000 planned epochs would take minutes; the hard stop ends training after ~0.2 s.
+  nas::FinalTrainingOptions fo{.training = tiny(10000.0), .stop_seconds = 0.2, .latency_repeats = 1};
+  const auto r = nas::final_training(nas::Nb201Space{}, conv_arch, fo, d.train, d.test);
+  INFO(r.reason);
+  REQUIRE(r.ok);
+  REQUIRE(r.cut_short);
+  CHECK(r.planned_epochs == Approx(10000.0));
+  CHECK(r.epochs > 0.0);
+  CHECK(r.epochs < 10000.0);
+  // Without a stop the same options run to the plan (here a short one).
+  nas::FinalTrainingOptions full{.training = tiny(1.0), .latency_repeats = 1};
+  const auto r2 = nas::final_training(nas::Nb201Space{}, conv_arch, full, d.train, d.test);
+  CHECK_FALSE(r2.cut_short);
+  CHECK(r2.epochs == Approx(r2.planned_epochs));
+  CHECK_THROWS_AS(nas::final_training(nas::Nb201Space{}, conv_arch, nas::FinalTrainingOptions{.training = tiny(1.0), .stop_seconds = -1.0},
+                                      d.train, d.test),
+                  nas::ConfigError);
+}

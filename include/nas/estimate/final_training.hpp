@@ -20,6 +20,10 @@ struct FinalTrainingOptions {
   /// from the measured time of a few steps of a throw-away copy of the network (the cosine
   /// schedule needs its length before training starts).
   double seconds = 0.0;
+  /// > 0: a hard limit. Training stops once this many seconds have passed since
+  /// final_training began (probe included), even if the epochs chosen from `seconds` are
+  /// not done; FinalResult::cut_short then says so. The test pass and latency come after.
+  double stop_seconds = 0.0;
   double min_epochs = 0.1;       ///< lower bound on the epochs chosen from `seconds`
   int probe_steps = 30;          ///< steps run to choose the epochs; the first `probe_warmup` are not timed
   int probe_warmup = 6;          ///< first steps pay for buffers and caches
@@ -31,6 +35,8 @@ struct FinalResult {
   bool ok = false;
   std::string reason;             ///< why training failed, when !ok
   double epochs = 0.0;            ///< epochs trained
+  double planned_epochs = 0.0;    ///< epochs the schedule was set for
+  bool cut_short = false;         ///< stopped at `stop_seconds` before planned_epochs
   double train_seconds = 0.0;
   double train_loss = 0.0;        ///< mean loss of the training steps
   double test_accuracy = 0.0;     ///< percent, on the test set, measured once at the end
@@ -85,6 +91,9 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   test.validate("final_training (test data)");
   if (options.seconds < 0.0 || !std::isfinite(options.seconds))
     throw ConfigError("final_training: seconds (" + std::to_string(options.seconds) + ") must be >= 0");
+  if (options.stop_seconds < 0.0 || !std::isfinite(options.stop_seconds))
+    throw ConfigError("final_training: stop_seconds (" + std::to_string(options.stop_seconds) + ") must be >= 0");
+  const auto started = std::chrono::steady_clock::now();
   if (options.probe_warmup < 1 || options.probe_steps < options.probe_warmup + 2)
     throw ConfigError("final_training: probe_steps (" + std::to_string(options.probe_steps) + ") must exceed probe_warmup (" +
                       std::to_string(options.probe_warmup) + ") by at least 2, and probe_warmup must be >= 1");
@@ -109,8 +118,13 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   FinalResult r;
   const auto t0 = std::chrono::steady_clock::now();
   TrainingRun<Space> run(space, arch, train, o, seed);
+  if (options.stop_seconds > 0.0)
+    run.set_deadline(started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                   std::chrono::duration<double>(options.stop_seconds)));
   const long target = run.steps_for(o.epochs);
   const bool ok = run.train_to(target, target, o.on_epoch);
+  r.planned_epochs = static_cast<double>(target) / static_cast<double>(run.steps_per_epoch());
+  r.cut_short = run.stopped_at_deadline();
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.epochs = run.epochs_done();
   r.params = run.network().num_parameters();

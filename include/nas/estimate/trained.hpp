@@ -171,6 +171,11 @@ class TrainingRun {
   [[nodiscard]] double last_train_loss() const noexcept { return last_loss_; }
   /// Why the last train_to() failed ("" if it did not).
   [[nodiscard]] const std::string& failure() const noexcept { return failure_; }
+  /// Makes train_to() stop after the step during which `deadline` passes (the schedule's
+  /// horizon is unchanged, so the learning rate is not annealed to its end).
+  void set_deadline(std::chrono::steady_clock::time_point deadline) noexcept { deadline_ = deadline; }
+  /// Whether the last train_to() stopped at the deadline before its target.
+  [[nodiscard]] bool stopped_at_deadline() const noexcept { return stopped_; }
 
   /// Trains until `target` steps are done; the learning rate of step t follows the cosine
   /// over `horizon_steps`. Returns false (and sets failure()) when the loss stops being finite.
@@ -185,7 +190,12 @@ class TrainingRun {
     long epoch_count = 0;
     auto epoch_start = std::chrono::steady_clock::now();
     failure_.clear();
+    stopped_ = false;
     while (steps_ < target) {
+      if (std::chrono::steady_clock::now() >= deadline_) {
+        stopped_ = true;
+        break;
+      }
       std::size_t n = loader_->next(x_.data(), labels_.data());
       if (n == 0) n = loader_->next(x_.data(), labels_.data());  // epoch boundary of the loader
       opt_->set_lr(options_.cosine ? cos.lr_at(static_cast<int>(std::min(steps_, horizon_steps))) : options_.lr);
@@ -234,6 +244,8 @@ class TrainingRun {
   long steps_ = 0;
   double last_loss_ = std::numeric_limits<double>::quiet_NaN();
   std::string failure_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  bool stopped_ = false;
   Tensor x_;
   std::vector<int> labels_;
 };
