@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -15,6 +16,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "nas/tensor/conv_kernels.hpp"
 
 namespace nas_bench {
 
@@ -128,6 +131,34 @@ struct Machine {
 };
 inline Machine machine() {
   return {command_output("lscpu | sed -n 's/^Model name: *//p'"), command_output("nproc")};
+}
+
+/// Measured single-core peak of the SIMD FMA the kernels are built with (nas's Vec:
+/// AVX-512, AVX2 or scalar), in GFLOP/s: twelve independent FMA chains in registers,
+/// best of five runs of about 0.1 s. Percentages of it say how much of the core is used.
+inline double fma_peak_gflops() {
+  using V = nas::kernels::detail::Vec;
+  double best = 0.0;
+  for (int run = 0; run < 5; ++run) {
+    float one = 1.0f, tiny = 1e-8f, scale = 0.9999999f;
+    const auto b = V::broadcast(&scale), c = V::broadcast(&tiny);
+    typename V::type a[12];
+    for (auto& v : a) v = V::broadcast(&one);
+    const long iters = 4000000;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long k = 0; k < iters; ++k) {
+      // Twelve named chains: a loop over an array may be kept in memory by the compiler.
+      a[0] = V::fma(a[0], b, c), a[1] = V::fma(a[1], b, c), a[2] = V::fma(a[2], b, c), a[3] = V::fma(a[3], b, c);
+      a[4] = V::fma(a[4], b, c), a[5] = V::fma(a[5], b, c), a[6] = V::fma(a[6], b, c), a[7] = V::fma(a[7], b, c);
+      a[8] = V::fma(a[8], b, c), a[9] = V::fma(a[9], b, c), a[10] = V::fma(a[10], b, c), a[11] = V::fma(a[11], b, c);
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    float sink = 0.0f;
+    for (auto& v : a) sink += V::sum(v);
+    if (sink == 12345.0f) std::puts("");  // keeps the chains alive
+    best = std::max(best, static_cast<double>(iters) * 12.0 * 2.0 * V::width / s / 1e9);
+  }
+  return best;
 }
 
 /// printf("%.*f").

@@ -166,6 +166,8 @@ int main(int argc, char** argv) {
   const std::string date = nas_bench::utc_now();
   const std::string torch_config = torch.ok() ? torch.ask("config") : "";
   const std::string load_before = load_average();
+  const double core_peak = nas_bench::fma_peak_gflops();
+  std::cout << "measured FMA peak: " << fixed(core_peak, 0) << " GFLOP/s per core\n";
   std::cout << "machine: " << cpu << ", " << cores << " CPUs; PyTorch " << (torch.ok() ? torch.version() : "missing")
             << "\n";
 
@@ -332,6 +334,10 @@ int main(int argc, char** argv) {
       md << (i ? "; " : "") << gemm[i].first << " thread" << (gemm[i].first == 1 ? "" : "s") << " "
          << fixed(gemm[i].second.median, 1) << " GFLOP/s [" << fixed(gemm[i].second.min, 1) << "-"
          << fixed(gemm[i].second.max, 1) << "]";
+    md << "\n- Measured FMA peak of one core: " << fixed(core_peak, 0) << " GFLOP/s ("
+       << nas::kernels::detail::Vec::width
+       << "-float FMA, twelve independent chains in registers, best of five); convolutions also load and store, "
+          "so neither side reaches it.";
     md << "\n\n";
     md << "| layer | threads | params nas / PyTorch | nas ms | PyTorch ms | ratio (nas/PyTorch) | nas GFLOP/s | "
           "nas GFLOP/s, best repeat | fraction of Eigen GEMM |\n";
