@@ -346,7 +346,7 @@ TEST_CASE("conv2d results are bit-identical when repeated with the same thread c
     REQUIRE(close(per_threads[0].dx, per_threads[1].dx));
     REQUIRE(close(per_threads[0].dw, per_threads[1].dw));
     REQUIRE(close(per_threads[0].db, per_threads[1].db));
-    // Stride 1 runs the direct kernels, whose chunking does not depend on the thread count (up to 8).
+    // Stride 1 runs the direct kernels, whose chunking does not depend on the thread count (up to 4).
     if (s.stride_h == 1 && s.stride_w == 1) {
       REQUIRE(std::memcmp(per_threads[0].y.data(), per_threads[1].y.data(), per_threads[0].y.size() * sizeof(float)) == 0);
       REQUIRE(std::memcmp(per_threads[0].dx.data(), per_threads[1].dx.data(), per_threads[0].dx.size() * sizeof(float)) == 0);

@@ -613,8 +613,9 @@ inline std::pair<int, int> common_zeros(int extent, int stride, int pad, int siz
   return {lead, trail};
 }
 
-/// The plan for convolution `s` with images folded `fold_cap` at most per sweep.
-inline FoldPlan fold_plan(const Conv2dShape& s, int fold_cap, int slot) {
+/// The plan for convolution `s` with images folded `fold_cap` at most per sweep, enough
+/// of them for about `target` positions.
+inline FoldPlan fold_plan(const Conv2dShape& s, int fold_cap, int slot, std::size_t target = 1024) {
   FoldPlan p;
   p.phases_h = s.stride_h;
   p.phases_w = s.stride_w;
@@ -630,9 +631,9 @@ inline FoldPlan fold_plan(const Conv2dShape& s, int fold_cap, int slot) {
   const auto [left, right] = common_zeros(p.plane_w, s.stride_w, s.pad_w, s.in_w, s.kernel_w, s.dilation_w);
   p.row = p.plane_w - std::min({left, right, p.plane_w - p.out_w});
   p.pitch = p.plane_h - std::min({top, bottom, p.plane_h - p.out_h});
-  // Enough images for about 1024 positions a sweep: whole register blocks stay mostly useful.
+  // Enough images for about `target` positions a sweep: whole register blocks stay mostly useful.
   const std::size_t image = static_cast<std::size_t>(p.pitch) * p.row;
-  p.fold = static_cast<int>(std::clamp<std::size_t>(1024 / image, 1, static_cast<std::size_t>(std::max(1, fold_cap))));
+  p.fold = static_cast<int>(std::clamp<std::size_t>(target / image, 1, static_cast<std::size_t>(std::max(1, fold_cap))));
   const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
   p.blocks = ((static_cast<std::size_t>(p.fold - 1) * p.pitch + p.out_h) * p.row + step - 1) / step;
   p.positions = p.blocks * step;
@@ -847,45 +848,38 @@ inline void conv2d_dx_direct(const Conv2dShape& s, const float* w, const float* 
   direct_forward_packed(t, dy, packed, nullptr, dx, false, ws);
 }
 
-/// Stride-1 dw and dbias (accumulated, +=).
+/// Stride-1 dw and dbias (accumulated, +=). dw is a dot product over positions of dy and
+/// shifted input, blocked over (output channel) x (input channel, tap); x is laid out as in
+/// the forward pass (FoldPlan: images stacked, zeros shared) and dy on the same positions,
+/// zero where no output is, so one sweep covers several small images.
 inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw, float* dbias,
                                       bool relu, Workspace& ws) {
   const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
   const int taps = s.kernel_h * s.kernel_w;
   // dw and dbias are summed per chunk of images and the chunks added in order. The chunk
-  // count does not depend on the thread count (up to 8 threads), so results are the same
-  // bits for 1 to 8 threads, and chunks can be handed out dynamically.
-  const int chunks = std::min(s.batch, std::max(8, nas::num_threads()));
+  // count does not depend on the thread count (up to 4 threads), so results are the same
+  // bits for 1 to 4 threads, and chunks can be handed out dynamically.
+  const int chunks = std::min(s.batch, std::max(4, nas::num_threads()));
   const int threads = team_size(chunks);
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * oh * ow;
   const std::size_t w_n = static_cast<std::size_t>(s.out_channels) * cin_g * taps;
-  // dw reads x padded as in the forward pass and dy laid out on the same row width. Small
-  // planes are folded: `fold` images sit one after another (every `plane` floats) in one
-  // flat vector per channel, so one sweep of the dot products covers them all.
   constexpr int CO = Vec::out_block;
-  const int wp = s.in_w + 2 * s.pad_w, hp = s.in_h + 2 * s.pad_h;
-  std::size_t plane = 0, fold = 1, dw_stride = 0;
+  // About 2048 positions a sweep: the block of CO dy rows stays in L1/L2 while every
+  // (input channel, tap) triple streams past it.
+  const int per_chunk_images = (s.batch + chunks - 1) / chunks;
+  FoldPlan p;
   const std::ptrdiff_t* tap_off = nullptr;
   if (dw) {
-    plane = round_up(static_cast<std::size_t>(hp) * wp, Vec::width);
-    const std::size_t per_chunk_images = (static_cast<std::size_t>(s.batch) + chunks - 1) / chunks;
-    fold = std::clamp<std::size_t>(32768 / (plane * CO), 1, per_chunk_images);  // dy block within ~128 KB (L2)
-    auto& table = offset_storage(1);
-    table.resize(static_cast<std::size_t>(taps));
-    for (int i = 0; i < s.kernel_h; ++i)
-      for (int j = 0; j < s.kernel_w; ++j)
-        table[static_cast<std::size_t>(i) * s.kernel_w + j] =
-            static_cast<std::ptrdiff_t>(i) * s.dilation_h * wp + static_cast<std::ptrdiff_t>(j) * s.dilation_w;
-    tap_off = table.data();
-    dw_stride = round_up(fold * plane + static_cast<std::size_t>(table.back()) + Vec::width, 16);
+    p = fold_plan(s, per_chunk_images, 1, 2048);
+    tap_off = p.offsets;  // channel 0's entries are the tap offsets
   }
-  const std::size_t xp_n = dw ? dw_stride * s.in_channels : 0, dyw_n = dw ? dw_stride * s.out_channels : 0;
+  const std::size_t xp_n = dw ? p.stride * s.in_channels : 0, dyw_n = dw ? p.stride * s.out_channels : 0;
   const std::size_t per_thread = xp_n + dyw_n;
   const std::size_t per_chunk = (dw ? w_n : 0) + (dbias ? s.out_channels : 0);
   float* scratch = ws.buffer(4, std::max<std::size_t>(per_thread * threads, 1));
   float* partials = ws.buffer(5, std::max<std::size_t>(per_chunk * chunks, 1));
-  // The padding stays zero: each image overwrites only the interior.
+  // Zeros are written once: each image overwrites only the real pixels and outputs.
   std::fill(scratch, scratch + per_thread * threads, 0.0f);
   for_items(chunks, threads, [&](int t, int c) {
     float* xp = scratch + per_thread * t;
@@ -894,18 +888,27 @@ inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, cons
     float* db_part = dw_part + (dw ? w_n : 0);
     if (dw) std::fill(dw_part, dw_part + w_n, 0.0f);
     const auto [b0, b1] = chunk_range(s.batch, chunks, c);
-    for (int n0 = b0; dw && n0 < b1; n0 += static_cast<int>(fold)) {
-      const int m = std::min(static_cast<int>(fold), b1 - n0);
-      for (int i = 0; i < m; ++i) {
-        pad_planes(x + x_img * (n0 + i), s.in_channels, s.in_h, s.in_w, xp + plane * i, dw_stride, wp, s.pad_h,
-                   s.pad_w, relu);
-        pad_planes(dy + y_img * (n0 + i), s.out_channels, oh, ow, dyw + plane * i, dw_stride, wp, 0, 0);
+    for (int n0 = b0; dw && n0 < b1; n0 += p.fold) {
+      const int m = std::min(p.fold, b1 - n0);
+      for (int k = 0; k < m; ++k) {
+        fill_fold(s, p, x + x_img * (n0 + k), s.in_channels, xp, k, relu);
+        for (int o = 0; o < s.out_channels; ++o) {
+          const float* src = dy + y_img * (n0 + k) + static_cast<std::size_t>(o) * oh * ow;
+          float* dst = dyw + p.stride * o + static_cast<std::size_t>(k) * p.pitch * p.row;
+          for (int i = 0; i < oh; ++i)
+            copy_strided(dst + static_cast<std::size_t>(i) * p.row, src + static_cast<std::size_t>(i) * ow, ow, 1, false);
+        }
       }
-      const std::size_t vectors = plane * m / Vec::width;
+      // The sweep covers whole vectors: zero dy past the last output (an earlier, larger
+      // fold may have left values there).
+      const std::size_t used = (static_cast<std::size_t>(m - 1) * p.pitch + oh) * p.row;
+      const std::size_t vectors = (used + Vec::width - 1) / Vec::width;
+      for (int o = 0; o < s.out_channels; ++o)
+        std::fill(dyw + p.stride * o + used, dyw + p.stride * o + vectors * Vec::width, 0.0f);
       for (int g = 0; g < s.groups; ++g)
         for (int o0 = 0; o0 < cout_g; o0 += CO)
-          weight_grad_dispatch(std::min(CO, cout_g - o0), dyw + dw_stride * (g * cout_g + o0), dw_stride,
-                               xp + dw_stride * g * cin_g, cin_g, tap_off, taps, vectors,
+          weight_grad_dispatch(std::min(CO, cout_g - o0), dyw + p.stride * (g * cout_g + o0), p.stride,
+                               xp + p.stride * g * cin_g, cin_g, tap_off, taps, vectors,
                                dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps);
     }
     if (dbias)
@@ -913,7 +916,7 @@ inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, cons
         float acc = 0.0f;
         for (int n = b0; n < b1; ++n) {
           const float* row = dy + y_img * n + static_cast<std::size_t>(o) * oh * ow;
-          for (int p = 0; p < oh * ow; ++p) acc += row[p];
+          for (int q = 0; q < oh * ow; ++q) acc += row[q];
         }
         db_part[o] = acc;
       }
