@@ -33,6 +33,21 @@ inline Stats summarize(std::vector<double> v) {
   return {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v.front(), v.back()};
 }
 
+/// PyTorch's CPU tensors come from glibc malloc, which by default returns large blocks to
+/// the kernel on free and page-faults them back on the next step, so its step time varies
+/// by 2x and more from run to run. Run through this prefix, the peer keeps its heap
+/// (tensors below 32 MiB stay out of mmap, freed memory is not trimmed): its fastest
+/// and steadiest state, the one to compare against.
+inline std::vector<std::string> keep_heap(std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {"/usr/bin/env", "MALLOC_MMAP_THRESHOLD_=33554432", "MALLOC_TRIM_THRESHOLD_=17179869184",
+                             "MALLOC_TOP_PAD_=268435456"});
+  return argv;
+}
+inline constexpr const char* keep_heap_note =
+    "PyTorch runs with glibc malloc told to keep its heap (`MALLOC_MMAP_THRESHOLD_=33554432 "
+    "MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456`): with the defaults, freed activations go back "
+    "to the kernel and are page-faulted in again every step, and its throughput varied by 2x and more between runs";
+
 /// A child process (the PyTorch peer) whose stdin and stdout are pipes to us, one line
 /// per message. It is told "quit" and waited for on destruction.
 class LineChild {

@@ -46,7 +46,7 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 /// its stdout; its first line is "torch <version>" when PyTorch imports.
 class TorchProcess {
  public:
-  TorchProcess(const std::string& python, const std::string& script) : child_({python, script}) {
+  TorchProcess(const std::string& python, const std::string& script) : child_(nas_bench::keep_heap({python, script})) {
     const std::string hello = child_.read_line().value_or("");
     if (hello.rfind("torch ", 0) == 0) {
       version_ = hello.substr(6);
@@ -319,6 +319,7 @@ int main(int argc, char** argv) {
                                        : std::string("missing: install with `sudo apt-get install python3-torch`"))
        << "\n";
     if (torch.ok()) md << "- PyTorch build: " << torch_config << "\n";
+    if (torch.ok()) md << "- " << nas_bench::keep_heap_note << ".\n";
     md << "- Load average (1, 5, 15 min) of the machine, which other jobs share: before " << load_before
        << ", after " << load_after << ".";
     if (const double n = std::atof(cores.c_str()); nas_bench::overloaded(load_before, n) || nas_bench::overloaded(load_after, n))

@@ -462,9 +462,9 @@ int main(int argc, char** argv) {
       m.alloc_calls = field(nas_out, "alloc_calls");
       m.alloc_bytes = field(nas_out, "alloc_bytes");
       if (have_torch) {
-        const std::string py_out = run_capture(
+        const std::string py_out = run_capture(nas_bench::keep_heap(
             {python, script, "--rss", std::to_string(net.cells), std::to_string(net.channels), net.arch,
-             std::to_string(t), std::to_string(mem_steps + 2)});
+             std::to_string(t), std::to_string(mem_steps + 2)}));
         m.torch_mib = field(py_out, "rss_kib") / 1024.0;
         m.torch_base_mib = field(py_out, "base_kib") / 1024.0;
         m.has_torch = true;
@@ -478,7 +478,7 @@ int main(int argc, char** argv) {
 
   // 2. Throughput, alternating.
   if (have_torch) {
-    torch = std::make_unique<LineChild>(std::vector<std::string>{python, script});
+    torch = std::make_unique<LineChild>(nas_bench::keep_heap({python, script}));
     auto v = ask_ok(*torch, "version");
     if (!v) throw std::runtime_error("training_vs_torch: the PyTorch child did not answer");
     torch_version = *v;
@@ -605,6 +605,7 @@ int main(int argc, char** argv) {
   md << "- PyTorch: " << (have_torch ? torch_version + " (CPU, `" + python + "`), model in `benchmarks/torch_nb201.py`"
                                      : std::string("not installed (`sudo apt-get install python3-torch`); columns skipped"))
      << ".\n";
+  if (have_torch) md << "- " << nas_bench::keep_heap_note << ".\n";
   md << "- Architecture (best CIFAR-10 architecture of NAS-Bench-201): `" << kBestArch << "`.\n";
   md << "- Method: one process; PyTorch runs in a long-lived child. For each network, thread count and mode both sides "
         "are warmed up (2 steps, then about "
