@@ -1,0 +1,74 @@
+// The main job's budget curve: test accuracy and final-training epochs against the budget,
+// from the result.json files of several `search_fashion_mnist` runs.
+//
+//   budget_curve --out benchmarks/reports out/rea300 out/rea900 out/rea1800 [out/hb900 ...]
+//
+// Runs of one strategy form one line; the chart and a CSV (strategy, budget, accuracy,
+// epochs, trials, total seconds) are written as search_fashion_mnist_budget.{svg,csv}.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "nas/report/csv.hpp"
+#include "nas/report/format.hpp"
+#include "nas/report/svg.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Budget curve of search_fashion_mnist runs (test accuracy against budget)"};
+  std::string out_dir = ".";
+  std::vector<std::string> runs;
+  app.add_option("--out", out_dir, "Directory for search_fashion_mnist_budget.svg and .csv");
+  app.add_option("runs", runs, "Run directories (each with the result.json search_fashion_mnist writes)")->required();
+  CLI11_PARSE(app, argc, argv);
+
+  struct Point {
+    double budget, accuracy, epochs, total;
+    long trials;
+  };
+  std::map<std::string, std::vector<Point>> by_strategy;
+  for (const auto& dir : runs) {
+    const std::filesystem::path file = std::filesystem::path(dir) / "result.json";
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "budget_curve: cannot read " << file << " (run search_fashion_mnist --out " << dir << " first)\n";
+      return 1;
+    }
+    nlohmann::json j;
+    try {
+      in >> j;
+      by_strategy[j.at("strategy").get<std::string>()].push_back(
+          {j.at("budget_s").get<double>(), j.at("test_accuracy").get<double>(), j.at("final_epochs").get<double>(),
+           j.at("total_s").get<double>(), j.at("trials").get<long>()});
+    } catch (const std::exception& e) {
+      std::cerr << "budget_curve: " << file << " is not a search_fashion_mnist result: " << e.what() << "\n";
+      return 1;
+    }
+  }
+
+  nas::LineChart chart({.title = "Fashion-MNIST test accuracy of the main job's winner",
+                        .x_label = "budget (wall-clock seconds, search + final training)",
+                        .y_label = "test accuracy (%)"});
+  nas::CsvWriter csv((std::filesystem::path(out_dir) / "search_fashion_mnist_budget.csv").string(),
+                     {"strategy", "budget_s", "test_accuracy", "final_epochs", "trials", "total_s"});
+  for (auto& [strategy, points] : by_strategy) {
+    std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.budget < b.budget; });
+    std::vector<double> x, y;
+    for (const auto& p : points) {
+      x.push_back(p.budget);
+      y.push_back(p.accuracy);
+      csv.row({strategy, nas::fmt(p.budget, 0), nas::fmt(p.accuracy, 2), nas::fmt(p.epochs, 2), std::to_string(p.trials),
+               nas::fmt(p.total, 0)});
+    }
+    chart.add(strategy, x, y, {.markers = true});
+  }
+  chart.save((std::filesystem::path(out_dir) / "search_fashion_mnist_budget.svg").string());
+  std::cout << "wrote " << out_dir << "/search_fashion_mnist_budget.{svg,csv}\n";
+  return 0;
+}
