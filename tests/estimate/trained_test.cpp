@@ -174,7 +174,9 @@ TEST_CASE("final_training stops at stop_seconds and says it was cut short", "[es
   const auto r2 = nas::final_training(nas::Nb201Space{}, conv_arch, full, d.train, d.test);
   CHECK_FALSE(r2.cut_short);
   CHECK(r2.epochs == Approx(r2.planned_epochs));
-  CHECK_THROWS_AS(nas::final_training(nas::Nb201Space{}, conv_arch, nas::FinalTrainingOptions{.training = tiny(1.0), .stop_seconds = -1.0},
-                                      d.train, d.test),
-                  nas::ConfigError);
+  for (double bad : {-1.0, 1e30, std::numeric_limits<double>::quiet_NaN()})
+    CHECK_THROWS_AS(nas::final_training(nas::Nb201Space{}, conv_arch,
+                                        nas::FinalTrainingOptions{.training = tiny(1.0), .stop_seconds = bad}, d.train,
+                                        d.test),
+                    nas::ConfigError);
 }

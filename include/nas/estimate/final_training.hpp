@@ -91,8 +91,9 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   test.validate("final_training (test data)");
   if (options.seconds < 0.0 || !std::isfinite(options.seconds))
     throw ConfigError("final_training: seconds (" + std::to_string(options.seconds) + ") must be >= 0");
-  if (options.stop_seconds < 0.0 || !std::isfinite(options.stop_seconds))
-    throw ConfigError("final_training: stop_seconds (" + std::to_string(options.stop_seconds) + ") must be >= 0");
+  if (options.stop_seconds < 0.0 || !(options.stop_seconds <= 1e9))
+    throw ConfigError("final_training: stop_seconds (" + std::to_string(options.stop_seconds) +
+                      ") must be in [0, 1e9] (0: no hard stop)");
   const auto started = std::chrono::steady_clock::now();
   if (options.probe_warmup < 1 || options.probe_steps < options.probe_warmup + 2)
     throw ConfigError("final_training: probe_steps (" + std::to_string(options.probe_steps) + ") must exceed probe_warmup (" +

@@ -171,8 +171,8 @@ class TrainingRun {
   [[nodiscard]] double last_train_loss() const noexcept { return last_loss_; }
   /// Why the last train_to() failed ("" if it did not).
   [[nodiscard]] const std::string& failure() const noexcept { return failure_; }
-  /// Makes train_to() stop after the step during which `deadline` passes (the schedule's
-  /// horizon is unchanged, so the learning rate is not annealed to its end).
+  /// Makes train_to() stop before any step that would start at or after `deadline` (the
+  /// schedule's horizon is unchanged, so the learning rate is not annealed to its end).
   void set_deadline(std::chrono::steady_clock::time_point deadline) noexcept { deadline_ = deadline; }
   /// Whether the last train_to() stopped at the deadline before its target.
   [[nodiscard]] bool stopped_at_deadline() const noexcept { return stopped_; }
