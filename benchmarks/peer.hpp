@@ -48,6 +48,17 @@ inline constexpr const char* keep_heap_note =
     "MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456`): with the defaults, freed activations go back "
     "to the kernel and are page-faulted in again every step, and its throughput varied by 2x and more between runs";
 
+/// In a forked child: replaces the process with argv[0] (searched on PATH) and its
+/// arguments; if that fails, says why and exits with 127.
+[[noreturn]] inline void exec_or_exit(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execvp(args[0], args.data());
+  std::perror(("exec " + argv[0]).c_str());
+  _exit(127);
+}
+
 /// A child process (the PyTorch peer) whose stdin and stdout are pipes to us, one line
 /// per message. It is told "quit" and waited for on destruction.
 class LineChild {
@@ -64,12 +75,7 @@ class LineChild {
       close(to_child[1]);
       close(from_child[0]);
       close(from_child[1]);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      std::perror(("exec " + argv[0]).c_str());
-      _exit(127);
+      exec_or_exit(argv);
     }
     close(to_child[0]);
     close(from_child[1]);

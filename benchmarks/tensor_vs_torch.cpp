@@ -399,7 +399,7 @@ int main(int argc, char** argv) {
        << "- The backward pass of strided convolutions runs on im2col + Eigen GEMM per image.\n"
        << "- Parallelism is over images: a batch smaller than the thread count leaves threads idle.\n"
        << "- Small planes with large kernels compute many padded positions (7x7 with a 5x5 kernel: 49 useful of "
-       << "about 100).\n"
+       << "81 per image).\n"
        << "- Without -march=native (or -mavx2 -mfma) the kernels compile to scalar code.\n";
   }
   std::cout << "wrote " << out_dir << "/tensor.{md,csv,json,svg}\n";

@@ -288,11 +288,7 @@ std::string run_capture(const std::vector<std::string>& argv) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
     close(fds[1]);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
+    nas_bench::exec_or_exit(argv);
   }
   close(fds[1]);
   std::string out;

@@ -507,24 +507,6 @@ inline void weight_grad_dispatch(int cb, const float* dy, std::size_t stride, co
   }
 }
 
-/// Copies `channels` planes [h, w] into a zeroed buffer of planes [*, wp] at row `top`, column `left`.
-/// With `relu`, negative values are copied as 0.
-inline void pad_planes(const float* src, int channels, int h, int w, float* dst, std::size_t dst_stride, int wp,
-                       int top, int left, bool relu = false) {
-  for (int c = 0; c < channels; ++c) {
-    const float* s = src + static_cast<std::size_t>(c) * h * w;
-    float* d = dst + dst_stride * c + static_cast<std::size_t>(top) * wp + left;
-    for (int i = 0; i < h; ++i) {
-      float* __restrict dr = d + static_cast<std::size_t>(i) * wp;
-      const float* __restrict sr = s + static_cast<std::size_t>(i) * w;
-      if (relu)
-        for (int j = 0; j < w; ++j) dr[j] = sr[j] > 0.0f ? sr[j] : 0.0f;
-      else
-        std::memcpy(dr, sr, sizeof(float) * static_cast<std::size_t>(w));
-    }
-  }
-}
-
 /// Grow-only per-thread storage for offset tables, so that steady-state calls do not allocate.
 inline std::vector<std::ptrdiff_t>& offset_storage(int slot) {
   thread_local std::vector<std::ptrdiff_t> tables[4];
@@ -766,10 +748,10 @@ inline void direct_forward_packed(const Conv2dShape& s, const float* x, const fl
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
   const std::size_t plane_out = static_cast<std::size_t>(oh) * ow;
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * plane_out;
-  const int threads0 = team_size(s.batch);
   // A 1x1 stride-1 kernel can read its planes in place when the last partial block wastes little.
   const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
   if (!relu && pointwise_applies(s) && (round_up(plane_out, step) - plane_out) * 16 <= plane_out) {
+    const int threads0 = team_size(s.batch);
     const Pointwise pw = pointwise_tables(plane_out, cin_g);
     float* scratch = ws.buffer(4, (static_cast<std::size_t>(cin_g) + cout_g) * step * threads0);
     for_items(s.batch, threads0, [&](int t, int n) {
