@@ -268,6 +268,7 @@ int main(int argc, char** argv) {
   j["search_valid_accuracy"] = result.best_eval.score;
   j["final_epochs"] = fin.epochs;
   j["final_planned_epochs"] = fin.planned_epochs;
+  j["final_first_planned_epochs"] = fin.first_planned_epochs;
   j["final_cut_short"] = fin.cut_short;
   j["final_train_s"] = fin.train_seconds;
   j["test_accuracy"] = fin.test_accuracy;
@@ -289,7 +290,8 @@ int main(int argc, char** argv) {
       .row({"latency per image, batch 64", nas::fmt(fin.latency_ms_batch64, 3) + " ms"})
       .row({"final training", nas::fmt(fin.epochs, 2) + " epochs on " + nas::fmt_count(static_cast<long long>(train_all.size())) +
                                   " images, " + nas::fmt(fin.train_seconds, 0) + " s" +
-                                  (fin.cut_short ? " (stopped at the budget; " + nas::fmt(fin.planned_epochs, 2) + " planned)" : "")})
+                                  (fin.cut_short ? " (stopped at the budget; " + nas::fmt(fin.planned_epochs, 2) + " planned)"
+                                                 : " (the probe had planned " + nas::fmt(fin.first_planned_epochs, 2) + ")")})
       .row({"search", std::to_string(result.history.size()) + " trials (" + std::to_string(result.history.failures()) +
                           " failed) in " + nas::fmt(search_done, 0) + " s"})
       .row({"search's best validation accuracy", nas::fmt(result.best_eval.score, 2) + " % (C=" +

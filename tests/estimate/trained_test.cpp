@@ -1,8 +1,10 @@
 // TrainedEstimator and final_training: learning, failure on NaN, resuming across fidelities, determinism.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include <nas/data/synthetic.hpp>
 #include <nas/estimate/final_training.hpp>
@@ -156,6 +158,32 @@ TEST_CASE("final_training retrains from scratch, tests once and measures latency
   CHECK(r.latency_ms_batch64 > 0.0);
   const auto both = nas::concat(d.train, d.test);
   CHECK(both.size() == d.train.size() + d.test.size());
+}
+
+TEST_CASE("final_training re-plans its horizon when training runs slower than the probe", "[estimate][trained]") {
+  const auto& d = synthetic();
+  // The probe times plain steps (a few ms per epoch here) and plans many epochs for 1 s.
+  // Each finished epoch then sleeps 100 ms, so that plan would run far past its second;
+  // re-planned, training ends a much shorter schedule, complete, well before the hard stop.
+  nas::FinalTrainingOptions fo{.training = tiny(1.0), .seconds = 1.0, .stop_seconds = 60.0, .latency_repeats = 1};
+  std::size_t epochs_seen = 0;
+  fo.training.on_epoch = [&](const nas::EpochInfo& e) {
+    ++epochs_seen;
+    CHECK(e.epochs >= e.epoch);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  };
+  const auto r = nas::final_training(nas::Nb201Space{}, conv_arch, fo, d.train, d.test);
+  INFO(r.reason);
+  REQUIRE(r.ok);
+  CHECK_FALSE(r.cut_short);
+  CHECK(r.epochs == Approx(r.planned_epochs));
+  CHECK(r.planned_epochs < r.first_planned_epochs / 3.0);
+  CHECK(r.planned_epochs < 15.0);  // about 1 s / 100 ms
+  CHECK(epochs_seen == static_cast<std::size_t>(std::floor(r.epochs + 1e-9)));
+  CHECK_THROWS_AS(nas::final_training(nas::Nb201Space{}, conv_arch,
+                                      nas::FinalTrainingOptions{.training = tiny(1.0), .seconds = 1.0, .replan_every = 0.0},
+                                      d.train, d.test),
+                  nas::ConfigError);
 }
 
 TEST_CASE("final_training stops at stop_seconds and says it was cut short", "[estimate][trained]") {

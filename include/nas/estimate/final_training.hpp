@@ -16,15 +16,19 @@ namespace nas {
 /// Options of final_training beyond the training recipe.
 struct FinalTrainingOptions {
   TrainingOptions training{};  ///< recipe; `training.epochs` is the length unless `seconds` is set
-  /// > 0: choose the number of epochs so that training takes about this many seconds,
-  /// from the measured time of a few steps of a throw-away copy of the network (the cosine
-  /// schedule needs its length before training starts).
+  /// > 0: train for about this many seconds. The first plan of epochs comes from the
+  /// measured time of a few steps of a throw-away copy of the network; then, every
+  /// `replan_every` epochs, the cosine schedule's horizon is set again from the speed
+  /// measured so far, so that the learning rate reaches its end when the time is up even
+  /// if the machine slows down or speeds up. (Timing makes the length machine-dependent;
+  /// leave this 0 for runs that must repeat bit for bit.)
   double seconds = 0.0;
   /// > 0: a hard limit. Training stops once this many seconds have passed since
   /// final_training began (probe included), even if the epochs chosen from `seconds` are
   /// not done; FinalResult::cut_short then says so. The test pass and latency come after.
   double stop_seconds = 0.0;
   double min_epochs = 0.1;       ///< lower bound on the epochs chosen from `seconds`
+  double replan_every = 0.25;    ///< epochs between re-plans of the horizon when `seconds` > 0
   int probe_steps = 30;          ///< steps run to choose the epochs; the first `probe_warmup` are not timed
   int probe_warmup = 6;          ///< first steps pay for buffers and caches
   int latency_repeats = 20;      ///< forward passes timed per latency (median taken)
@@ -35,7 +39,8 @@ struct FinalResult {
   bool ok = false;
   std::string reason;             ///< why training failed, when !ok
   double epochs = 0.0;            ///< epochs trained
-  double planned_epochs = 0.0;    ///< epochs the schedule was set for
+  double planned_epochs = 0.0;    ///< epochs the schedule was last set for
+  double first_planned_epochs = 0.0;  ///< epochs first planned (from the probe when `seconds` > 0)
   bool cut_short = false;         ///< stopped at `stop_seconds` before planned_epochs
   double train_seconds = 0.0;
   double train_loss = 0.0;        ///< mean loss of the training steps
@@ -95,6 +100,8 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
     throw ConfigError("final_training: stop_seconds (" + std::to_string(options.stop_seconds) +
                       ") must be in [0, 1e9] (0: no hard stop)");
   const auto started = std::chrono::steady_clock::now();
+  if (!(options.replan_every > 0.0) || !std::isfinite(options.replan_every))
+    throw ConfigError("final_training: replan_every (" + std::to_string(options.replan_every) + ") must be > 0 epochs");
   if (options.probe_warmup < 1 || options.probe_steps < options.probe_warmup + 2)
     throw ConfigError("final_training: probe_steps (" + std::to_string(options.probe_steps) + ") must exceed probe_warmup (" +
                       std::to_string(options.probe_warmup) + ") by at least 2, and probe_warmup must be >= 1");
@@ -122,8 +129,35 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   if (options.stop_seconds > 0.0)
     run.set_deadline(started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                    std::chrono::duration<double>(options.stop_seconds)));
-  const long target = run.steps_for(o.epochs);
-  const bool ok = run.train_to(target, target, o.on_epoch);
+  long target = run.steps_for(o.epochs);
+  r.first_planned_epochs = static_cast<double>(target) / static_cast<double>(run.steps_per_epoch());
+  // The epoch callback reports the current plan, not the chunk being trained.
+  std::function<void(const EpochInfo&)> on_epoch;
+  if (o.on_epoch)
+    on_epoch = [&](const EpochInfo& e) {
+      EpochInfo shown = e;
+      shown.epochs = static_cast<std::size_t>(std::ceil(static_cast<double>(target) / run.steps_per_epoch()));
+      o.on_epoch(shown);
+    };
+  bool ok = true;
+  if (options.seconds > 0.0) {
+    // Train in chunks; after each, plan the rest from the speed of the steps done so far.
+    const long chunk = std::max<long>(1, run.steps_for(options.replan_every));
+    const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(options.seconds));
+    while (ok && run.steps_done() < target && !run.stopped_at_deadline()) {
+      ok = run.train_to(std::min(target, run.steps_done() + chunk), target, on_epoch);
+      const auto now = std::chrono::steady_clock::now();
+      const double per_step =
+          std::chrono::duration<double>(now - t0).count() / static_cast<double>(std::max<long>(1, run.steps_done()));
+      const double left = std::chrono::duration<double>(end - now).count();
+      const long min_target = std::max(run.steps_done() + 1, run.steps_for(options.min_epochs));
+      if (run.steps_done() < target)
+        target = std::max(min_target, run.steps_done() + std::lround(std::max(0.0, left) / std::max(per_step, 1e-9)));
+    }
+  } else {
+    ok = run.train_to(target, target, on_epoch);
+  }
   r.planned_epochs = static_cast<double>(target) / static_cast<double>(run.steps_per_epoch());
   r.cut_short = run.stopped_at_deadline();
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
