@@ -45,6 +45,7 @@ struct Config {
   double search_fraction = 0.4;
   std::size_t subset = 2000;
   std::size_t valid = 1000;
+  std::size_t holdout = 10000;
   double epochs = 1.0;
   int threads = 0;
   std::uint64_t seed = 0;
@@ -56,6 +57,8 @@ struct Config {
   std::size_t batch = 64;
   std::size_t search_batch = 32;
   double lr = 0.1;
+  std::string augment = "auto";
+  double augment_from = 8.0;
   std::size_t population = 10;
   std::size_t sample = 3;
 };
@@ -120,6 +123,8 @@ int main(int argc, char** argv) {
   app.add_option("--search-fraction", c.search_fraction, "share of the budget given to the search")->capture_default_str();
   app.add_option("--subset", c.subset, "training images used to score candidates")->capture_default_str();
   app.add_option("--valid", c.valid, "held-out images used to score candidates")->capture_default_str();
+  app.add_option("--holdout", c.holdout, "training images held out as the validation split (the final training uses them too)")
+      ->capture_default_str();
   app.add_option("--epochs", c.epochs, "epochs per candidate (rea, rs, ls); Hyperband/SH rungs go from epochs/3 to 3*epochs")
       ->capture_default_str();
   app.add_option("--threads", c.threads, "threads (0: time 1 and 2 threads on this machine and take the faster)")
@@ -127,6 +132,14 @@ int main(int argc, char** argv) {
   app.add_option("--seed", c.seed, "seed of the search, the splits and the training")->capture_default_str();
   app.add_option("--out", c.out, "output directory")->capture_default_str();
   app.add_option("--data", c.data, "directory with the Fashion-MNIST IDX files (default: system install)");
+  app.add_option("--augment", c.augment,
+                 "random crops (2 pixels) and flips in the final training: auto (when it can run --augment-from epochs), "
+                 "on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  app.add_option("--augment-from", c.augment_from, "epochs of final training from which --augment auto turns it on")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--channels", c.channels, "C of the final network")->capture_default_str();
   app.add_option("--cells", c.cells, "N, cells per stage, of the searched and final networks")->capture_default_str();
   app.add_option("--search-channels", c.search_channels, "C of the networks trained during the search")->capture_default_str();
@@ -156,12 +169,17 @@ int main(int argc, char** argv) {
   }
   std::filesystem::create_directories(c.out);
 
-  // Data: normalise with training statistics; hold 10k training images out for validation.
+  // Data: normalise with training statistics; hold --holdout (10k) training images out for validation.
   nas::TrainTest d = nas::load_fashion_mnist(dir);
   const auto stats = nas::channel_stats(d.train);
   nas::normalize(d.train, stats);
   nas::normalize(d.test, stats);
-  const auto split = nas::train_valid_split(d.train, {.valid_size = 10000, .seed = c.seed});
+  if (c.holdout < 1 || c.holdout >= d.train.size()) {
+    std::cerr << "search_fashion_mnist: --holdout " << c.holdout << " must be in [1, " << d.train.size() - 1
+              << "] (the training set has " << d.train.size() << " images)\n";
+    return 2;
+  }
+  const auto split = nas::train_valid_split(d.train, {.valid_size = c.holdout, .seed = c.seed});
   std::fprintf(stderr, "Fashion-MNIST from %s: %zu train, %zu valid, %zu test (%.1f s)\n", dir.c_str(), split.train.size(),
                split.valid.size(), d.test.size(), since(t0));
   if (c.threads == 0) c.threads = faster_thread_count(split.valid, c);
@@ -223,23 +241,30 @@ int main(int argc, char** argv) {
 
   // Final training: from scratch on train + valid for what is left of the budget, leaving
   // time for the test pass and the latency measurement. The epochs are planned from a
-  // timed probe; a hard stop keeps the run inside the budget when the probe was optimistic.
+  // timed probe and re-planned as training goes; a hard stop keeps the run inside the
+  // budget whatever happens. Augmentation slows learning at first and pays once training
+  // is long enough to overfit without it, so by default it is on only when the time
+  // allows --augment-from epochs.
   const nas::Dataset train_all = nas::concat(split.train, split.valid);
+  nas::FinalTrainingOptions final_options{.training = {.network = {.channels = c.channels, .cells = c.cells},
+                                                       .batch_size = c.batch,
+                                                       .lr = c.lr,
+                                                       .threads = c.threads,
+                                                       .seed = c.seed}};
+  final_options.epoch_seconds = nas::probe_epoch_seconds(space, result.best, final_options.training, train_all);
   const double reserve = 25.0, test_reserve = 12.0;
   const double left = c.budget - since(t0);
   const double final_seconds = std::max(30.0, left - reserve);
+  final_options.seconds = final_seconds;
+  final_options.stop_seconds = std::max(final_seconds, left - test_reserve);
+  const double epochs_possible = final_seconds / final_options.epoch_seconds;
+  const bool augment = c.augment == "on" || (c.augment == "auto" && epochs_possible >= c.augment_from);
+  if (augment) final_options.training.augment = {.pad = 2, .flip = true};
   EpochPrinter printer;
-  nas::FinalTrainingOptions final_options{
-      .training = {.network = {.channels = c.channels, .cells = c.cells},
-                   .batch_size = c.batch,
-                   .lr = c.lr,
-                   .threads = c.threads,
-                   .seed = c.seed},
-      .seconds = final_seconds,
-      .stop_seconds = std::max(final_seconds, left - test_reserve)};
   final_options.training.on_epoch = [&printer](const nas::EpochInfo& e) { printer(e); };
-  std::fprintf(stderr, "final training: C=%d N=%d on %zu images for about %.0f s\n", c.channels, c.cells, train_all.size(),
-               final_seconds);
+  std::fprintf(stderr, "final training: C=%d N=%d on %zu images for about %.0f s (about %.1f epochs), %s\n", c.channels,
+               c.cells, train_all.size(), final_seconds, epochs_possible,
+               augment ? "with random crops and flips" : "without augmentation");
   printer.start = clock_type::now();
   const nas::FinalResult fin = nas::final_training(space, result.best, final_options, train_all, d.test);
   const double total = since(t0);
@@ -270,6 +295,7 @@ int main(int argc, char** argv) {
   j["final_planned_epochs"] = fin.planned_epochs;
   j["final_first_planned_epochs"] = fin.first_planned_epochs;
   j["final_cut_short"] = fin.cut_short;
+  j["final_augment"] = augment;
   j["final_train_s"] = fin.train_seconds;
   j["test_accuracy"] = fin.test_accuracy;
   j["test_loss"] = fin.test_loss;
@@ -283,7 +309,8 @@ int main(int argc, char** argv) {
 
   nas::MarkdownTable table({"quantity", "value"}, {nas::Align::left, nas::Align::right});
   table.row({"winner (NB201 string)", "`" + winner + "`"})
-      .row({"test accuracy (10k test images)", nas::fmt(fin.test_accuracy, 2) + " %"})
+      .row({"test accuracy (" + nas::fmt_count(static_cast<long long>(d.test.size())) + " test images)",
+            nas::fmt(fin.test_accuracy, 2) + " %"})
       .row({"parameters", nas::fmt_count(static_cast<long long>(fin.params))})
       .row({"FLOPs (multiply-accumulates per image)", nas::fmt(fin.macs / 1e6, 2) + " M"})
       .row({"latency per image, batch 1", nas::fmt(fin.latency_ms_batch1, 3) + " ms"})
@@ -304,7 +331,10 @@ int main(int argc, char** argv) {
      << ". Candidates were NB201 networks with C=" << c.search_channels << ", N=" << c.cells << ", trained for "
      << nas::fmt(c.epochs, 2) << " epoch(s) on " << estimator.train_data().size() << " training images and scored on "
      << estimator.valid_data().size() << " held-out images (never the test set). The winner was then trained from scratch "
-     << "with C=" << c.channels << ", N=" << c.cells << " on all 60,000 training images and tested once on the 10,000 test images.\n\n"
+     << "with C=" << c.channels << ", N=" << c.cells << " on all " << nas::fmt_count(static_cast<long long>(train_all.size()))
+     << " training images"
+     << (augment ? " (random 2-pixel crops and horizontal flips)" : "")
+     << " and tested once on the " << nas::fmt_count(static_cast<long long>(d.test.size())) << " test images.\n\n"
      << table.str() << "\n"
      << "![best validation accuracy so far](search.svg)\n\n"
      << "Files: `journal.jsonl` (one line per trial), `history.csv`, `result.json`, `search.svg`.\n";

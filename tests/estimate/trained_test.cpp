@@ -186,6 +186,23 @@ TEST_CASE("final_training re-plans its horizon when training runs slower than th
                   nas::ConfigError);
 }
 
+TEST_CASE("probe_epoch_seconds times an epoch, and final_training plans from a given figure", "[estimate][trained]") {
+  const auto& d = synthetic();
+  const double epoch = nas::probe_epoch_seconds(nas::Nb201Space{}, conv_arch, tiny(1.0), d.train, {.steps = 5, .warmup = 1});
+  CHECK(std::isfinite(epoch));
+  CHECK(epoch > 0.0);
+  // A figure passed in replaces the probe: 0.5 s of 0.1 s epochs is a first plan of 5 epochs.
+  nas::FinalTrainingOptions fo{.training = tiny(1.0), .seconds = 0.5, .epoch_seconds = 0.1, .latency_repeats = 1};
+  const auto r = nas::final_training(nas::Nb201Space{}, conv_arch, fo, d.train, d.test);
+  INFO(r.reason);
+  REQUIRE(r.ok);
+  CHECK(r.first_planned_epochs == Approx(5.0));
+  for (const nas::ProbeOptions bad : {nas::ProbeOptions{.steps = 2, .warmup = 1}, nas::ProbeOptions{.steps = 5, .warmup = 0}})
+    CHECK_THROWS_AS(nas::probe_epoch_seconds(nas::Nb201Space{}, conv_arch, tiny(1.0), d.train, bad), nas::ConfigError);
+  fo.epoch_seconds = -1.0;
+  CHECK_THROWS_AS(nas::final_training(nas::Nb201Space{}, conv_arch, fo, d.train, d.test), nas::ConfigError);
+}
+
 TEST_CASE("final_training stops at stop_seconds and says it was cut short", "[estimate][trained]") {
   const auto& d = synthetic();
   // 10,000 planned epochs would take minutes; the hard stop ends training after ~0.2 s.

@@ -29,6 +29,9 @@ struct FinalTrainingOptions {
   double stop_seconds = 0.0;
   double min_epochs = 0.1;       ///< lower bound on the epochs chosen from `seconds`
   double replan_every = 0.25;    ///< epochs between re-plans of the horizon when `seconds` > 0
+  /// > 0: seconds per epoch, already measured (probe_epoch_seconds): the first plan uses
+  /// it instead of probing again.
+  double epoch_seconds = 0.0;
   int probe_steps = 30;          ///< steps run to choose the epochs; the first `probe_warmup` are not timed
   int probe_warmup = 6;          ///< first steps pay for buffers and caches
   int latency_repeats = 20;      ///< forward passes timed per latency (median taken)
@@ -83,6 +86,41 @@ double inference_latency_ms(Net& net, const NetworkInput& in, int batch, int rep
   return ms[ms.size() / 2] / batch;
 }
 
+/// How probe_epoch_seconds times training.
+struct ProbeOptions {
+  int steps = 30;  ///< steps run (at most one epoch's); the first `warmup` are not timed
+  int warmup = 6;  ///< the first steps pay for buffers and caches
+  void validate(const char* where) const {
+    if (warmup < 1 || steps < warmup + 2)
+      throw ConfigError(std::string(where) + ": probe steps (" + std::to_string(steps) + ") must exceed probe warmup (" +
+                        std::to_string(warmup) + ") by at least 2, and the warmup must be >= 1");
+  }
+};
+
+/// Seconds one epoch of training `arch` on `train` with recipe `o` takes on this machine
+/// now, from a few timed steps of a throw-away network (its threads as `o.threads` says).
+/// final_training plans with it; call it yourself to choose a recipe by the epochs a time
+/// allows, then pass the figure as FinalTrainingOptions::epoch_seconds.
+template <class Space>
+double probe_epoch_seconds(const Space& space, const typename Space::Arch& arch, const TrainingOptions& o,
+                           const Dataset& train, const ProbeOptions& probe_options = {}) {
+  o.validate("probe_epoch_seconds");
+  probe_options.validate("probe_epoch_seconds");
+  if (o.threads > 0) set_num_threads(o.threads);
+  TrainingOptions once = o;
+  once.on_epoch = nullptr;
+  const std::uint64_t seed = detail::mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0x9e37ULL);
+  TrainingRun<Space> probe(space, arch, train, once, seed);
+  const long steps = std::min<long>(probe_options.steps, probe.steps_per_epoch());
+  const long warm = std::min<long>(probe_options.warmup, steps - 1);
+  probe.train_to(warm, steps);
+  const auto t0 = std::chrono::steady_clock::now();
+  probe.train_to(steps, steps);
+  const double per_step =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(steps - warm);
+  return per_step * static_cast<double>(probe.steps_per_epoch());
+}
+
 /// Trains `arch` from scratch on `train` (pass train + valid: concat()) with the recipe of
 /// `options.training` (its cosine horizon is the training length), then reports the test
 /// accuracy once, the cost, and the inference latency per image at batch 1 and 64.
@@ -102,24 +140,18 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   const auto started = std::chrono::steady_clock::now();
   if (!(options.replan_every > 0.0) || !std::isfinite(options.replan_every))
     throw ConfigError("final_training: replan_every (" + std::to_string(options.replan_every) + ") must be > 0 epochs");
-  if (options.probe_warmup < 1 || options.probe_steps < options.probe_warmup + 2)
-    throw ConfigError("final_training: probe_steps (" + std::to_string(options.probe_steps) + ") must exceed probe_warmup (" +
-                      std::to_string(options.probe_warmup) + ") by at least 2, and probe_warmup must be >= 1");
+  if (options.epoch_seconds < 0.0 || !std::isfinite(options.epoch_seconds))
+    throw ConfigError("final_training: epoch_seconds (" + std::to_string(options.epoch_seconds) + ") must be >= 0");
+  ProbeOptions{.steps = options.probe_steps, .warmup = options.probe_warmup}.validate("final_training");
   if (o.threads > 0) set_num_threads(o.threads);
   const std::uint64_t seed = detail::mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0xf1a1ULL);
 
   if (options.seconds > 0.0) {
-    // Time a throw-away run: the first steps pay for buffers, so only the later ones count.
-    TrainingRun<Space> probe(space, arch, train, o, seed ^ 0x9e37ULL);
-    const long warm = options.probe_warmup;
-    const long probe_steps = std::min<long>(options.probe_steps, probe.steps_per_epoch());
-    probe.train_to(std::min(warm, probe_steps - 1), probe_steps);
-    const auto t0 = std::chrono::steady_clock::now();
-    probe.train_to(probe_steps, probe_steps);
-    const double per_step = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
-                            static_cast<double>(probe_steps - std::min(warm, probe_steps - 1));
-    const double steps = options.seconds / std::max(per_step, 1e-9);
-    o.epochs = std::max(options.min_epochs, steps / static_cast<double>(probe.steps_per_epoch()));
+    const double epoch_seconds =
+        options.epoch_seconds > 0.0
+            ? options.epoch_seconds
+            : probe_epoch_seconds(space, arch, o, train, {.steps = options.probe_steps, .warmup = options.probe_warmup});
+    o.epochs = std::max(options.min_epochs, options.seconds / std::max(epoch_seconds, 1e-9));
   }
   o.max_epochs = o.epochs;
 

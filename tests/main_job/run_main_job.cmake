@@ -1,0 +1,43 @@
+# The main job end to end on tiny stand-in data: it runs a short search and final
+# training and writes its report; pointed at a directory without the data, it says how
+# to get it. Arguments: -DWRITER=<nas_tiny_fashion_mnist> -DJOB=<search_fashion_mnist> -DWORK_DIR=<dir>
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}/empty")
+
+execute_process(COMMAND "${JOB}" --data "${WORK_DIR}/empty" RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "apt-get install dataset-fashion-mnist" OR NOT err MATCHES "--data DIR")
+  message(FATAL_ERROR "missing data: expected exit code 2 and install instructions, got ${rc}:\n${err}")
+endif()
+
+execute_process(COMMAND "${WRITER}" "${WORK_DIR}/data" 1500 300 RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "could not write the tiny data set (${rc})")
+endif()
+
+execute_process(COMMAND "${JOB}" --data "${WORK_DIR}/data" --holdout 20000 RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "--holdout 20000 must be in \\[1, 1499\\]")
+  message(FATAL_ERROR "bad --holdout: expected exit code 2 and the range, got ${rc}:\n${err}")
+endif()
+
+# 60 s: about 20 s of search, 30 s of final training (the job's minimum), test and report.
+execute_process(COMMAND "${JOB}" --data "${WORK_DIR}/data" --out "${WORK_DIR}/out" --budget 60 --holdout 300 --subset 400
+                        --valid 200 --threads 1 --augment on
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the main job failed (${rc}):\n${out}\n${err}")
+endif()
+foreach(f report.md search.svg journal.jsonl history.csv result.json)
+  if(NOT EXISTS "${WORK_DIR}/out/${f}")
+    message(FATAL_ERROR "the main job did not write ${f}")
+  endif()
+endforeach()
+file(READ "${WORK_DIR}/out/result.json" json)
+string(JSON acc GET "${json}" test_accuracy)
+string(JSON trials GET "${json}" trials)
+string(JSON augment GET "${json}" final_augment)
+string(JSON epochs GET "${json}" final_epochs)
+# 10 classes: chance is 10 %. The patterns are easy, so a trained network is far above it.
+if(acc LESS 60 OR trials LESS 2 OR NOT augment OR epochs LESS_EQUAL 0)
+  message(FATAL_ERROR "implausible result: test accuracy ${acc} %, ${trials} trials, augment ${augment}, ${epochs} epochs\n${json}")
+endif()
+message(STATUS "main job on tiny data: test accuracy ${acc} % after ${trials} trials and ${epochs} final epochs")
