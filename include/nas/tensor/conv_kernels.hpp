@@ -768,9 +768,18 @@ inline void direct_forward_packed(const Conv2dShape& s, const float* x, const fl
     });
     return;
   }
-  // Fold at most half a thread's share of the batch, so the threads still get several items.
-  const int cap = std::max(1, s.batch / (2 * nas::num_threads()));
-  const FoldPlan p = fold_plan(s, cap, 0);
+  // Fold at most half a thread's share of the batch, so the threads still get several
+  // items, and make the item count a multiple of the thread count: 7x7 planes fold 14
+  // images, and 5 items on 2 threads would leave one thread idle for a fifth of the layer.
+  const int threads_wanted = nas::num_threads();
+  const int cap = std::max(1, s.batch / (2 * threads_wanted));
+  int fold = fold_plan(s, cap, 0).fold;
+  if (threads_wanted > 1 && fold > 1) {
+    const int items0 = (s.batch + fold - 1) / fold;
+    const int balanced = (items0 + threads_wanted - 1) / threads_wanted * threads_wanted;
+    fold = std::max(1, (s.batch + balanced - 1) / balanced);
+  }
+  const FoldPlan p = fold_plan(s, fold, 0);
   const int whole_row = (ow + 15) / 16 * 16;  // floats add_row writes for a row that is not last
   const int items = (s.batch + p.fold - 1) / p.fold;
   const int threads = team_size(items);
