@@ -58,7 +58,7 @@ struct Config {
   std::size_t search_batch = 32;
   double lr = 0.1;
   std::string augment = "auto";
-  double augment_from = 8.0;
+  double augment_from = 12.0;
   std::size_t population = 10;
   std::size_t sample = 3;
 };

@@ -471,35 +471,36 @@ inline void weight_grad_rows(const float* dy, std::size_t dy_stride, const float
   }
 }
 
-/// weight_grad_rows for a block of `cb` output channels; `in` and `dy` share the channel stride.
-inline void weight_grad_dispatch(int cb, const float* dy, std::size_t stride, const float* in, int cin,
-                                 const std::ptrdiff_t* off, int taps, std::size_t vectors, float* dw) {
+/// weight_grad_rows for a block of `cb` output channels: dy's channels are `stride` floats
+/// apart, the input's `in_stride` (the phase planes of one channel lie between).
+inline void weight_grad_dispatch(int cb, const float* dy, std::size_t stride, const float* in, std::size_t in_stride,
+                                 int cin, const std::ptrdiff_t* off, int taps, std::size_t vectors, float* dw) {
   const std::size_t dws = static_cast<std::size_t>(cin) * taps;
   switch (cb) {
     case 1:
-      weight_grad_rows<1>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      weight_grad_rows<1>(dy, stride, in, in_stride, cin, off, taps, vectors, dw, dws);
       break;
     case 2:
-      weight_grad_rows<2>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      weight_grad_rows<2>(dy, stride, in, in_stride, cin, off, taps, vectors, dw, dws);
       break;
     case 3:
-      weight_grad_rows<3>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      weight_grad_rows<3>(dy, stride, in, in_stride, cin, off, taps, vectors, dw, dws);
       break;
     case 4:
-      weight_grad_rows<4>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      weight_grad_rows<4>(dy, stride, in, in_stride, cin, off, taps, vectors, dw, dws);
       break;
 #if defined(__AVX512F__)
     case 5:
-      weight_grad_rows<5>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      weight_grad_rows<5>(dy, stride, in, in_stride, cin, off, taps, vectors, dw, dws);
       break;
     case 6:
-      weight_grad_rows<6>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      weight_grad_rows<6>(dy, stride, in, in_stride, cin, off, taps, vectors, dw, dws);
       break;
     case 7:
-      weight_grad_rows<7>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      weight_grad_rows<7>(dy, stride, in, in_stride, cin, off, taps, vectors, dw, dws);
       break;
     case 8:
-      weight_grad_rows<8>(dy, stride, in, stride, cin, off, taps, vectors, dw, dws);
+      weight_grad_rows<8>(dy, stride, in, in_stride, cin, off, taps, vectors, dw, dws);
       break;
 #endif
     default:
@@ -853,10 +854,11 @@ inline void conv2d_dx_direct(const Conv2dShape& s, const float* w, const float* 
   direct_forward_packed(t, dy, packed, nullptr, dx, false, ws);
 }
 
-/// Stride-1 dw and dbias (accumulated, +=). dw is a dot product over positions of dy and
-/// shifted input, blocked over (output channel) x (input channel, tap); x is laid out as in
-/// the forward pass (FoldPlan: images stacked, zeros shared) and dy on the same positions,
-/// zero where no output is, so one sweep covers several small images.
+/// dw and dbias (accumulated, +=) at any stride the fold plans take. dw is a dot product
+/// over positions of dy and shifted input, blocked over (output channel) x (input channel,
+/// tap); x is laid out as in the forward pass (FoldPlan: stride phases, images stacked,
+/// zeros shared) and dy on the same positions, zero where no output is, so one sweep
+/// covers several small images and a strided tap reads its phase plane like any other.
 inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, const float* dy, float* dw, float* dbias,
                                       bool relu, Workspace& ws) {
   const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
@@ -879,7 +881,8 @@ inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, cons
     p = fold_plan(s, per_chunk_images, 1, 2048);
     tap_off = p.offsets;  // channel 0's entries are the tap offsets
   }
-  const std::size_t xp_n = dw ? p.stride * s.in_channels : 0, dyw_n = dw ? p.stride * s.out_channels : 0;
+  const std::size_t xp_n = dw ? p.image_floats(s.in_channels) : 0, dyw_n = dw ? p.stride * s.out_channels : 0;
+  const std::size_t channel_floats = dw ? p.image_floats(1) : 0;
   const std::size_t per_thread = xp_n + dyw_n;
   const std::size_t per_chunk = (dw ? w_n : 0) + (dbias ? s.out_channels : 0);
   float* scratch = ws.buffer(4, std::max<std::size_t>(per_thread * threads, 1));
@@ -913,7 +916,7 @@ inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, cons
       for (int g = 0; g < s.groups; ++g)
         for (int o0 = 0; o0 < cout_g; o0 += CO)
           weight_grad_dispatch(std::min(CO, cout_g - o0), dyw + p.stride * (g * cout_g + o0), p.stride,
-                               xp + p.stride * g * cin_g, cin_g, tap_off, taps, vectors,
+                               xp + p.image_floats(g * cin_g), channel_floats, cin_g, tap_off, taps, vectors,
                                dw_part + static_cast<std::size_t>(g * cout_g + o0) * cin_g * taps);
     }
     if (dbias)
@@ -973,7 +976,13 @@ inline void conv2d_backward(const Conv2dShape& s, const float* x, const float* w
   NAS_ASSERT(!dx || !relu || x, "conv2d_backward: dx through the ReLU needs x");
   if (!dx && !dw && !dbias) return;
   if (s.stride_h != 1 || s.stride_w != 1) {
-    detail::conv2d_backward_gemm(s, x, w, dy, dx, dw, dbias, relu, ws);
+    if (dx) detail::conv2d_backward_gemm(s, x, w, dy, dx, nullptr, nullptr, false, ws);
+    if (dw || dbias) {
+      if (detail::fold_applies(s))
+        detail::conv2d_weight_grad_direct(s, x, dy, dw, dbias, relu, ws);
+      else
+        detail::conv2d_backward_gemm(s, x, w, dy, nullptr, dw, dbias, relu, ws);
+    }
   } else {
     if (dx && detail::direct_dx_applies(s))
       detail::conv2d_dx_direct(s, w, dy, dx, ws);
