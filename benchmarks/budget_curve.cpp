@@ -4,7 +4,7 @@
 //   budget_curve --out benchmarks/reports out/rea300 out/rea900 out/rea1800 [out/hb900 ...]
 //
 // Runs of one strategy form one line; the chart and a CSV (strategy, budget, accuracy,
-// epochs, trials, total seconds) are written as search_fashion_mnist_budget.{svg,csv}.
+// epochs, augmentation, trials, total seconds) are written as search_fashion_mnist_budget.{svg,csv}.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   struct Point {
     double budget, accuracy, epochs, total;
     long trials;
+    bool augment;
   };
   std::map<std::string, std::vector<Point>> by_strategy;
   for (const auto& dir : runs) {
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
       in >> j;
       by_strategy[j.at("strategy").get<std::string>()].push_back(
           {j.at("budget_s").get<double>(), j.at("test_accuracy").get<double>(), j.at("final_epochs").get<double>(),
-           j.at("total_s").get<double>(), j.at("trials").get<long>()});
+           j.at("total_s").get<double>(), j.at("trials").get<long>(), j.value("final_augment", false)});
     } catch (const std::exception& e) {
       std::cerr << "budget_curve: " << file << " is not a search_fashion_mnist result: " << e.what() << "\n";
       return 1;
@@ -56,15 +57,15 @@ int main(int argc, char** argv) {
                         .x_label = "budget (wall-clock seconds, search + final training)",
                         .y_label = "test accuracy (%)"});
   nas::CsvWriter csv((std::filesystem::path(out_dir) / "search_fashion_mnist_budget.csv").string(),
-                     {"strategy", "budget_s", "test_accuracy", "final_epochs", "trials", "total_s"});
+                     {"strategy", "budget_s", "test_accuracy", "final_epochs", "final_augment", "trials", "total_s"});
   for (auto& [strategy, points] : by_strategy) {
     std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.budget < b.budget; });
     std::vector<double> x, y;
     for (const auto& p : points) {
       x.push_back(p.budget);
       y.push_back(p.accuracy);
-      csv.row({strategy, nas::fmt(p.budget, 0), nas::fmt(p.accuracy, 2), nas::fmt(p.epochs, 2), std::to_string(p.trials),
-               nas::fmt(p.total, 0)});
+      csv.row({strategy, nas::fmt(p.budget, 0), nas::fmt(p.accuracy, 2), nas::fmt(p.epochs, 2), p.augment ? "true" : "false",
+               std::to_string(p.trials), nas::fmt(p.total, 0)});
     }
     chart.add(strategy, x, y, {.markers = true});
   }

@@ -716,9 +716,19 @@ int main(int argc, char** argv) {
   if (!have_torch)
     md << "PyTorch was not available, so the goal (ratio >= 1.0 for training and inference, both sizes) could not be "
           "checked.\n";
-  else if (all_met)
-    md << "Met: the throughput ratio is at least 1.0 in every row.\n";
-  else {
+  else if (all_met) {
+    md << "Met in this run: the throughput ratio is at least 1.0 in every row.";
+    const Row* lowest = nullptr;
+    for (const auto& r : rows)
+      if (!lowest || r.ratio() < lowest->ratio()) lowest = &r;
+    // Repeats of the whole program on this shared machine move a row's ratio by about 10 %.
+    if (lowest && lowest->ratio() < 1.1)
+      md << " The smallest margin, " << fmt(lowest->ratio(), 2) << " (" << lowest->net << ", "
+         << (lowest->mode == "train" ? "training" : "inference") << ", " << lowest->threads
+         << (lowest->threads == 1 ? " thread" : " threads")
+         << "), is within the run-to-run spread of this shared machine: a repeat can put that row just below 1.0.";
+    md << "\n";
+  } else {
     md << "The goal (throughput ratio >= 1.0 for training and inference, both sizes, every thread count) is not met. "
           "Rows below 1.0:\n\n";
     for (const auto& r : rows)
@@ -731,8 +741,8 @@ int main(int argc, char** argv) {
         "- Both sides stay far below the measured FMA peak (the percentages above). The direct kernel reaches about two "
         "thirds of it on data already in L1; in the networks, the copies into padded planes and out of the output "
         "block (rows of 7 to 28 floats) and the loads of activations from L2 and memory take the rest.\n"
-        "- The backward pass of stride-2 convolutions (the first convolution of each reduction block) still runs on "
-        "im2col + Eigen GEMM; their forward pass, like every other convolution, runs on the direct kernels.\n"
+        "- dx of stride-2 convolutions (the first convolution of each reduction block) still runs on im2col + Eigen "
+        "GEMM; their forward pass and dw, like every other convolution's, run on the direct kernels.\n"
         "- The weight gradient sweeps end in horizontal sums, which costs most on the 7x7 planes of the last stage.\n"
         "- Memory: every module keeps its own output and input-gradient buffers. With the ReLU run inside the "
         "convolution and BatchNorm recomputing its normalised input, a ReLU-Conv-BN holds four activation-sized "

@@ -51,7 +51,8 @@ struct Config {
   std::uint64_t seed = 0;
   std::string out = "out/search_fashion_mnist";
   std::string data;
-  int channels = 16;
+  std::string channels = "auto";
+  double widen_from = 8.0;
   int cells = 1;
   int search_channels = 8;
   std::size_t batch = 64;
@@ -93,7 +94,7 @@ int faster_thread_count(const nas::Dataset& data, const Config& c) {
   int best_threads = 1;
   for (int threads : {1, 2}) {
     nas::set_num_threads(threads);
-    nas::TrainingOptions o{.network = {.channels = c.channels, .cells = c.cells}, .batch_size = c.batch, .seed = c.seed};
+    nas::TrainingOptions o{.network = {.channels = 16, .cells = c.cells}, .batch_size = c.batch, .seed = c.seed};
     nas::TrainingRun<nas::Nb201Space> run(nas::Nb201Space{}, arch, data, o, c.seed);
     run.train_to(2, 100);  // warm-up
     const auto t = clock_type::now();
@@ -140,7 +141,13 @@ int main(int argc, char** argv) {
   app.add_option("--augment-from", c.augment_from, "epochs of final training from which --augment auto turns it on")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--channels", c.channels, "C of the final network")->capture_default_str();
+  app.add_option("--channels", c.channels,
+                 "C of the final network: a number, or auto (the widest of 16, 24, 32, 48, 64 that the time left trains "
+                 "for at least --widen-from epochs, 16 if none)")
+      ->capture_default_str();
+  app.add_option("--widen-from", c.widen_from, "epochs a wider final network must get under --channels auto")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--cells", c.cells, "N, cells per stage, of the searched and final networks")->capture_default_str();
   app.add_option("--search-channels", c.search_channels, "C of the networks trained during the search")->capture_default_str();
   app.add_option("--batch", c.batch, "batch size of the final training")->capture_default_str();
@@ -162,6 +169,20 @@ int main(int argc, char** argv) {
               << ".\n  Install it with:  sudo apt-get install dataset-fashion-mnist\n"
               << "  or pass the directory holding train-images-idx3-ubyte(.gz) etc. with --data DIR\n";
     return 2;
+  }
+  int fixed_channels = 0;
+  if (c.channels != "auto") {
+    try {
+      std::size_t used = 0;
+      fixed_channels = std::stoi(c.channels, &used);
+      if (used != c.channels.size()) fixed_channels = 0;
+    } catch (const std::exception&) {
+      fixed_channels = 0;
+    }
+    if (fixed_channels < 1) {
+      std::cerr << "search_fashion_mnist: --channels '" << c.channels << "' must be auto or a whole number >= 1\n";
+      return 2;
+    }
   }
   if (c.threads < 0) {
     std::cerr << "search_fashion_mnist: --threads must be >= 0\n";
@@ -245,13 +266,37 @@ int main(int argc, char** argv) {
   // budget whatever happens. Augmentation slows learning at first and pays once training
   // is long enough to overfit without it, so by default it is on only when the time
   // allows --augment-from epochs.
+  // The width: a wider network learns more per epoch but needs epochs to do it, so
+  // --channels auto widens only while the time left still trains it for --widen-from
+  // epochs. Epoch times of wider networks are estimated from C=16's measured one scaled
+  // by FLOPs (wider layers run at least as efficiently), then the chosen one is measured.
   const nas::Dataset train_all = nas::concat(split.train, split.valid);
-  nas::FinalTrainingOptions final_options{.training = {.network = {.channels = c.channels, .cells = c.cells},
+  nas::FinalTrainingOptions final_options{.training = {.network = {.channels = fixed_channels > 0 ? fixed_channels : 16,
+                                                                   .cells = c.cells},
                                                        .batch_size = c.batch,
                                                        .lr = c.lr,
                                                        .threads = c.threads,
                                                        .seed = c.seed}};
   final_options.epoch_seconds = nas::probe_epoch_seconds(space, result.best, final_options.training, train_all);
+  if (fixed_channels == 0) {
+    const auto macs_at = [&](int channels) {
+      return nas::make_network(space, result.best, nas::NetworkInput::of(train_all),
+                               nas::NetworkOptions{.channels = channels, .cells = c.cells})
+          ->macs();
+    };
+    const double base_macs = macs_at(16), time_left = c.budget - since(t0) - 25.0;
+    int chosen = 16;
+    for (int width : {24, 32, 48, 64}) {
+      const double epochs = time_left / (final_options.epoch_seconds * macs_at(width) / base_macs);
+      std::fprintf(stderr, "final network: C=%d would get about %.1f epochs\n", width, epochs);
+      if (epochs >= c.widen_from) chosen = width;
+    }
+    if (chosen != 16) {
+      final_options.training.network.channels = chosen;
+      final_options.epoch_seconds = nas::probe_epoch_seconds(space, result.best, final_options.training, train_all);
+    }
+  }
+  const int final_channels = final_options.training.network.channels;
   const double reserve = 25.0, test_reserve = 12.0;
   const double left = c.budget - since(t0);
   const double final_seconds = std::max(30.0, left - reserve);
@@ -262,7 +307,7 @@ int main(int argc, char** argv) {
   if (augment) final_options.training.augment = {.pad = 2, .flip = true};
   EpochPrinter printer;
   final_options.training.on_epoch = [&printer](const nas::EpochInfo& e) { printer(e); };
-  std::fprintf(stderr, "final training: C=%d N=%d on %zu images for about %.0f s (about %.1f epochs), %s\n", c.channels,
+  std::fprintf(stderr, "final training: C=%d N=%d on %zu images for about %.0f s (about %.1f epochs), %s\n", final_channels,
                c.cells, train_all.size(), final_seconds, epochs_possible,
                augment ? "with random crops and flips" : "without augmentation");
   printer.start = clock_type::now();
@@ -296,6 +341,7 @@ int main(int argc, char** argv) {
   j["final_first_planned_epochs"] = fin.first_planned_epochs;
   j["final_cut_short"] = fin.cut_short;
   j["final_augment"] = augment;
+  j["final_channels"] = final_channels;
   j["final_train_s"] = fin.train_seconds;
   j["test_accuracy"] = fin.test_accuracy;
   j["test_loss"] = fin.test_loss;
@@ -331,7 +377,7 @@ int main(int argc, char** argv) {
      << ". Candidates were NB201 networks with C=" << c.search_channels << ", N=" << c.cells << ", trained for "
      << nas::fmt(c.epochs, 2) << " epoch(s) on " << estimator.train_data().size() << " training images and scored on "
      << estimator.valid_data().size() << " held-out images (never the test set). The winner was then trained from scratch "
-     << "with C=" << c.channels << ", N=" << c.cells << " on all " << nas::fmt_count(static_cast<long long>(train_all.size()))
+     << "with C=" << final_channels << ", N=" << c.cells << " on all " << nas::fmt_count(static_cast<long long>(train_all.size()))
      << " training images"
      << (augment ? " (random 2-pixel crops and horizontal flips)" : "")
      << " and tested once on the " << nas::fmt_count(static_cast<long long>(d.test.size())) << " test images.\n\n"

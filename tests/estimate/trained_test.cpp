@@ -179,6 +179,8 @@ TEST_CASE("final_training re-plans its horizon when training runs slower than th
   CHECK(r.epochs == Approx(r.planned_epochs));
   CHECK(r.planned_epochs < r.first_planned_epochs / 3.0);
   CHECK(r.planned_epochs < 15.0);  // about 1 s / 100 ms
+  CHECK(std::isfinite(r.train_loss));
+  CHECK(r.train_loss > 0.0);
   CHECK(epochs_seen == static_cast<std::size_t>(std::floor(r.epochs + 1e-9)));
   CHECK_THROWS_AS(nas::final_training(nas::Nb201Space{}, conv_arch,
                                       nas::FinalTrainingOptions{.training = tiny(1.0), .seconds = 1.0, .replan_every = 0.0},

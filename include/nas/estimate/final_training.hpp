@@ -177,8 +177,12 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
     const long chunk = std::max<long>(1, run.steps_for(options.replan_every));
     const auto end = t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                               std::chrono::duration<double>(options.seconds));
+    double loss_sum = 0.0;
     while (ok && run.steps_done() < target && !run.stopped_at_deadline()) {
+      const long before = run.steps_done();
       ok = run.train_to(std::min(target, run.steps_done() + chunk), target, on_epoch);
+      if (ok && run.steps_done() > before) loss_sum += run.last_train_loss() * static_cast<double>(run.steps_done() - before);
+      r.train_loss = loss_sum / static_cast<double>(std::max<long>(1, run.steps_done()));
       const auto now = std::chrono::steady_clock::now();
       const double per_step =
           std::chrono::duration<double>(now - t0).count() / static_cast<double>(std::max<long>(1, run.steps_done()));
@@ -189,6 +193,7 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
     }
   } else {
     ok = run.train_to(target, target, on_epoch);
+    r.train_loss = run.last_train_loss();
   }
   r.planned_epochs = static_cast<double>(target) / static_cast<double>(run.steps_per_epoch());
   r.cut_short = run.stopped_at_deadline();
@@ -200,7 +205,6 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
     r.reason = run.failure();
     return r;
   }
-  r.train_loss = run.last_train_loss();
   const EvalResult t = evaluate_network(run.network(), test, o.eval_batch_size);
   r.test_accuracy = t.accuracy;
   r.test_loss = t.loss;
