@@ -263,13 +263,14 @@ int main(int argc, char** argv) {
   // Final training: from scratch on train + valid for what is left of the budget, leaving
   // time for the test pass and the latency measurement. The epochs are planned from a
   // timed probe and re-planned as training goes; a hard stop keeps the run inside the
-  // budget whatever happens. Augmentation slows learning at first and pays once training
-  // is long enough to overfit without it, so by default it is on only when the time
-  // allows --augment-from epochs.
-  // The width: a wider network learns more per epoch but needs epochs to do it, so
-  // --channels auto widens only while the time left still trains it for --widen-from
-  // epochs. Epoch times of wider networks are estimated from C=16's measured one scaled
-  // by FLOPs (wider layers run at least as efficiently), then the chosen one is measured.
+  // budget whatever happens.
+  // - Width: a wider network learns more per epoch but needs epochs to do it, so
+  //   --channels auto widens only while the time left still trains it for --widen-from
+  //   epochs. Wider networks' epoch times are C=16's measured one scaled by FLOPs (wider
+  //   layers run at least as efficiently); the chosen one is then measured.
+  // - Augmentation slows learning at first and pays once training is long enough to
+  //   overfit without it, so --augment auto turns it on from --augment-from epochs.
+  const double reserve = 25.0, test_reserve = 12.0;
   const nas::Dataset train_all = nas::concat(split.train, split.valid);
   nas::FinalTrainingOptions final_options{.training = {.network = {.channels = fixed_channels > 0 ? fixed_channels : 16,
                                                                    .cells = c.cells},
@@ -284,7 +285,7 @@ int main(int argc, char** argv) {
                                nas::NetworkOptions{.channels = channels, .cells = c.cells})
           ->macs();
     };
-    const double base_macs = macs_at(16), time_left = c.budget - since(t0) - 25.0;
+    const double base_macs = macs_at(16), time_left = c.budget - since(t0) - reserve;
     int chosen = 16;
     for (int width : {24, 32, 48, 64}) {
       const double epochs = time_left / (final_options.epoch_seconds * macs_at(width) / base_macs);
@@ -297,7 +298,6 @@ int main(int argc, char** argv) {
     }
   }
   const int final_channels = final_options.training.network.channels;
-  const double reserve = 25.0, test_reserve = 12.0;
   const double left = c.budget - since(t0);
   const double final_seconds = std::max(30.0, left - reserve);
   final_options.seconds = final_seconds;
