@@ -86,15 +86,15 @@ struct EpochPrinter {
 
 // On a shared machine two threads can be several times slower than one (threads wait for
 // each other when the other core is busy), so --threads 0 times a few training steps of
-// the final network with 1 and 2 threads and keeps the faster.
-int faster_thread_count(const nas::Dataset& data, const Config& c) {
+// the final network (C=16 under --channels auto) with 1 and 2 threads and keeps the faster.
+int faster_thread_count(const nas::Dataset& data, const Config& c, int channels) {
   const auto arch = nas::Nb201Space{}.decode(
       "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
   double best = 0.0;
   int best_threads = 1;
   for (int threads : {1, 2}) {
     nas::set_num_threads(threads);
-    nas::TrainingOptions o{.network = {.channels = 16, .cells = c.cells}, .batch_size = c.batch, .seed = c.seed};
+    nas::TrainingOptions o{.network = {.channels = channels, .cells = c.cells}, .batch_size = c.batch, .seed = c.seed};
     nas::TrainingRun<nas::Nb201Space> run(nas::Nb201Space{}, arch, data, o, c.seed);
     run.train_to(2, 100);  // warm-up
     const auto t = clock_type::now();
@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
   const auto split = nas::train_valid_split(d.train, {.valid_size = c.holdout, .seed = c.seed});
   std::fprintf(stderr, "Fashion-MNIST from %s: %zu train, %zu valid, %zu test (%.1f s)\n", dir.c_str(), split.train.size(),
                split.valid.size(), d.test.size(), since(t0));
-  if (c.threads == 0) c.threads = faster_thread_count(split.valid, c);
+  if (c.threads == 0) c.threads = faster_thread_count(split.valid, c, fixed_channels > 0 ? fixed_channels : 16);
   nas::set_num_threads(c.threads);
 
   // Search: small networks, low fidelity, a subset; scored on held-out images only.

@@ -611,8 +611,10 @@ inline std::pair<int, int> common_zeros(int extent, int stride, int pad, int siz
 }
 
 /// The plan for convolution `s` with images folded `fold_cap` at most per sweep, enough
-/// of them for about `target` positions.
-inline FoldPlan fold_plan(const Conv2dShape& s, int fold_cap, int slot, std::size_t target = 1024) {
+/// of them for about `target` positions. With `balance_threads` > 1 the fold is lowered
+/// until the batch splits into a multiple of that many work items.
+inline FoldPlan fold_plan(const Conv2dShape& s, int fold_cap, int slot, std::size_t target = 1024,
+                          int balance_threads = 1) {
   FoldPlan p;
   p.phases_h = s.stride_h;
   p.phases_w = s.stride_w;
@@ -631,6 +633,11 @@ inline FoldPlan fold_plan(const Conv2dShape& s, int fold_cap, int slot, std::siz
   // Enough images for about `target` positions a sweep: whole register blocks stay mostly useful.
   const std::size_t image = static_cast<std::size_t>(p.pitch) * p.row;
   p.fold = static_cast<int>(std::clamp<std::size_t>(target / image, 1, static_cast<std::size_t>(std::max(1, fold_cap))));
+  if (balance_threads > 1 && p.fold > 1) {
+    const int items = (s.batch + p.fold - 1) / p.fold;
+    const int balanced = (items + balance_threads - 1) / balance_threads * balance_threads;
+    p.fold = std::max(1, (s.batch + balanced - 1) / balanced);
+  }
   const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
   p.blocks = ((static_cast<std::size_t>(p.fold - 1) * p.pitch + p.out_h) * p.row + step - 1) / step;
   p.positions = p.blocks * step;
@@ -773,14 +780,7 @@ inline void direct_forward_packed(const Conv2dShape& s, const float* x, const fl
   // items, and make the item count a multiple of the thread count: 7x7 planes fold 14
   // images, and 5 items on 2 threads would leave one thread idle for a fifth of the layer.
   const int threads_wanted = nas::num_threads();
-  const int cap = std::max(1, s.batch / (2 * threads_wanted));
-  int fold = fold_plan(s, cap, 0).fold;
-  if (threads_wanted > 1 && fold > 1) {
-    const int items0 = (s.batch + fold - 1) / fold;
-    const int balanced = (items0 + threads_wanted - 1) / threads_wanted * threads_wanted;
-    fold = std::max(1, (s.batch + balanced - 1) / balanced);
-  }
-  const FoldPlan p = fold_plan(s, fold, 0);
+  const FoldPlan p = fold_plan(s, std::max(1, s.batch / (2 * threads_wanted)), 0, 1024, threads_wanted);
   const int whole_row = (ow + 15) / 16 * 16;  // floats add_row writes for a row that is not last
   const int items = (s.batch + p.fold - 1) / p.fold;
   const int threads = team_size(items);
@@ -976,12 +976,11 @@ inline void conv2d_backward(const Conv2dShape& s, const float* x, const float* w
   NAS_ASSERT(!dx || !relu || x, "conv2d_backward: dx through the ReLU needs x");
   if (!dx && !dw && !dbias) return;
   if (s.stride_h != 1 || s.stride_w != 1) {
-    if (dx) detail::conv2d_backward_gemm(s, x, w, dy, dx, nullptr, nullptr, false, ws);
-    if (dw || dbias) {
-      if (detail::fold_applies(s))
-        detail::conv2d_weight_grad_direct(s, x, dy, dw, dbias, relu, ws);
-      else
-        detail::conv2d_backward_gemm(s, x, w, dy, nullptr, dw, dbias, relu, ws);
+    if (!detail::fold_applies(s)) {
+      detail::conv2d_backward_gemm(s, x, w, dy, dx, dw, dbias, relu, ws);
+    } else {
+      if (dx) detail::conv2d_backward_gemm(s, x, w, dy, dx, nullptr, nullptr, false, ws);
+      if (dw || dbias) detail::conv2d_weight_grad_direct(s, x, dy, dw, dbias, relu, ws);
     }
   } else {
     if (dx && detail::direct_dx_applies(s))
