@@ -93,3 +93,39 @@ TEST_CASE("BatchNorm2d rejects a batch with one value per channel in training", 
   nas::Tensor wrong({2, 3, 2, 2});
   REQUIRE_THROWS_AS(bn.forward(wrong), nas::ConfigError);
 }
+
+TEST_CASE("BatchNorm2d backward over its own input gives the same gradients as into a buffer", "[tensor][batchnorm]") {
+  nas::Rng rng(4);
+  for (bool affine : {true, false})
+    for (bool training : {true, false}) {
+      nas::BatchNorm2d a({.channels = 3, .affine = affine}), b({.channels = 3, .affine = affine});
+      b.overwrite_input_in_backward(true);
+      for (nas::BatchNorm2d* bn : {&a, &b}) {
+        if (affine) {
+          bn->weight().value.fill(1.3f);
+          bn->bias().value.fill(-0.2f);
+        }
+        bn->running_mean().fill(0.1f);
+        bn->running_var().fill(1.7f);
+        bn->train(training);
+      }
+      nas::Tensor x({2, 3, 4, 5}), dy({2, 3, 4, 5});
+      x.fill_normal(rng);
+      dy.fill_normal(rng);
+      nas::Tensor x_b = x;
+      const nas::Tensor& ya = a.forward(x);
+      const nas::Tensor& yb = b.forward(x_b);
+      REQUIRE(ya.shape() == yb.shape());
+      const nas::Tensor& dxa = a.backward(dy);
+      const nas::Tensor& dxb = b.backward(dy);
+      INFO("affine " << affine << " training " << training);
+      CHECK(&dxb == &x_b);  // the gradient lives where the input was
+      CHECK(&dxa != &x);
+      for (std::size_t i = 0; i < x.numel(); ++i) REQUIRE(dxb[i] == dxa[i]);
+      if (affine)
+        for (std::size_t c = 0; c < 3; ++c) {
+          REQUIRE(b.weight().grad[c] == a.weight().grad[c]);
+          REQUIRE(b.bias().grad[c] == a.bias().grad[c]);
+        }
+    }
+}

@@ -55,9 +55,29 @@ TEST_CASE("Sequential backward matches finite differences through all layers", "
   small_net(net, rng);
   nas::Tensor x({4, 2, 4, 4});
   x.fill_normal(rng);
+  // The BatchNorm right after the convolution writes its gradient over the convolution's output.
+  REQUIRE(dynamic_cast<nas::BatchNorm2d&>(net[1]).overwrites_input_in_backward());
   const auto r = nas::testing::gradcheck(net, x, {.eps = 1e-3, .floor = 0.2});
   INFO(r.worst);
   REQUIRE(r.max_error < 3e-2);
+}
+
+TEST_CASE("A BatchNorm2d that does not follow a Conv2d keeps its own gradient buffer", "[tensor][sequential]") {
+  nas::Rng rng(5);
+  nas::Sequential net;
+  net.emplace<nas::ReLU>();
+  auto& first = net.emplace<nas::BatchNorm2d>(2);
+  net.emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = 2, .out_channels = 2, .kernel = 1, .padding = 0}, rng);
+  auto& second = net.emplace<nas::BatchNorm2d>(2);
+  CHECK_FALSE(first.overwrites_input_in_backward());  // its input is the ReLU's output (or the caller's tensor)
+  CHECK(second.overwrites_input_in_backward());
+  nas::Tensor x({3, 2, 3, 3});
+  x.fill_normal(rng);
+  const nas::Tensor x_before = x;
+  const auto r = nas::testing::gradcheck(net, x, {.eps = 1e-2});
+  INFO(r.worst);
+  REQUIRE(r.max_error < 3e-2);
+  for (std::size_t i = 0; i < x.numel(); ++i) REQUIRE(x[i] == x_before[i]);  // the caller's input is untouched
 }
 
 TEST_CASE("A module applied twice with forward/backward pairs accumulates both gradients", "[tensor][sequential]") {

@@ -38,6 +38,11 @@ inline void bn_input_grad(const float* __restrict x, const float* __restrict dy,
                           float mean, float inv_std, float k, float m, float s1, float s2) {
   for (std::size_t i = 0; i < n; ++i) dx[i] = k * (m * dy[i] - s1 - ((x[i] - mean) * inv_std) * s2);
 }
+/// bn_input_grad writing dx over x.
+inline void bn_input_grad_in_place(float* __restrict xdx, const float* __restrict dy, std::size_t n, float mean,
+                                   float inv_std, float k, float m, float s1, float s2) {
+  for (std::size_t i = 0; i < n; ++i) xdx[i] = k * (m * dy[i] - s1 - ((xdx[i] - mean) * inv_std) * s2);
+}
 }  // namespace detail
 
 /// Batch normalisation over (N, H, W) per channel (Ioffe & Szegedy 2015), matching
@@ -144,9 +149,12 @@ class BatchNorm2d final : public Module {
     const int N = dy.dim(0), C = dy.dim(1);
     const std::size_t hw = static_cast<std::size_t>(dy.dim(2)) * static_cast<std::size_t>(dy.dim(3));
     const std::size_t m = static_cast<std::size_t>(N) * hw;
-    dx_.resize(dy.shape());
+    // In place, dx overwrites x: every value of x is read before (sums) or as (the same
+    // index) its dx is written.
+    const Tensor& dx = in_place_ ? *x_ : dx_;
+    if (!in_place_) dx_.resize(dy.shape());
     const float* dyd = dy.data();
-    float* dxd = dx_.data();
+    float* dxd = const_cast<float*>(dx.data());
     const float* xd = x_->data();
     detail::parallel_for(C, m * static_cast<std::size_t>(C), [&](int c) {
       const float g = opt_.affine ? gamma_.value[static_cast<std::size_t>(c)] : 1.0f;
@@ -166,26 +174,30 @@ class BatchNorm2d final : public Module {
         const auto fm = static_cast<float>(m);
         const auto s1 = static_cast<float>(sum_dy);
         const auto s2 = static_cast<float>(sum_dy_xhat);
+        const float mean = mean_[static_cast<std::size_t>(c)];
         for (int n = 0; n < N; ++n) {
           const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
-          detail::bn_input_grad(xd + off, dyd + off, dxd + off, hw, mean_[static_cast<std::size_t>(c)], inv_std, k, fm, s1, s2);
+          if (in_place_)
+            detail::bn_input_grad_in_place(dxd + off, dyd + off, hw, mean, inv_std, k, fm, s1, s2);
+          else
+            detail::bn_input_grad(xd + off, dyd + off, dxd + off, hw, mean, inv_std, k, fm, s1, s2);
         }
       } else {
         const float mean = mean_[static_cast<std::size_t>(c)];
         const float k = g * inv_std;
-        for (int n = 0; n < N; ++n) {
-          const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
-          for (std::size_t i = 0; i < hw; ++i) dxd[off + i] = k * dyd[off + i];
-        }
         if (opt_.affine) {
-          // xhat is never stored: recompute it from the input.
+          // xhat is never stored: recompute it from the input (before dx may overwrite it).
           for (int n = 0; n < N; ++n) {
             const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
             const float* gy = dyd + off;
-            const float* xv = x_->data() + off;
+            const float* xv = xd + off;
             sum_dy += detail::lane_reduce(hw, [gy](std::size_t i) { return gy[i]; });
             sum_dy_xhat += detail::lane_reduce(hw, [gy, xv, mean, inv_std](std::size_t i) { return gy[i] * (xv[i] - mean) * inv_std; });
           }
+        }
+        for (int n = 0; n < N; ++n) {
+          const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
+          for (std::size_t i = 0; i < hw; ++i) dxd[off + i] = k * dyd[off + i];
         }
       }
       if (opt_.affine) {
@@ -193,8 +205,16 @@ class BatchNorm2d final : public Module {
         beta_.grad[static_cast<std::size_t>(c)] += static_cast<float>(sum_dy);
       }
     });
-    return dx_;
+    return dx;
   }
+
+  /// With `on`, backward() writes dL/dx over the input it was given instead of into a
+  /// buffer of its own, and returns that input: one activation-sized buffer less per
+  /// BatchNorm during training. Only for an input that nothing reads once this backward
+  /// has run. Sequential turns it on for a BatchNorm2d right after a Conv2d of the same
+  /// chain, whose output only the BatchNorm reads.
+  void overwrite_input_in_backward(bool on) noexcept { in_place_ = on; }
+  [[nodiscard]] bool overwrites_input_in_backward() const noexcept { return in_place_; }
 
   [[nodiscard]] Shape output_shape(const Shape& in) const override {
     check_input(in);
@@ -242,6 +262,7 @@ class BatchNorm2d final : public Module {
   Tensor mean_, inv_std_;  // statistics used by the last forward
   Tensor y_, dx_;  // the normalised input is recomputed from x_ in backward, not stored
   bool batch_stats_ = true;
+  bool in_place_ = false;  // backward writes dx over *x_
   const Tensor* x_ = nullptr;
 };
 

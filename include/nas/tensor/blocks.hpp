@@ -101,6 +101,7 @@ class FactorizedReduce final : public Module {
  public:
   FactorizedReduce(const ConvBlockOptions& o, Rng& rng)
       : stride_(o.stride), c_out_(o.out_channels), bn_(detail::bn_options(o.out_channels, o)) {
+    bn_.overwrite_input_in_backward(true);  // its input (the concatenation or conv output) is private
     if (o.stride != 1 && o.stride != 2)
       throw ConfigError("FactorizedReduce: stride (" + std::to_string(o.stride) + ") must be 1 or 2");
     if (o.stride == 2 && o.out_channels < 2)

@@ -23,6 +23,10 @@ namespace nas {
 /// convolution (Conv2d::forward_fused) with the BatchNorm folded into the weights, as
 /// inference engines do; results equal the layer-by-layer ones up to float rounding. A
 /// backward() after such a forward first replays the layers, so gradients stay exact.
+///
+/// A BatchNorm2d added right after a Conv2d writes its input gradient over the
+/// convolution's output in backward (BatchNorm2d::overwrite_input_in_backward), saving a
+/// buffer: after backward() that Conv2d's last output no longer holds the forward values.
 class Sequential : public Module {
  public:
   Sequential() = default;
@@ -30,6 +34,8 @@ class Sequential : public Module {
   /// Appends a layer and returns it.
   Module& add(std::unique_ptr<Module> m) {
     if (!m) throw ConfigError("Sequential::add: null module at position " + std::to_string(layers_.size()));
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m.get()); bn && !layers_.empty() && dynamic_cast<Conv2d*>(layers_.back().get()))
+      bn->overwrite_input_in_backward(true);  // the convolution's output is read by this BatchNorm only
     layers_.push_back(std::move(m));
     return *layers_.back();
   }
@@ -38,7 +44,7 @@ class Sequential : public Module {
   T& emplace(Args&&... args) {
     auto p = std::make_unique<T>(std::forward<Args>(args)...);
     T& ref = *p;
-    layers_.push_back(std::move(p));
+    add(std::move(p));
     return ref;
   }
 
