@@ -227,3 +227,72 @@ TEST_CASE("final_training stops at stop_seconds and says it was cut short", "[es
                                         d.test),
                     nas::ConfigError);
 }
+
+TEST_CASE("ensemble_scores averages probabilities: the ensemble can be right where each model is wrong",
+          "[estimate][trained]") {
+  nas::Dataset d{.channels = 1, .height = 1, .width = 1, .classes = 3};
+  d.images = {0.0f, 0.0f};
+  d.labels = {0, 2};
+  // Image 0 (label 0): model a says class 1, model b says class 2, both give class 0 the
+  // second place; the mean puts class 0 first. Image 1 (label 2): both say class 2.
+  const std::vector<float> a = {0.40f, 0.45f, 0.15f, 0.1f, 0.1f, 0.8f};
+  const std::vector<float> b = {0.40f, 0.15f, 0.45f, 0.2f, 0.2f, 0.6f};
+  const auto one = nas::ensemble_scores({&a}, d);
+  CHECK(one.accuracy == Approx(50.0));
+  CHECK(one.loss == Approx(-(std::log(0.40) + std::log(0.8)) / 2.0));
+  const auto both = nas::ensemble_scores({&a, &b}, d);
+  CHECK(both.accuracy == Approx(100.0));
+  CHECK(both.loss == Approx(-(std::log(0.40) + std::log(0.7)) / 2.0));
+  const std::vector<float> short_set = {1.0f, 0.0f, 0.0f};
+  CHECK_THROWS_AS(nas::ensemble_scores({&a, &short_set}, d), nas::ConfigError);
+  CHECK_THROWS_AS(nas::ensemble_scores({}, d), nas::ConfigError);
+}
+
+TEST_CASE("ensemble_final_training trains members with their own seeds and tests their average", "[estimate][trained]") {
+  const auto& d = synthetic();
+  nas::FinalTrainingOptions fo{.training = tiny(4.0), .latency_repeats = 1};
+  const auto e = nas::ensemble_final_training(nas::Nb201Space{}, conv_arch, fo, 3, d.train, d.test);
+  INFO(e.reason);
+  REQUIRE(e.ok);
+  REQUIRE(e.members.size() == 3);
+  CHECK(e.members_used == 3);
+  // Member 0 is the network final_training trains with the same options.
+  const auto single = nas::final_training(nas::Nb201Space{}, conv_arch, fo, d.train, d.test);
+  CHECK(e.members[0].test_accuracy == single.test_accuracy);
+  CHECK(e.members[0].test_loss == single.test_loss);
+  CHECK(e.members[0].latency_ms_batch1 > 0.0);
+  CHECK(e.members[1].latency_ms_batch1 == 0.0);  // measured once: every member has the same architecture
+  CHECK(e.members[1].test_loss != e.members[0].test_loss);  // other seeds, other networks
+  // The kept probabilities are distributions, and each member's accuracy follows from them.
+  std::vector<const std::vector<float>*> all;
+  for (const auto& m : e.members) {
+    REQUIRE(m.test_probabilities.size() == d.test.size() * 4);
+    double row = 0.0;
+    for (std::size_t k = 0; k < 4; ++k) row += m.test_probabilities[k];
+    CHECK(row == Approx(1.0).margin(1e-5));
+    CHECK(nas::ensemble_scores({&m.test_probabilities}, d.test).accuracy == Approx(m.test_accuracy));
+    all.push_back(&m.test_probabilities);
+  }
+  const auto avg = nas::ensemble_scores(all, d.test);
+  CHECK(e.test_accuracy == avg.accuracy);
+  CHECK(e.test_loss == avg.loss);
+  INFO("members " << e.members[0].test_accuracy << ", " << e.members[1].test_accuracy << ", " << e.members[2].test_accuracy);
+  CHECK(e.test_accuracy > 60.0);
+  CHECK_THROWS_AS(nas::ensemble_final_training(nas::Nb201Space{}, conv_arch, fo, 0, d.train, d.test), nas::ConfigError);
+}
+
+TEST_CASE("ensemble_final_training shares a time budget out among its members", "[estimate][trained]") {
+  const auto& d = synthetic();
+  nas::FinalTrainingOptions fo{.training = tiny(1.0), .seconds = 1.5, .stop_seconds = 3.0, .latency_repeats = 1};
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto e = nas::ensemble_final_training(nas::Nb201Space{}, conv_arch, fo, 2, d.train, d.test);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(e.reason);
+  REQUIRE(e.ok);
+  REQUIRE(e.members.size() == 2);
+  for (const auto& m : e.members) {
+    CHECK(m.train_seconds < 1.5);  // about 0.75 s each, not the whole budget
+    CHECK(m.epochs > 1.0);
+  }
+  CHECK(took < 3.0 + 2.0);  // the hard stop, plus testing
+}

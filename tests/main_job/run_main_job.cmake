@@ -19,9 +19,15 @@ if(NOT rc EQUAL 2 OR NOT err MATCHES "--holdout 20000 must be in \\[1, 1499\\]")
   message(FATAL_ERROR "bad --holdout: expected exit code 2 and the range, got ${rc}:\n${err}")
 endif()
 
-# 60 s: about 20 s of search, 30 s of final training (the job's minimum), test and report.
+execute_process(COMMAND "${JOB}" --data "${WORK_DIR}/data" --ensemble 0 RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "--ensemble '0' must be auto or a whole number >= 1")
+  message(FATAL_ERROR "bad --ensemble: expected exit code 2 and the rule, got ${rc}:\n${err}")
+endif()
+
+# 60 s: about 20 s of search, 30 s of final training (the job's minimum) for two
+# networks averaged, test and report.
 execute_process(COMMAND "${JOB}" --data "${WORK_DIR}/data" --out "${WORK_DIR}/out" --budget 60 --holdout 300 --subset 400
-                        --valid 200 --threads 1 --augment on
+                        --valid 200 --threads 1 --augment on --ensemble 2
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the main job failed (${rc}):\n${out}\n${err}")
@@ -36,6 +42,12 @@ string(JSON acc GET "${json}" test_accuracy)
 string(JSON trials GET "${json}" trials)
 string(JSON augment GET "${json}" final_augment)
 string(JSON epochs GET "${json}" final_epochs)
+string(JSON networks GET "${json}" final_networks_trained)
+string(JSON alone LENGTH "${json}" network_test_accuracies)
+file(READ "${WORK_DIR}/out/report.md" report)
+if(NOT networks EQUAL 2 OR NOT alone EQUAL 2 OR NOT report MATCHES "2 networks averaged")
+  message(FATAL_ERROR "expected two networks averaged, got ${networks} (${alone} accuracies)\n${json}\n${report}")
+endif()
 # 10 classes: chance is 10 %. The patterns are easy, so a trained network is far above it.
 if(acc LESS 60 OR trials LESS 2 OR NOT augment OR epochs LESS_EQUAL 0)
   message(FATAL_ERROR "implausible result: test accuracy ${acc} %, ${trials} trials, augment ${augment}, ${epochs} epochs\n${json}")

@@ -34,7 +34,10 @@ struct FinalTrainingOptions {
   double epoch_seconds = 0.0;
   int probe_steps = 30;          ///< steps run to choose the epochs; the first `probe_warmup` are not timed
   int probe_warmup = 6;          ///< first steps pay for buffers and caches
-  int latency_repeats = 20;      ///< forward passes timed per latency (median taken)
+  int latency_repeats = 20;      ///< forward passes timed per latency (median taken); 0: not measured
+  /// Keep the test set's class probabilities in FinalResult::test_probabilities (for
+  /// ensembles: ensemble_scores averages them).
+  bool keep_test_probabilities = false;
 };
 
 /// What final_training measured.
@@ -53,6 +56,9 @@ struct FinalResult {
   double macs = 0.0;              ///< multiply-accumulates per image (NAS-Bench-201's "FLOPs")
   double latency_ms_batch1 = 0.0;   ///< inference time per image at batch 1 (median)
   double latency_ms_batch64 = 0.0;  ///< inference time per image at batch 64 (median / 64)
+  /// With FinalTrainingOptions::keep_test_probabilities: softmax outputs on the test set,
+  /// row-major [test images, classes].
+  std::vector<float> test_probabilities;
 };
 
 /// Concatenates two data sets of the same image shape and classes (e.g. train and valid).
@@ -63,6 +69,68 @@ inline Dataset concat(const Dataset& a, const Dataset& b) {
   d.images.insert(d.images.end(), b.images.begin(), b.images.end());
   d.labels.insert(d.labels.end(), b.labels.begin(), b.labels.end());
   return d;
+}
+
+/// The softmax probabilities of `net` on `data` in evaluation mode, row-major [images,
+/// classes], `batch` images at a time; restores the training mode it found.
+template <class Net>
+std::vector<float> predict_probabilities(Net& net, const Dataset& data, std::size_t batch = 256) {
+  if (data.empty()) throw ConfigError("predict_probabilities: empty data set");
+  if (batch < 1) throw ConfigError("predict_probabilities: batch must be >= 1");
+  const bool was_training = net.is_training();
+  net.eval();
+  const auto b = static_cast<int>(std::min(batch, data.size()));
+  const auto K = static_cast<std::size_t>(data.classes);
+  Tensor x(Shape{b, data.channels, data.height, data.width});
+  std::vector<float> probs(data.size() * K);
+  const std::size_t per = data.image_size();
+  for (std::size_t start = 0; start < data.size(); start += static_cast<std::size_t>(b)) {
+    const auto n = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(b), data.size() - start));
+    x.resize(Shape{n, data.channels, data.height, data.width});
+    std::copy_n(data.images.data() + start * per, static_cast<std::size_t>(n) * per, x.data());
+    const Tensor& logits = net.forward(x);
+    if (logits.rank() != 2 || static_cast<std::size_t>(logits.dim(1)) != K)
+      throw ConfigError("predict_probabilities: the network outputs " + logits.shape().str() + ", expected [" +
+                        std::to_string(n) + ", " + std::to_string(K) + "] for a data set of " + std::to_string(K) +
+                        " classes");
+    for (int i = 0; i < n; ++i) {
+      const float* z = logits.data() + static_cast<std::size_t>(i) * K;
+      float* p = probs.data() + (start + static_cast<std::size_t>(i)) * K;
+      const float top = *std::max_element(z, z + K);
+      double sum = 0.0;
+      for (std::size_t k = 0; k < K; ++k) sum += (p[k] = std::exp(z[k] - top));
+      for (std::size_t k = 0; k < K; ++k) p[k] = static_cast<float>(p[k] / sum);
+    }
+  }
+  net.train(was_training);
+  return probs;
+}
+
+/// Accuracy (percent) and mean negative log-likelihood of the average of several models'
+/// class probabilities (each as predict_probabilities returns them) on `data`'s labels.
+/// Ties go to the lowest class index. Throws ConfigError when a set does not fit `data`.
+inline EvalResult ensemble_scores(const std::vector<const std::vector<float>*>& probabilities, const Dataset& data) {
+  if (probabilities.empty()) throw ConfigError("ensemble_scores: no models");
+  if (data.empty()) throw ConfigError("ensemble_scores: empty data set");
+  const auto K = static_cast<std::size_t>(data.classes);
+  for (std::size_t m = 0; m < probabilities.size(); ++m)
+    if (!probabilities[m] || probabilities[m]->size() != data.size() * K)
+      throw ConfigError("ensemble_scores: model " + std::to_string(m) + " has " +
+                        std::to_string(probabilities[m] ? probabilities[m]->size() : 0) + " probabilities, expected " +
+                        std::to_string(data.size()) + " images x " + std::to_string(K) + " classes");
+  std::size_t correct = 0;
+  double nll = 0.0;
+  std::vector<double> mean(K);
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    std::fill(mean.begin(), mean.end(), 0.0);
+    for (const auto* p : probabilities)
+      for (std::size_t k = 0; k < K; ++k) mean[k] += (*p)[i * K + k];
+    const auto arg = static_cast<std::size_t>(std::max_element(mean.begin(), mean.end()) - mean.begin());
+    const auto label = static_cast<std::size_t>(data.labels[i]);
+    correct += arg == label;
+    nll -= std::log(std::max(mean[label] / static_cast<double>(probabilities.size()), 1e-30));
+  }
+  return {100.0 * static_cast<double>(correct) / static_cast<double>(data.size()), nll / static_cast<double>(data.size())};
 }
 
 /// Median milliseconds per image of `repeats` inference passes at batch `batch`.
@@ -140,6 +208,9 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   const auto started = std::chrono::steady_clock::now();
   if (!(options.replan_every > 0.0) || !std::isfinite(options.replan_every))
     throw ConfigError("final_training: replan_every (" + std::to_string(options.replan_every) + ") must be > 0 epochs");
+  if (options.latency_repeats < 0)
+    throw ConfigError("final_training: latency_repeats (" + std::to_string(options.latency_repeats) +
+                      ") must be >= 0 (0: no latency measurement)");
   if (options.epoch_seconds < 0.0 || !std::isfinite(options.epoch_seconds))
     throw ConfigError("final_training: epoch_seconds (" + std::to_string(options.epoch_seconds) + ") must be >= 0");
   ProbeOptions{.steps = options.probe_steps, .warmup = options.probe_warmup}.validate("final_training");
@@ -210,9 +281,69 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   r.test_loss = t.loss;
   r.ok = std::isfinite(t.loss);
   if (!r.ok) r.reason = "test loss is not finite";
-  const NetworkInput in = NetworkInput::of(train);
-  r.latency_ms_batch1 = inference_latency_ms(run.network(), in, 1, options.latency_repeats);
-  r.latency_ms_batch64 = inference_latency_ms(run.network(), in, 64, std::max(3, options.latency_repeats / 4));
+  if (r.ok && options.keep_test_probabilities)
+    r.test_probabilities = predict_probabilities(run.network(), test, o.eval_batch_size);
+  if (options.latency_repeats > 0) {
+    const NetworkInput in = NetworkInput::of(train);
+    r.latency_ms_batch1 = inference_latency_ms(run.network(), in, 1, options.latency_repeats);
+    r.latency_ms_batch64 = inference_latency_ms(run.network(), in, 64, std::max(3, options.latency_repeats / 4));
+  }
+  return r;
+}
+
+/// What ensemble_final_training measured.
+struct EnsembleResult {
+  bool ok = false;                  ///< at least one member trained and tested
+  std::string reason;               ///< why no member succeeded, when !ok
+  std::vector<FinalResult> members;  ///< in training order, failed ones included (their `ok` is false)
+  std::size_t members_used = 0;     ///< members whose probabilities were averaged
+  double test_accuracy = 0.0;       ///< percent, of the averaged probabilities
+  double test_loss = 0.0;           ///< mean negative log-likelihood of the averaged probabilities
+};
+
+/// Trains `members` copies of `arch` from scratch, each as final_training does (member k
+/// with seed `training.seed + k`, so member 0 is exactly the network final_training
+/// trains), and tests the average of their class probabilities: a deep ensemble
+/// (Lakshminarayanan et al. 2017). With `options.seconds` > 0 the time is shared out as
+/// the members go: member k gets the seconds left divided by the members left, so a slow
+/// member does not take its successors' time; `stop_seconds` is shared the same way. The
+/// latency is measured on member 0 only (every member has the same architecture: an
+/// ensemble's inference costs `members` times one network's). A member whose training
+/// fails is reported and left out of the average; members that no time is left for are
+/// not started (`members.size()` says how many were).
+template <class Space>
+EnsembleResult ensemble_final_training(const Space& space, const typename Space::Arch& arch,
+                                       const FinalTrainingOptions& options, int members, const Dataset& train,
+                                       const Dataset& test) {
+  if (members < 1) throw ConfigError("ensemble_final_training: members (" + std::to_string(members) + ") must be >= 1");
+  const auto started = std::chrono::steady_clock::now();
+  EnsembleResult r;
+  std::vector<const std::vector<float>*> used;
+  for (int k = 0; k < members; ++k) {
+    FinalTrainingOptions m = options;
+    m.training.seed = options.training.seed + static_cast<std::uint64_t>(k);
+    m.keep_test_probabilities = true;
+    if (k > 0) m.latency_repeats = 0;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double share = 1.0 / static_cast<double>(members - k);
+    if (k > 0 && ((options.seconds > 0.0 && elapsed >= options.seconds) ||
+                  (options.stop_seconds > 0.0 && elapsed >= options.stop_seconds)))
+      break;  // no time left for this member
+    if (options.seconds > 0.0) m.seconds = (options.seconds - elapsed) * share;
+    if (options.stop_seconds > 0.0) m.stop_seconds = (options.stop_seconds - elapsed) * share;
+    r.members.push_back(final_training(space, arch, m, train, test));
+  }
+  for (const FinalResult& f : r.members)
+    if (f.ok) used.push_back(&f.test_probabilities);
+  r.members_used = used.size();
+  if (used.empty()) {
+    r.reason = "every member failed; the first: " + r.members.front().reason;
+    return r;
+  }
+  const EvalResult e = ensemble_scores(used, test);
+  r.test_accuracy = e.accuracy;
+  r.test_loss = e.loss;
+  r.ok = true;
   return r;
 }
 
