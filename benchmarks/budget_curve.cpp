@@ -3,8 +3,10 @@
 //
 //   budget_curve --out benchmarks/reports out/rea300 out/rea900 out/rea1800 [out/hb900 ...]
 //
-// Runs of one strategy form one line; the chart and a CSV (strategy, budget, accuracy,
-// epochs, augmentation, trials, total seconds) are written as search_fashion_mnist_budget.{svg,csv}.
+// Runs of one strategy form one line; where a run averaged several networks (--ensemble),
+// a second line shows its first network alone. The chart and a CSV (strategy, budget,
+// accuracy, networks, first network's accuracy, epochs per network, augmentation, trials,
+// total seconds) are written as search_fashion_mnist_budget.{svg,csv}.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +34,8 @@ int main(int argc, char** argv) {
     double budget, accuracy, epochs, total;
     long trials;
     bool augment;
+    long networks;
+    double single;  // the first network alone
   };
   std::map<std::string, std::vector<Point>> by_strategy;
   for (const auto& dir : runs) {
@@ -44,9 +48,12 @@ int main(int argc, char** argv) {
     nlohmann::json j;
     try {
       in >> j;
+      const double accuracy = j.at("test_accuracy").get<double>();
+      const auto alone = j.value("network_test_accuracies", std::vector<double>{});
       by_strategy[j.at("strategy").get<std::string>()].push_back(
-          {j.at("budget_s").get<double>(), j.at("test_accuracy").get<double>(), j.at("final_epochs").get<double>(),
-           j.at("total_s").get<double>(), j.at("trials").get<long>(), j.value("final_augment", false)});
+          {j.at("budget_s").get<double>(), accuracy, j.at("final_epochs").get<double>(), j.at("total_s").get<double>(),
+           j.at("trials").get<long>(), j.value("final_augment", false), j.value("final_networks_trained", 1L),
+           alone.empty() ? accuracy : alone.front()});
     } catch (const std::exception& e) {
       std::cerr << "budget_curve: " << file << " is not a search_fashion_mnist result: " << e.what() << "\n";
       return 1;
@@ -57,17 +64,22 @@ int main(int argc, char** argv) {
                         .x_label = "budget (wall-clock seconds, search + final training)",
                         .y_label = "test accuracy (%)"});
   nas::CsvWriter csv((std::filesystem::path(out_dir) / "search_fashion_mnist_budget.csv").string(),
-                     {"strategy", "budget_s", "test_accuracy", "final_epochs", "final_augment", "trials", "total_s"});
+                     {"strategy", "budget_s", "test_accuracy", "networks", "first_network_test_accuracy", "final_epochs",
+                      "final_augment", "trials", "total_s"});
   for (auto& [strategy, points] : by_strategy) {
     std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.budget < b.budget; });
-    std::vector<double> x, y;
+    std::vector<double> x, y, single;
+    bool ensembles = false;
     for (const auto& p : points) {
       x.push_back(p.budget);
       y.push_back(p.accuracy);
-      csv.row({strategy, nas::fmt(p.budget, 0), nas::fmt(p.accuracy, 2), nas::fmt(p.epochs, 2), p.augment ? "true" : "false",
-               std::to_string(p.trials), nas::fmt(p.total, 0)});
+      single.push_back(p.single);
+      ensembles = ensembles || p.networks > 1;
+      csv.row({strategy, nas::fmt(p.budget, 0), nas::fmt(p.accuracy, 2), std::to_string(p.networks), nas::fmt(p.single, 2),
+               nas::fmt(p.epochs, 2), p.augment ? "true" : "false", std::to_string(p.trials), nas::fmt(p.total, 0)});
     }
-    chart.add(strategy, x, y, {.markers = true});
+    chart.add(ensembles ? strategy + " (networks averaged)" : strategy, x, y, {.markers = true});
+    if (ensembles) chart.add(strategy + ", first network alone", x, single, {.dashed = true, .markers = true});
   }
   chart.save((std::filesystem::path(out_dir) / "search_fashion_mnist_budget.svg").string());
   std::cout << "wrote " << out_dir << "/search_fashion_mnist_budget.{svg,csv}\n";
