@@ -9,6 +9,7 @@
 #include <nas/data/synthetic.hpp>
 #include <nas/estimate/final_training.hpp>
 #include <nas/estimate/trained.hpp>
+#include <nas/search/hyperband.hpp>
 #include <nas/search/random_search.hpp>
 #include <nas/search/successive_halving.hpp>
 
@@ -129,6 +130,38 @@ TEST_CASE("successive halving with the trained estimator promotes and continues 
     }
   }
   CHECK(promoted == 2);
+}
+
+TEST_CASE("Hyperband with the trained estimator promotes and continues training", "[estimate][trained]") {
+  const auto& d = synthetic();
+  auto o = tiny(1.0);
+  o.max_epochs = 3.0;
+  o.cache_size = 16;
+  nas::TrainedEstimator<nas::Nb201Space> est({}, d.train, d.test, o);
+  // eta 3 over 1..3 epochs: bracket 1 trains 3 cells for 1 epoch and promotes the best to
+  // 3 epochs; bracket 0 trains 2 new cells for 3 epochs from scratch. 6 evaluations.
+  nas::Hyperband<> hb({.eta = 3.0, .min_fidelity = 1.0, .max_fidelity = 3.0, .seed = 4});
+  const auto result = hb.run(nas::Nb201Space{}, est, nas::Budget{.evaluations = 6});
+  REQUIRE(result.history.size() == 6);
+  int resumed = 0, fresh_full = 0, low = 0;
+  for (const auto& t : result.history) {
+    INFO(t.eval.reason);
+    REQUIRE(t.eval.ok());
+    CHECK(t.eval.metrics.get_or("epochs_total", 0) == Approx(t.fidelity.epochs));
+    if (t.fidelity.epochs == 1.0) {
+      ++low;
+    } else if (t.eval.metrics.get_or("resumed_from_epochs", 0) == Approx(1.0)) {
+      ++resumed;
+      CHECK(t.eval.epochs == Approx(2.0));  // only the 2 extra epochs are trained and charged
+    } else {
+      ++fresh_full;
+      CHECK(t.eval.epochs == Approx(3.0));
+    }
+  }
+  CHECK(low == 3);
+  CHECK(resumed == 1);
+  CHECK(fresh_full == 2);
+  REQUIRE(result.found);
 }
 
 TEST_CASE("the DARTS-space network trains through the same estimator", "[estimate][trained]") {
