@@ -129,3 +129,33 @@ TEST_CASE("BatchNorm2d backward over its own input gives the same gradients as i
         }
     }
 }
+
+TEST_CASE("BatchNorm2d forward_into writes or adds the forward output, and backward follows it", "[tensor][batchnorm]") {
+  nas::Rng rng(6);
+  for (bool training : {true, false}) {
+    nas::BatchNorm2d a(3), b(3);
+    for (nas::BatchNorm2d* bn : {&a, &b}) {
+      bn->weight().value.fill(0.7f);
+      bn->bias().value.fill(0.3f);
+      bn->running_var().fill(2.0f);
+      bn->train(training);
+    }
+    nas::Tensor x({2, 3, 4, 4}), base({2, 3, 4, 4}), dy({2, 3, 4, 4});
+    x.fill_normal(rng);
+    base.fill_normal(rng);
+    dy.fill_normal(rng);
+    const nas::Tensor& y = a.forward(x);
+    nas::Tensor written, summed = base;
+    b.forward_into(x, written, false);
+    INFO("training " << training);
+    REQUIRE(written.shape() == y.shape());
+    for (std::size_t i = 0; i < y.numel(); ++i) REQUIRE(written[i] == y[i]);
+    b.forward_into(x, summed, true);
+    for (std::size_t i = 0; i < y.numel(); ++i) REQUIRE(summed[i] == base[i] + y[i]);
+    const nas::Tensor& dxa = a.backward(dy);
+    const nas::Tensor& dxb = b.backward(dy);
+    for (std::size_t i = 0; i < x.numel(); ++i) REQUIRE(dxb[i] == dxa[i]);
+    nas::Tensor wrong({2, 3, 4, 2});
+    CHECK_THROWS_AS(b.forward_into(x, wrong, true), nas::ConfigError);
+  }
+}

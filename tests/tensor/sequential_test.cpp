@@ -197,3 +197,30 @@ TEST_CASE("Evaluation without running statistics does not fold BatchNorm", "[ten
     REQUIRE(std::abs(s / 100.0) < 1e-5);
   }
 }
+
+TEST_CASE("Sequential forward_into equals forward, in training (BatchNorm writes directly) and evaluation",
+          "[tensor][sequential]") {
+  for (bool training : {true, false}) {
+    nas::Rng ra(8), rb(8), rx(9);
+    nas::Sequential a, b;
+    for (auto* net : {&a, &b}) {
+      auto& rng = net == &a ? ra : rb;
+      net->emplace<nas::ReLU>();
+      net->emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = 2, .out_channels = 3, .kernel = 3, .padding = 1}, rng);
+      net->emplace<nas::BatchNorm2d>(3);
+      net->train(training);
+    }
+    nas::Tensor x({2, 2, 5, 5}), base({2, 3, 5, 5}), dy({2, 3, 5, 5});
+    x.fill_normal(rx);
+    base.fill_normal(rx);
+    dy.fill_normal(rx);
+    const nas::Tensor& y = a.forward(x);
+    nas::Tensor summed = base;
+    b.forward_into(x, summed, true);
+    INFO("training " << training);
+    for (std::size_t i = 0; i < y.numel(); ++i) REQUIRE(summed[i] == Approx(base[i] + y[i]).margin(1e-6));
+    const nas::Tensor& dxa = a.backward(dy);
+    const nas::Tensor& dxb = b.backward(dy);
+    for (std::size_t i = 0; i < x.numel(); ++i) REQUIRE(dxb[i] == Approx(dxa[i]).margin(1e-6));
+  }
+}

@@ -139,19 +139,14 @@ class CellDag {
           if (runs_[e] && edges_[e].to == t) vals_[ts] = &edges_[e].op.module->forward(*vals_[static_cast<std::size_t>(edges_[e].from)]);
         continue;
       }
+      // Each edge writes (the first) or adds its output into the node's sum: ops ending in
+      // BatchNorm write there directly and keep no output buffer of their own.
       Tensor& sum = own_[ts];
-      const Tensor* first = nullptr;  // summed with the second edge's output in one pass
-      int seen = 0;
+      bool first = true;
       for (std::size_t e = 0; e < edges_.size(); ++e) {
         if (!runs_[e] || edges_[e].to != t) continue;
-        const Tensor& y = edges_[e].op.module->forward(*vals_[static_cast<std::size_t>(edges_[e].from)]);
-        if (seen == 0)
-          first = &y;
-        else if (seen == 1)
-          add_to(sum, *first, y);
-        else
-          add_into(sum, y);
-        ++seen;
+        edges_[e].op.module->forward_into(*vals_[static_cast<std::size_t>(edges_[e].from)], sum, !first);
+        first = false;
       }
       vals_[ts] = &sum;
     }

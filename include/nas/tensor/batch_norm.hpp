@@ -34,6 +34,20 @@ inline void bn_normalize(const float* __restrict x, float* __restrict y, std::si
 inline void bn_affine(const float* __restrict x, float* __restrict y, std::size_t n, float scale, float shift) {
   for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
 }
+// The same, added to y (the term is rounded to float first, as a stored output would be).
+inline void bn_normalize_add(const float* __restrict x, float* __restrict y, std::size_t n, float mean, float inv_std,
+                             float g, float b) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float t = ((x[i] - mean) * inv_std) * g + b;
+    y[i] += t;
+  }
+}
+inline void bn_affine_add(const float* __restrict x, float* __restrict y, std::size_t n, float scale, float shift) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float t = x[i] * scale + shift;
+    y[i] += t;
+  }
+}
 inline void bn_input_grad(const float* __restrict x, const float* __restrict dy, float* __restrict dx, std::size_t n,
                           float mean, float inv_std, float k, float m, float s1, float s2) {
   for (std::size_t i = 0; i < n; ++i) dx[i] = k * (m * dy[i] - s1 - ((x[i] - mean) * inv_std) * s2);
@@ -81,71 +95,26 @@ class BatchNorm2d final : public Module {
 
   const Tensor& forward(const Tensor& x) override {
     check_input(x.shape());
-    x_ = &x;
-    const int N = x.dim(0), C = x.dim(1);
-    const std::size_t hw = static_cast<std::size_t>(x.dim(2)) * static_cast<std::size_t>(x.dim(3));
-    const std::size_t m = static_cast<std::size_t>(N) * hw;
     y_.resize(x.shape());
-    batch_stats_ = is_training() || !opt_.track_running_stats;
-    if (batch_stats_ && m < 2 && is_training())
-      throw ConfigError("BatchNorm2d: training needs more than 1 value per channel (input " + x.shape().str() + ")");
-    const float* xd = x.data();
-    float* yd = y_.data();
-    const bool update = is_training() && opt_.track_running_stats;
-    detail::parallel_for(C, m * static_cast<std::size_t>(C), [&](int c) {
-      float mean, inv_std;
-      if (batch_stats_) {
-        double s = 0.0, ss = 0.0;
-        for (int n = 0; n < N; ++n) {
-          const float* p = xd + (static_cast<std::size_t>(n) * C + c) * hw;
-          s += detail::lane_reduce(hw, [p](std::size_t i) { return p[i]; });
-        }
-        const double mu = s / static_cast<double>(m);
-        for (int n = 0; n < N; ++n) {
-          const float* p = xd + (static_cast<std::size_t>(n) * C + c) * hw;
-          const auto fmu = static_cast<float>(mu);
-          ss += detail::lane_reduce(hw, [p, fmu](std::size_t i) {
-            const float d = p[i] - fmu;
-            return d * d;
-          });
-        }
-        const double var = ss / static_cast<double>(m);
-        mean = static_cast<float>(mu);
-        inv_std = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(opt_.eps)));
-        if (update) {
-          const double unbiased = m > 1 ? ss / static_cast<double>(m - 1) : var;
-          const double mom = opt_.momentum;
-          running_mean_[static_cast<std::size_t>(c)] =
-              static_cast<float>((1.0 - mom) * running_mean_[static_cast<std::size_t>(c)] + mom * mu);
-          running_var_[static_cast<std::size_t>(c)] =
-              static_cast<float>((1.0 - mom) * running_var_[static_cast<std::size_t>(c)] + mom * unbiased);
-        }
-      } else {
-        mean = running_mean_[static_cast<std::size_t>(c)];
-        inv_std = 1.0f / std::sqrt(running_var_[static_cast<std::size_t>(c)] + opt_.eps);
-      }
-      mean_[static_cast<std::size_t>(c)] = mean;
-      inv_std_[static_cast<std::size_t>(c)] = inv_std;
-      const float g = opt_.affine ? gamma_.value[static_cast<std::size_t>(c)] : 1.0f;
-      const float b = opt_.affine ? beta_.value[static_cast<std::size_t>(c)] : 0.0f;
-      const float scale = g * inv_std;
-      const float shift = b - mean * scale;
-      for (int n = 0; n < N; ++n) {
-        const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
-        if (batch_stats_)
-          detail::bn_normalize(xd + off, yd + off, hw, mean, inv_std, g, b);
-        else
-          detail::bn_affine(xd + off, yd + off, hw, scale, shift);
-      }
-    });
+    run(x, y_.data(), false);
     return y_;
   }
+  /// Writes (or adds) the output into `target` without keeping a copy of its own.
+  void forward_into(const Tensor& x, Tensor& target, bool accumulate) override {
+    check_input(x.shape());
+    if (accumulate && target.shape() != x.shape())
+      throw ConfigError("BatchNorm2d::forward_into: target " + target.shape().str() + " for an output " + x.shape().str());
+    if (!accumulate) target.resize(x.shape());
+    NAS_ASSERT(target.data() != x.data(), "BatchNorm2d::forward_into: the target aliases the input");
+    run(x, target.data(), accumulate);
+  }
+
 
   // Training: dx = inv_std / m * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)), with
   // dxhat = gamma * dy; evaluation with running statistics is an affine map: dx = gamma * inv_std * dy.
   const Tensor& backward(const Tensor& dy) override {
     NAS_ASSERT(x_ != nullptr, "BatchNorm2d::backward before forward");
-    check_shape("BatchNorm2d::backward", dy, y_.shape());
+    check_shape("BatchNorm2d::backward", dy, out_shape_);
     const int N = dy.dim(0), C = dy.dim(1);
     const std::size_t hw = static_cast<std::size_t>(dy.dim(2)) * static_cast<std::size_t>(dy.dim(3));
     const std::size_t m = static_cast<std::size_t>(N) * hw;
@@ -251,6 +220,70 @@ class BatchNorm2d final : public Module {
   [[nodiscard]] const Options& options() const noexcept { return opt_; }
 
  private:
+  // The forward pass into `yd` (added to it when `accumulate`); remembers what backward needs.
+  void run(const Tensor& x, float* yd, bool accumulate) {
+    x_ = &x;
+    out_shape_ = x.shape();
+    const int N = x.dim(0), C = x.dim(1);
+    const std::size_t hw = static_cast<std::size_t>(x.dim(2)) * static_cast<std::size_t>(x.dim(3));
+    const std::size_t m = static_cast<std::size_t>(N) * hw;
+    batch_stats_ = is_training() || !opt_.track_running_stats;
+    if (batch_stats_ && m < 2 && is_training())
+      throw ConfigError("BatchNorm2d: training needs more than 1 value per channel (input " + x.shape().str() + ")");
+    const float* xd = x.data();
+    const bool update = is_training() && opt_.track_running_stats;
+    detail::parallel_for(C, m * static_cast<std::size_t>(C), [&](int c) {
+      float mean, inv_std;
+      if (batch_stats_) {
+        double s = 0.0, ss = 0.0;
+        for (int n = 0; n < N; ++n) {
+          const float* p = xd + (static_cast<std::size_t>(n) * C + c) * hw;
+          s += detail::lane_reduce(hw, [p](std::size_t i) { return p[i]; });
+        }
+        const double mu = s / static_cast<double>(m);
+        for (int n = 0; n < N; ++n) {
+          const float* p = xd + (static_cast<std::size_t>(n) * C + c) * hw;
+          const auto fmu = static_cast<float>(mu);
+          ss += detail::lane_reduce(hw, [p, fmu](std::size_t i) {
+            const float d = p[i] - fmu;
+            return d * d;
+          });
+        }
+        const double var = ss / static_cast<double>(m);
+        mean = static_cast<float>(mu);
+        inv_std = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(opt_.eps)));
+        if (update) {
+          const double unbiased = m > 1 ? ss / static_cast<double>(m - 1) : var;
+          const double mom = opt_.momentum;
+          running_mean_[static_cast<std::size_t>(c)] =
+              static_cast<float>((1.0 - mom) * running_mean_[static_cast<std::size_t>(c)] + mom * mu);
+          running_var_[static_cast<std::size_t>(c)] =
+              static_cast<float>((1.0 - mom) * running_var_[static_cast<std::size_t>(c)] + mom * unbiased);
+        }
+      } else {
+        mean = running_mean_[static_cast<std::size_t>(c)];
+        inv_std = 1.0f / std::sqrt(running_var_[static_cast<std::size_t>(c)] + opt_.eps);
+      }
+      mean_[static_cast<std::size_t>(c)] = mean;
+      inv_std_[static_cast<std::size_t>(c)] = inv_std;
+      const float g = opt_.affine ? gamma_.value[static_cast<std::size_t>(c)] : 1.0f;
+      const float b = opt_.affine ? beta_.value[static_cast<std::size_t>(c)] : 0.0f;
+      const float scale = g * inv_std;
+      const float shift = b - mean * scale;
+      for (int n = 0; n < N; ++n) {
+        const std::size_t off = (static_cast<std::size_t>(n) * C + c) * hw;
+        if (batch_stats_ && accumulate)
+          detail::bn_normalize_add(xd + off, yd + off, hw, mean, inv_std, g, b);
+        else if (batch_stats_)
+          detail::bn_normalize(xd + off, yd + off, hw, mean, inv_std, g, b);
+        else if (accumulate)
+          detail::bn_affine_add(xd + off, yd + off, hw, scale, shift);
+        else
+          detail::bn_affine(xd + off, yd + off, hw, scale, shift);
+      }
+    });
+  }
+
   void check_input(const Shape& in) const {
     if (in.rank() != 4 || in[1] != opt_.channels)
       throw ConfigError("BatchNorm2d: input " + in.str() + " (expected [N, " + std::to_string(opt_.channels) + ", H, W])");
@@ -261,6 +294,7 @@ class BatchNorm2d final : public Module {
   Tensor running_mean_, running_var_;
   Tensor mean_, inv_std_;  // statistics used by the last forward
   Tensor y_, dx_;  // the normalised input is recomputed from x_ in backward, not stored
+  Shape out_shape_;  // of the last forward (y_ stays empty after forward_into)
   bool batch_stats_ = true;
   bool in_place_ = false;  // backward writes dx over *x_
   const Tensor* x_ = nullptr;

@@ -226,8 +226,8 @@ class ResNetBasicBlock final : public Module {
   }
 
   const Tensor& forward(const Tensor& x) override {
-    const Tensor& main = conv_b_->forward(conv_a_->forward(x));
-    add_to(y_, main, downsample_ ? downsample_->forward(x) : x);
+    conv_b_->forward_into(conv_a_->forward(x), y_, false);  // conv_b's BatchNorm writes into y_
+    add_into(y_, downsample_ ? downsample_->forward(x) : x);
     return y_;
   }
   const Tensor& backward(const Tensor& dy) override {

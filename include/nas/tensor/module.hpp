@@ -57,6 +57,19 @@ class Module {
 
   virtual const Tensor& forward(const Tensor& x) = 0;
   virtual const Tensor& backward(const Tensor& dy) = 0;
+  /// forward(x) with the output written into `target` (resized to it) or, with
+  /// `accumulate`, added to `target` (which must have the output's shape), for callers
+  /// that only sum outputs, such as a cell's nodes. It counts as this module's forward for
+  /// backward(), which is unchanged. Modules that can write there directly override it
+  /// and then keep no output buffer of their own (BatchNorm2d in training, and Sequential
+  /// chains ending in one); the default runs forward() and copies or adds.
+  virtual void forward_into(const Tensor& x, Tensor& target, bool accumulate) {
+    const Tensor& y = forward(x);
+    if (accumulate)
+      add_into(target, y);
+    else
+      target.copy_from(y);
+  }
   /// The output shape for an input of shape `in` (throws ConfigError if `in` does not fit).
   [[nodiscard]] virtual Shape output_shape(const Shape& in) const = 0;
   /// Multiply-accumulates per image for an input of shape `in` (batch dimension ignored),

@@ -51,23 +51,22 @@ class Sequential : public Module {
   const Tensor& forward(const Tensor& x) override {
     x_ = &x;
     fused_ = false;
-    const std::size_t n = layers_.size();
-    relu_into_conv_.assign(n, 0);  // no allocation after the first call
+    relu_into_conv_.assign(layers_.size(), 0);  // no allocation after the first call
     if (!is_training()) return forward_eval(x);
-    const Tensor* h = &x;
-    for (std::size_t i = 0; i < n; ++i) {
-      Conv2d* conv = i + 1 < n && dynamic_cast<ReLU*>(layers_[i].get()) != nullptr
-                         ? dynamic_cast<Conv2d*>(layers_[i + 1].get())
-                         : nullptr;
-      relu_into_conv_[i] = conv != nullptr;
-      if (conv) {
-        h = &conv->forward(*h, kernels::ConvInput::relu);
-        relu_into_conv_[++i] = false;
-      } else {
-        h = &layers_[i]->forward(*h);
-      }
+    return forward_layers(x, layers_.size());
+  }
+  /// In training, a chain ending in a BatchNorm2d writes its output straight into
+  /// `target`; otherwise as Module::forward_into.
+  void forward_into(const Tensor& x, Tensor& target, bool accumulate) override {
+    auto* bn = layers_.empty() ? nullptr : dynamic_cast<BatchNorm2d*>(layers_.back().get());
+    if (!is_training() || !bn) {
+      Module::forward_into(x, target, accumulate);
+      return;
     }
-    return *h;
+    x_ = &x;
+    fused_ = false;
+    relu_into_conv_.assign(layers_.size(), 0);
+    bn->forward_into(forward_layers(x, layers_.size() - 1), target, accumulate);
   }
   const Tensor& backward(const Tensor& dy) override {
     if (fused_) {  // the fused forward left the layers without their saved inputs: replay it
@@ -112,6 +111,25 @@ class Sequential : public Module {
   [[nodiscard]] Module& operator[](std::size_t i) { return *layers_.at(i); }
 
  private:
+  // Training forward through the first `n` layers, running a ReLU followed by a Conv2d as
+  // one convolution that reads max(x, 0).
+  const Tensor& forward_layers(const Tensor& x, std::size_t n) {
+    const Tensor* h = &x;
+    for (std::size_t i = 0; i < n; ++i) {
+      Conv2d* conv = i + 1 < n && dynamic_cast<ReLU*>(layers_[i].get()) != nullptr
+                         ? dynamic_cast<Conv2d*>(layers_[i + 1].get())
+                         : nullptr;
+      relu_into_conv_[i] = conv != nullptr;
+      if (conv) {
+        h = &conv->forward(*h, kernels::ConvInput::relu);
+        relu_into_conv_[++i] = false;
+      } else {
+        h = &layers_[i]->forward(*h);
+      }
+    }
+    return *h;
+  }
+
   const Tensor& forward_eval(const Tensor& x) {
     const Tensor* h = &x;
     const std::size_t n = layers_.size();
