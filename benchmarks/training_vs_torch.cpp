@@ -744,12 +744,12 @@ int main(int argc, char** argv) {
         "- dx of stride-2 convolutions (the first convolution of each reduction block) still runs on im2col + Eigen "
         "GEMM; their forward pass and dw, like every other convolution's, run on the direct kernels.\n"
         "- The weight gradient sweeps end in horizontal sums, which costs most on the 7x7 planes of the last stage.\n"
-        "- Memory: modules keep their output and input-gradient buffers from step to step. A ReLU-Conv-BN holds "
-        "three activation-sized buffers: the convolution's output (which BatchNorm's input gradient then "
-        "overwrites), BatchNorm's output and the convolution's input gradient; the ReLU runs inside the "
-        "convolution and BatchNorm recomputes its normalised input. PyTorch's autograd also keeps about three "
-        "(ReLU output, convolution output, BatchNorm output) but frees each gradient once it is used, hence (b)'s "
-        "larger footprint in nas.\n"
+        "- Memory: modules keep their buffers from step to step, so that no step allocates. A ReLU-Conv-BN on an "
+        "edge into a node with several inputs keeps two activation-sized buffers: the convolution's output (which "
+        "BatchNorm's input gradient then overwrites) and the convolution's input gradient. The ReLU runs inside the "
+        "convolution, and BatchNorm writes straight into the node's sum and recomputes its normalised input in "
+        "backward. PyTorch's autograd keeps the ReLU's and the convolution's outputs but frees each gradient once "
+        "it is used, hence the remaining difference on (b).\n"
         "";
   std::printf("wrote %s, %s, %s\n", (dir / "training.md").c_str(), (dir / "training.csv").c_str(),
               (dir / "training.svg").c_str());

@@ -93,21 +93,20 @@ std::string now_utc() {
 
 // Prints the final training's epochs as they finish; a new network starts at epoch 1.
 struct EpochPrinter {
-  clock_type::time_point start = clock_type::now(), last_time = start;
   std::size_t last_epoch = 0;
+  double elapsed = 0.0;  // the current network's epochs so far
   int network = 1, networks = 1;
   void operator()(const nas::EpochInfo& e) {
     if (e.epoch <= last_epoch) {
       ++network;
-      start = last_time;
+      elapsed = 0.0;
     }
     last_epoch = e.epoch;
-    const double elapsed = since(start);
+    elapsed += e.seconds;
     const double left = elapsed / static_cast<double>(e.epoch) * (static_cast<double>(e.epochs) - static_cast<double>(e.epoch));
     std::fprintf(stderr, "final training%s: epoch %zu of %zu, train loss %.4f, %.0f s elapsed, about %.0f s left\n",
                  networks > 1 ? (" (network " + std::to_string(network) + " of " + std::to_string(networks) + ")").c_str() : "",
                  e.epoch, e.epochs, e.train_loss, elapsed, std::max(0.0, left));
-    last_time = clock_type::now();
   }
 };
 
@@ -356,7 +355,6 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "final training: %d x C=%d N=%d on %zu images for about %.0f s each (about %.1f epochs each), %s\n",
                members, final_channels, c.cells, train_all.size(), final_seconds / members, epochs_possible,
                augment ? "with random crops and flips" : "without augmentation");
-  printer.start = printer.last_time = clock_type::now();
   const nas::EnsembleResult ens =
       nas::ensemble_final_training(space, result.best, final_options, members, train_all, d.test);
   const double total = since(t0);

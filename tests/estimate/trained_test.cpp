@@ -329,3 +329,24 @@ TEST_CASE("ensemble_final_training shares a time budget out among its members", 
   }
   CHECK(took < 3.0 + 2.0);  // the hard stop, plus testing
 }
+
+TEST_CASE("an epoch trained in chunks reports the mean loss of the whole epoch", "[estimate][trained]") {
+  const auto& d = synthetic();
+  const auto o = tiny(2.0);
+  nas::TrainingRun<nas::Nb201Space> whole(nas::Nb201Space{}, conv_arch, d.train, o, 5);
+  nas::TrainingRun<nas::Nb201Space> chunked(nas::Nb201Space{}, conv_arch, d.train, o, 5);
+  const long steps = 2 * whole.steps_per_epoch();
+  std::vector<nas::EpochInfo> a, b;
+  REQUIRE(whole.train_to(steps, steps, [&](const nas::EpochInfo& e) { a.push_back(e); }));
+  for (long done = 0; done < steps;) {  // chunks of 3 steps: epochs of 8 steps end mid-chunk
+    done = std::min(steps, done + 3);
+    REQUIRE(chunked.train_to(done, steps, [&](const nas::EpochInfo& e) { b.push_back(e); }));
+  }
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(b[i].epoch == a[i].epoch);
+    CHECK(b[i].train_loss == a[i].train_loss);  // same seed, one thread: the same steps
+    CHECK(b[i].seconds > 0.0);
+  }
+}

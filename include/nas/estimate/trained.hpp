@@ -186,9 +186,6 @@ class TrainingRun {
                               .eta_min = options_.eta_min};
     double sum = 0.0;
     long count = 0;
-    double epoch_sum = 0.0;
-    long epoch_count = 0;
-    auto epoch_start = std::chrono::steady_clock::now();
     failure_.clear();
     stopped_ = false;
     while (steps_ < target) {
@@ -196,6 +193,7 @@ class TrainingRun {
         stopped_ = true;
         break;
       }
+      if (epoch_count_ == 0) epoch_start_ = std::chrono::steady_clock::now();
       std::size_t n = loader_->next(x_.data(), labels_.data());
       if (n == 0) n = loader_->next(x_.data(), labels_.data());  // epoch boundary of the loader
       opt_->set_lr(options_.cosine ? cos.lr_at(static_cast<int>(std::min(steps_, horizon_steps))) : options_.lr);
@@ -213,19 +211,18 @@ class TrainingRun {
       ++steps_;
       sum += loss;
       ++count;
-      epoch_sum += loss;
-      ++epoch_count;
+      epoch_sum_ += loss;
+      ++epoch_count_;
       if (steps_ % steps_per_epoch_ == 0) {
         const auto now = std::chrono::steady_clock::now();
         if (on_epoch)
           on_epoch(EpochInfo{.epoch = static_cast<std::size_t>(steps_ / steps_per_epoch_),
                              .epochs = static_cast<std::size_t>(std::ceil(static_cast<double>(target) / steps_per_epoch_)),
-                             .train_loss = epoch_sum / static_cast<double>(epoch_count),
+                             .train_loss = epoch_sum_ / static_cast<double>(epoch_count_),
                              .valid_accuracy = std::numeric_limits<double>::quiet_NaN(),
-                             .seconds = std::chrono::duration<double>(now - epoch_start).count()});
-        epoch_sum = 0.0;
-        epoch_count = 0;
-        epoch_start = now;
+                             .seconds = std::chrono::duration<double>(now - epoch_start_).count()});
+        epoch_sum_ = 0.0;
+        epoch_count_ = 0;
       }
     }
     if (count) last_loss_ = sum / static_cast<double>(count);
@@ -242,6 +239,11 @@ class TrainingRun {
   std::size_t batch_ = 0;
   long steps_per_epoch_ = 1;
   long steps_ = 0;
+  // The epoch in progress, across train_to() calls: EpochInfo covers the whole epoch even
+  // when it is trained in chunks.
+  double epoch_sum_ = 0.0;
+  long epoch_count_ = 0;
+  std::chrono::steady_clock::time_point epoch_start_{};
   double last_loss_ = std::numeric_limits<double>::quiet_NaN();
   std::string failure_;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
