@@ -281,3 +281,59 @@ TEST_CASE("NB201 params and FLOPs equal the benchmark's columns for 200 architec
   }
   CHECK(checked == 200);
 }
+
+namespace {
+// Hides an op's forward_into, so a cell sums the op's output from the op's own buffer.
+class Opaque final : public nas::Module {
+ public:
+  explicit Opaque(std::unique_ptr<nas::Module> m) : m_(std::move(m)) {}
+  const nas::Tensor& forward(const nas::Tensor& x) override { return m_->forward(x); }
+  const nas::Tensor& backward(const nas::Tensor& dy) override { return m_->backward(dy); }
+  nas::Shape output_shape(const nas::Shape& in) const override { return m_->output_shape(in); }
+  std::string type_name() const override { return "Opaque"; }
+  void for_each_child(const std::function<void(const std::string&, nas::Module&)>& f) override { f("op", *m_); }
+
+ private:
+  std::unique_ptr<nas::Module> m_;
+};
+}  // namespace
+
+TEST_CASE("in training, ops that write into a node's sum give the same cell as ops summed from their buffers",
+          "[model]") {
+  // Every order of direct (ReLU-Conv-BN) and buffered (skip, pooling) edges into a node.
+  const char* names[] = {"none", "skip_connect", "nor_conv_3x3", "avg_pool_3x3", "nor_conv_1x1"};
+  nas::Rng pick(21);
+  for (int trial = 0; trial < 30; ++trial) {
+    std::vector<nas::CellEdge> direct, buffered;
+    std::string kinds;
+    for (std::size_t i = 0; i < nas::Nb201Arch::edges.size(); ++i) {
+      const auto& e = nas::Nb201Arch::edges[i];
+      const char* name = names[pick.index(5)];
+      kinds += std::string(name) + " ";
+      nas::Rng ra(static_cast<std::uint64_t>(trial * 10 + static_cast<int>(i))), rb = ra;
+      nas::CellOp a = nas::make_cell_op(name, {3, 3, 1}, ra), b = nas::make_cell_op(name, {3, 3, 1}, rb);
+      b.module = std::make_unique<Opaque>(std::move(b.module));
+      direct.push_back(nas::CellEdge{e.from, e.to, std::move(a)});
+      buffered.push_back(nas::CellEdge{e.from, e.to, std::move(b)});
+    }
+    DagModule da(nas::CellDag(1, 4, std::move(direct), {3})), db(nas::CellDag(1, 4, std::move(buffered), {3}));
+    nas::Tensor x = random_images(3, 3, 5, 5, 300 + static_cast<std::uint64_t>(trial));
+    const nas::Tensor ya = da.forward(x);
+    const nas::Tensor& yb = db.forward(x);
+    INFO("edges " << kinds);
+    REQUIRE(ya.shape() == yb.shape());
+    for (std::size_t i = 0; i < ya.numel(); ++i) REQUIRE(ya[i] == yb[i]);
+    nas::Tensor dy(ya.shape());
+    nas::Rng rd(7);
+    dy.fill_normal(rd);
+    da.zero_grad();
+    db.zero_grad();
+    const nas::Tensor dxa = da.backward(dy);
+    const nas::Tensor& dxb = db.backward(dy);
+    for (std::size_t i = 0; i < dxa.numel(); ++i) REQUIRE(dxa[i] == dxb[i]);
+    const auto pa = da.parameters(), pb = db.parameters();
+    REQUIRE(pa.size() == pb.size());
+    for (std::size_t k = 0; k < pa.size(); ++k)
+      for (std::size_t i = 0; i < pa[k]->numel(); ++i) REQUIRE(pa[k]->grad[i] == pb[k]->grad[i]);
+  }
+}

@@ -139,15 +139,36 @@ class CellDag {
           if (runs_[e] && edges_[e].to == t) vals_[ts] = &edges_[e].op.module->forward(*vals_[static_cast<std::size_t>(edges_[e].from)]);
         continue;
       }
-      // Each edge writes (the first) or adds its output into the node's sum: ops ending in
-      // BatchNorm write there directly and keep no output buffer of their own.
+      // Ops that write into the node's sum directly (ending in BatchNorm, in training) do,
+      // and keep no output buffer of their own; other outputs are added from their own
+      // buffers, the first two in one pass. The additions keep the edges' order (a + b and
+      // b + a are the same float).
       Tensor& sum = own_[ts];
-      bool first = true;
+      const Tensor* pending = nullptr;  // an output not yet in the sum
+      bool started = false;             // the sum holds the outputs so far
       for (std::size_t e = 0; e < edges_.size(); ++e) {
         if (!runs_[e] || edges_[e].to != t) continue;
-        edges_[e].op.module->forward_into(*vals_[static_cast<std::size_t>(edges_[e].from)], sum, !first);
-        first = false;
+        Module& m = *edges_[e].op.module;
+        const Tensor& x = *vals_[static_cast<std::size_t>(edges_[e].from)];
+        if (m.forward_into_is_direct()) {
+          m.forward_into(x, sum, started);
+          if (pending) add_into(sum, *pending);
+          pending = nullptr;
+          started = true;
+          continue;
+        }
+        const Tensor& y = m.forward(x);
+        if (started) {
+          add_into(sum, y);
+        } else if (pending) {
+          add_to(sum, *pending, y);
+          pending = nullptr;
+          started = true;
+        } else {
+          pending = &y;
+        }
       }
+      if (pending) sum.copy_from(*pending);
       vals_[ts] = &sum;
     }
     if (outputs_.size() == 1) return *vals_[static_cast<std::size_t>(outputs_[0])];

@@ -99,6 +99,7 @@ class BatchNorm2d final : public Module {
     run(x, y_.data(), false);
     return y_;
   }
+  [[nodiscard]] bool forward_into_is_direct() const noexcept override { return true; }
   /// Writes (or adds) the output into `target` without keeping a copy of its own.
   void forward_into(const Tensor& x, Tensor& target, bool accumulate) override {
     check_input(x.shape());

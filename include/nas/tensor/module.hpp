@@ -70,6 +70,9 @@ class Module {
     else
       target.copy_from(y);
   }
+  /// Whether forward_into() writes into its target directly now (rather than through a
+  /// buffer and a copy), so that callers can keep other outputs by reference instead.
+  [[nodiscard]] virtual bool forward_into_is_direct() const noexcept { return false; }
   /// The output shape for an input of shape `in` (throws ConfigError if `in` does not fit).
   [[nodiscard]] virtual Shape output_shape(const Shape& in) const = 0;
   /// Multiply-accumulates per image for an input of shape `in` (batch dimension ignored),

@@ -57,6 +57,9 @@ class Sequential : public Module {
   }
   /// In training, a chain ending in a BatchNorm2d writes its output straight into
   /// `target`; otherwise as Module::forward_into.
+  [[nodiscard]] bool forward_into_is_direct() const noexcept override {
+    return is_training() && !layers_.empty() && dynamic_cast<const BatchNorm2d*>(layers_.back().get()) != nullptr;
+  }
   void forward_into(const Tensor& x, Tensor& target, bool accumulate) override {
     auto* bn = layers_.empty() ? nullptr : dynamic_cast<BatchNorm2d*>(layers_.back().get());
     if (!is_training() || !bn) {
