@@ -416,7 +416,7 @@ int main(int argc, char** argv) {
   for (double a : network_accuracies) alone += (alone.empty() ? "" : ", ") + nas::fmt(a, 2) + " %";
   table.row({"winner (NB201 string)", "`" + winner + "`"})
       .row({"test accuracy (" + nas::fmt_count(static_cast<long long>(d.test.size())) + " test images)" +
-                (trained > 1 ? ", " + std::to_string(trained) + " networks averaged" : ""),
+                (trained > 1 ? ", " + std::to_string(ens.members_used) + " networks averaged" : ""),
             nas::fmt(ens.test_accuracy, 2) + " %"});
   if (trained > 1) table.row({"test accuracy of each network alone", alone});
   table.row({"parameters" + per_network, nas::fmt_count(static_cast<long long>(fin.params))})
@@ -454,8 +454,8 @@ int main(int argc, char** argv) {
 
   std::printf("winner: %s\n", winner.c_str());
   if (trained > 1)
-    std::printf("test accuracy: %.2f %% (%zu networks averaged; alone: %s; %.2f epochs each%s)\n", ens.test_accuracy, trained,
-                alone.c_str(), fin.epochs, any_cut ? ", stopped at the budget" : "");
+    std::printf("test accuracy: %.2f %% (%zu networks averaged; alone: %s; %.2f epochs each%s)\n", ens.test_accuracy,
+                ens.members_used, alone.c_str(), fin.epochs, any_cut ? ", stopped at the budget" : "");
   else
     std::printf("test accuracy: %.2f %% (%.2f epochs of final training%s)\n", ens.test_accuracy, fin.epochs,
                 any_cut ? ", stopped at the budget" : "");
