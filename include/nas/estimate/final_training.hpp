@@ -276,13 +276,18 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
     r.reason = run.failure();
     return r;
   }
-  const EvalResult t = evaluate_network(run.network(), test, o.eval_batch_size);
+  // One pass over the test set: with the probabilities kept, accuracy and loss come from them.
+  if (options.keep_test_probabilities)
+    r.test_probabilities = predict_probabilities(run.network(), test, o.eval_batch_size);
+  const EvalResult t = options.keep_test_probabilities ? ensemble_scores({&r.test_probabilities}, test)
+                                                       : evaluate_network(run.network(), test, o.eval_batch_size);
   r.test_accuracy = t.accuracy;
   r.test_loss = t.loss;
   r.ok = std::isfinite(t.loss);
-  if (!r.ok) r.reason = "test loss is not finite";
-  if (r.ok && options.keep_test_probabilities)
-    r.test_probabilities = predict_probabilities(run.network(), test, o.eval_batch_size);
+  if (!r.ok) {
+    r.reason = "test loss is not finite";
+    r.test_probabilities.clear();
+  }
   if (options.latency_repeats > 0) {
     const NetworkInput in = NetworkInput::of(train);
     r.latency_ms_batch1 = inference_latency_ms(run.network(), in, 1, options.latency_repeats);
