@@ -298,12 +298,14 @@ class Opaque final : public nas::Module {
 };
 }  // namespace
 
-TEST_CASE("in training, ops that write into a node's sum give the same cell as ops summed from their buffers",
+TEST_CASE("ops that write into a node's sum give the same cell as ops summed from their buffers, in training and "
+          "evaluation",
           "[model]") {
   // Every order of direct (ReLU-Conv-BN) and buffered (skip, pooling) edges into a node.
   const char* names[] = {"none", "skip_connect", "nor_conv_3x3", "avg_pool_3x3", "nor_conv_1x1"};
   nas::Rng pick(21);
-  for (int trial = 0; trial < 30; ++trial) {
+  for (int trial = 0; trial < 60; ++trial) {
+    const bool eval = trial % 2 == 1;
     std::vector<nas::CellEdge> direct, buffered;
     std::string kinds;
     for (std::size_t i = 0; i < nas::Nb201Arch::edges.size(); ++i) {
@@ -318,9 +320,15 @@ TEST_CASE("in training, ops that write into a node's sum give the same cell as o
     }
     DagModule da(nas::CellDag(1, 4, std::move(direct), {3})), db(nas::CellDag(1, 4, std::move(buffered), {3}));
     nas::Tensor x = random_images(3, 3, 5, 5, 300 + static_cast<std::uint64_t>(trial));
+    if (eval) {  // running statistics from one training batch, then the fused evaluation convolutions
+      da.forward(random_images(3, 3, 5, 5, 900 + static_cast<std::uint64_t>(trial)));
+      db.forward(random_images(3, 3, 5, 5, 900 + static_cast<std::uint64_t>(trial)));
+      da.eval();
+      db.eval();
+    }
     const nas::Tensor ya = da.forward(x);
     const nas::Tensor& yb = db.forward(x);
-    INFO("edges " << kinds);
+    INFO("edges " << kinds << (eval ? "(evaluation)" : "(training)"));
     REQUIRE(ya.shape() == yb.shape());
     for (std::size_t i = 0; i < ya.numel(); ++i) REQUIRE(ya[i] == yb[i]);
     nas::Tensor dy(ya.shape());

@@ -397,6 +397,45 @@ TEST_CASE("ConvInput::relu convolves max(x, 0) and back-propagates through it: t
   nas::set_num_threads(1);
 }
 
+TEST_CASE("conv2d_forward with accumulate adds the same floats as a separate output added afterwards", "[tensor][conv]") {
+  nas::Rng rng(37);
+  nas::Workspace ws;
+  auto cases = shape_cases();
+  Conv2dShape wide = make(2, 3, 4, 20, 20, 3, 1, 1, 1, 1);  // the GEMM path
+  wide.stride_h = wide.stride_w = 9;
+  cases.push_back({wide, true});
+  cases.push_back({make(2, 3, 5, 6, 28, 3, 1, 1, 1, 1), true});   // rows longer than a vector
+  cases.push_back({make(2, 4, 6, 24, 24, 1, 1, 0, 1, 1), false});  // 1x1 planes read in place without accumulate
+  for (int threads : {1, 2}) {
+    nas::set_num_threads(threads);
+    for (const auto& c : cases) {
+      const auto& s = c.s;
+      for (auto input : {nas::kernels::ConvInput::as_is, nas::kernels::ConvInput::relu}) {
+        INFO(describe(s) << ", " << threads << " threads, relu " << (input == nas::kernels::ConvInput::relu));
+        const auto x = random_vector(static_cast<std::size_t>(s.batch) * s.in_channels * s.in_h * s.in_w, rng);
+        const auto w = random_vector(
+            static_cast<std::size_t>(s.out_channels) * (s.in_channels / s.groups) * s.kernel_h * s.kernel_w, rng);
+        const auto b = random_vector(static_cast<std::size_t>(s.out_channels), rng);
+        const float* bias = c.bias ? b.data() : nullptr;
+        const std::size_t ny = static_cast<std::size_t>(s.batch) * s.out_channels * s.out_h() * s.out_w();
+        // Guard floats on both sides of the target catch a write past the output.
+        const std::size_t guard = 64;
+        auto target = random_vector(ny + 2 * guard, rng);
+        const auto before = target;
+        std::vector<float> y(ny);
+        nas::kernels::conv2d_forward(s, x.data(), w.data(), bias, y.data(), ws, input);
+        nas::kernels::conv2d_forward(s, x.data(), w.data(), bias, target.data() + guard, ws, input, true);
+        for (std::size_t i = 0; i < guard; ++i) {
+          REQUIRE(target[i] == before[i]);
+          REQUIRE(target[guard + ny + i] == before[guard + ny + i]);
+        }
+        for (std::size_t i = 0; i < ny; ++i) REQUIRE(target[guard + i] == before[guard + i] + y[i]);
+      }
+    }
+  }
+  nas::set_num_threads(1);
+}
+
 TEST_CASE("conv2d kernels write nothing outside y and dx", "[tensor][conv]") {
   nas::Rng rng(41);
   nas::Workspace ws;

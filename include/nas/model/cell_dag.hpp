@@ -139,7 +139,8 @@ class CellDag {
           if (runs_[e] && edges_[e].to == t) vals_[ts] = &edges_[e].op.module->forward(*vals_[static_cast<std::size_t>(edges_[e].from)]);
         continue;
       }
-      // Ops that write into the node's sum directly (ending in BatchNorm, in training) do,
+      // Ops that write into the node's sum directly (ending in BatchNorm in training, in a
+      // fused convolution in evaluation) do,
       // and keep no output buffer of their own; other outputs are added from their own
       // buffers, the first two in one pass. The additions keep the edges' order (a + b and
       // b + a are the same float).

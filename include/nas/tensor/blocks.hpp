@@ -227,7 +227,10 @@ class ResNetBasicBlock final : public Module {
 
   const Tensor& forward(const Tensor& x) override {
     conv_b_->forward_into(conv_a_->forward(x), y_, false);  // conv_b's BatchNorm writes into y_
-    add_into(y_, downsample_ ? downsample_->forward(x) : x);
+    if (downsample_)
+      downsample_->forward_into(x, y_, true);  // directly, when the downsample can
+    else
+      add_into(y_, x);
     return y_;
   }
   const Tensor& backward(const Tensor& dy) override {

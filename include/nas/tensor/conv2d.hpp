@@ -74,25 +74,23 @@ class Conv2d final : public Module {
   /// does not overwrite it; backward() needs a forward() first.
   const Tensor& forward_fused(const Tensor& x, bool relu_input, const float* scale, const float* shift) {
     set_input(x.shape());
-    x_ = nullptr;
     fused_y_.resize(Shape{s_.batch, s_.out_channels, s_.out_h(), s_.out_w()});
-    const float* w = weight_.value.data();
-    const float* b = opt_.bias ? bias_.value.data() : nullptr;
-    if (scale) {
-      fused_w_.resize(weight_.value.shape());
-      fused_b_.resize(Shape{s_.out_channels});
-      const std::size_t per_out = weight_.value.numel() / static_cast<std::size_t>(s_.out_channels);
-      for (int o = 0; o < s_.out_channels; ++o) {
-        const auto oi = static_cast<std::size_t>(o);
-        for (std::size_t k = 0; k < per_out; ++k) fused_w_[oi * per_out + k] = w[oi * per_out + k] * scale[oi];
-        fused_b_[oi] = (b ? b[oi] * scale[oi] : 0.0f) + shift[oi];
-      }
-      w = fused_w_.data();
-      b = fused_b_.data();
-    }
-    kernels::conv2d_forward(s_, x.data(), w, b, fused_y_.data(), thread_workspace(),
-                            relu_input ? kernels::ConvInput::relu : kernels::ConvInput::as_is);
+    run_fused(x, relu_input, scale, shift, fused_y_.data(), false);
     return fused_y_;
+  }
+
+  /// forward_fused() written into `target` (resized) or, with `accumulate`, added to it
+  /// (target + output, the same floats as adding forward_fused()'s result), without a
+  /// buffer of its own: a cell node's sum takes its edges' outputs this way in evaluation.
+  void forward_fused_into(const Tensor& x, bool relu_input, const float* scale, const float* shift, Tensor& target,
+                          bool accumulate) {
+    set_input(x.shape());
+    const Shape out{s_.batch, s_.out_channels, s_.out_h(), s_.out_w()};
+    if (accumulate && target.shape() != out)
+      throw ConfigError("Conv2d::forward_fused_into: target " + target.shape().str() + " for an output " + out.str());
+    if (!accumulate) target.resize(out);
+    NAS_ASSERT(target.data() != x.data(), "Conv2d::forward_fused_into: the target aliases the input");
+    run_fused(x, relu_input, scale, shift, target.data(), accumulate);
   }
 
   const Tensor& backward(const Tensor& dy) override {
@@ -144,6 +142,26 @@ class Conv2d final : public Module {
                         std::to_string(s.kernel_w) + " kernel (dilation " + std::to_string(s.dilation_h) + ", padding " +
                         std::to_string(s.pad_h) + ")");
     return s;
+  }
+  // The fused inference convolution into y (see forward_fused).
+  void run_fused(const Tensor& x, bool relu_input, const float* scale, const float* shift, float* y, bool accumulate) {
+    x_ = nullptr;
+    const float* w = weight_.value.data();
+    const float* b = opt_.bias ? bias_.value.data() : nullptr;
+    if (scale) {
+      fused_w_.resize(weight_.value.shape());
+      fused_b_.resize(Shape{s_.out_channels});
+      const std::size_t per_out = weight_.value.numel() / static_cast<std::size_t>(s_.out_channels);
+      for (int o = 0; o < s_.out_channels; ++o) {
+        const auto oi = static_cast<std::size_t>(o);
+        for (std::size_t k = 0; k < per_out; ++k) fused_w_[oi * per_out + k] = w[oi * per_out + k] * scale[oi];
+        fused_b_[oi] = (b ? b[oi] * scale[oi] : 0.0f) + shift[oi];
+      }
+      w = fused_w_.data();
+      b = fused_b_.data();
+    }
+    kernels::conv2d_forward(s_, x.data(), w, b, y, thread_workspace(),
+                            relu_input ? kernels::ConvInput::relu : kernels::ConvInput::as_is, accumulate);
   }
   void set_input(const Shape& in) {
     if (in.rank() == 4 && in[0] == s_.batch && in[1] == s_.in_channels && in[2] == s_.in_h && in[3] == s_.in_w) return;

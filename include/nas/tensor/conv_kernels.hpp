@@ -174,9 +174,11 @@ inline void add_chunk_sums(const float* parts, int chunks, std::size_t n, std::s
 /// Number of batch chunks: one per thread, at most one per image.
 inline int batch_chunks(const Conv2dShape& s) { return std::max(1, std::min(nas::num_threads(), s.batch)); }
 
-/// General path: per image and group, im2col then a GEMM. Any stride, padding, dilation, groups.
+/// General path: per image and group, im2col then a GEMM. Any stride, padding, dilation,
+/// groups. With `accumulate`, each image's result goes through a scratch plane set and is
+/// added to y (y + (conv + bias), as when adding a separately computed output).
 inline void conv2d_forward_gemm(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-                                bool relu, Workspace& ws) {
+                                bool relu, Workspace& ws, bool accumulate = false) {
   const int oh = s.out_h(), ow = s.out_w();
   const int P = oh * ow, cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
   const int K = cin_g * s.kernel_h * s.kernel_w;
@@ -185,18 +187,28 @@ inline void conv2d_forward_gemm(const Conv2dShape& s, const float* x, const floa
   float* cols = ws.buffer(0, col_n * chunks);
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * P;
+  float* sums = accumulate ? ws.buffer(1, y_img * chunks) : nullptr;
   for_items(chunks, chunks, [&](int, int c) {
     float* col = cols + col_n * c;
     const auto [b0, b1] = chunk_range(s.batch, chunks, c);
-    for (int n = b0; n < b1; ++n)
+    for (int n = b0; n < b1; ++n) {
+      float* yn = accumulate ? sums + y_img * c : y + y_img * n;
       for (int g = 0; g < s.groups; ++g) {
         im2col(s, x + x_img * n, g * cin_g, cin_g, col, relu);
         ConstRowMajorMap W(w + static_cast<std::size_t>(g) * cout_g * K, cout_g, K);
         ConstRowMajorMap C(col, K, P);
-        RowMajorMap Y(y + y_img * n + static_cast<std::size_t>(g) * cout_g * P, cout_g, P);
+        RowMajorMap Y(yn + static_cast<std::size_t>(g) * cout_g * P, cout_g, P);
         Y.noalias() = W * C;
       }
-    if (bias)
+      if (!accumulate) continue;
+      float* dst = y + y_img * n;
+      for (int o = 0; o < s.out_channels; ++o) {
+        const float b = bias ? bias[o] : 0.0f;
+        const std::size_t at = static_cast<std::size_t>(o) * P;
+        for (int p = 0; p < P; ++p) dst[at + p] += yn[at + p] + b;
+      }
+    }
+    if (bias && !accumulate)
       for (int n = b0; n < b1; ++n)
         for (int o = 0; o < s.out_channels; ++o) {
           float* row = y + y_img * n + static_cast<std::size_t>(o) * P;
@@ -663,18 +675,33 @@ inline FoldPlan fold_plan(const Conv2dShape& s, int fold_cap, int slot, std::siz
 #if defined(__AVX512F__)
 /// The first min(n, 16) lanes.
 inline __mmask16 lanes(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1U << n) - 1U); }
+
+/// The first min(n, 16) floats at p, and zeros after them. A load of a whole vector that
+/// stays inside p's 4 KiB page cannot fault (the page holds p[0]), and it is much faster
+/// than a masked load on some CPUs when the row's end is still on its way from memory;
+/// the lanes past n are then zeroed in registers. The asm statement keeps the compiler
+/// from turning the pair back into a masked load.
+inline __m512 load_first(const float* p, int n) {
+  const __mmask16 m = lanes(n);
+  if (n >= 16) return _mm512_loadu_ps(p);
+  if ((reinterpret_cast<std::uintptr_t>(p) & 4095U) > 4096U - 64U) return _mm512_maskz_loadu_ps(m, p);
+  __m512 v = _mm512_loadu_ps(p);
+  asm("" : "+v"(v));
+  return _mm512_maskz_mov_ps(m, v);
+}
 #endif
 
 /// d[i] = s[i * step] (or max(s[i * step], 0) with `relu`) for i in [0, n). The rows are
-/// short (7 to 32 floats), so on AVX-512 masked vectors replace the scalar remainder loops.
-/// Loads are masked (never past the source row), stores are not: masked stores are slow
-/// on some CPUs, so up to 15 zeros land after d[n - 1], which the caller must allow.
+/// short (7 to 32 floats), so on AVX-512 vectors cut to length replace the scalar
+/// remainder loops. Loads never read past the source row's page (load_first); stores are
+/// whole vectors, since masked stores are slow on some CPUs, so up to 15 zeros land after
+/// d[n - 1], which the caller must allow.
 inline void copy_strided(float* __restrict d, const float* __restrict s, int n, int step, bool relu) {
 #if defined(__AVX512F__)
   const __m512 zero = _mm512_setzero_ps();
   if (step == 1) {
     for (int i = 0; i < n; i += 16) {
-      __m512 v = _mm512_maskz_loadu_ps(lanes(n - i), s + i);
+      __m512 v = load_first(s + i, n - i);
       if (relu) v = _mm512_max_ps(v, zero);
       _mm512_storeu_ps(d + i, v);
     }
@@ -684,8 +711,8 @@ inline void copy_strided(float* __restrict d, const float* __restrict s, int n, 
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     for (int i = 0; i < n; i += 16) {
       const int k = std::min(16, n - i), last = 2 * k - 1;  // reads s[2i .. 2i + last)
-      const __m512 lo = _mm512_maskz_loadu_ps(lanes(last), s + 2 * i);
-      const __m512 hi = _mm512_maskz_loadu_ps(last > 16 ? lanes(last - 16) : 0, s + 2 * i + 16);
+      const __m512 lo = load_first(s + 2 * i, last);
+      const __m512 hi = last > 16 ? load_first(s + 2 * i + 16, last - 16) : _mm512_setzero_ps();
       __m512 v = _mm512_permutex2var_ps(lo, even, hi);
       if (relu) v = _mm512_max_ps(v, zero);
       _mm512_storeu_ps(d + i, v);
@@ -699,22 +726,31 @@ inline void copy_strided(float* __restrict d, const float* __restrict s, int n, 
   }
 }
 
-/// d[i] = s[i] + b for i in [0, n). Unless `last`, whole vectors are read and written:
-/// the floats past n must belong to the rest of the plane, which the caller writes later.
-inline void add_row(float* __restrict d, const float* __restrict s, int n, float b, bool last) {
+/// d[i] = s[i] + b for i in [0, n), or with `accumulate` d[i] = d[i] + (s[i] + b) (the
+/// same float as adding a buffered s + b afterwards). Unless `last`, whole vectors are
+/// read and written: the floats past n must belong to the rest of the plane, which the
+/// caller writes later when overwriting, and which keep their values when accumulating.
+inline void add_row(float* __restrict d, const float* __restrict s, int n, float b, bool last, bool accumulate) {
 #if defined(__AVX512F__)
   const __m512 vb = _mm512_set1_ps(b);
   for (int i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(n - i);
     if (last) {
-      const __mmask16 m = lanes(n - i);
-      _mm512_mask_storeu_ps(d + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + i), vb));
+      const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + i), vb);
+      _mm512_mask_storeu_ps(d + i, m, accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), v) : v);
+    } else if (accumulate) {
+      const __m512 old = _mm512_loadu_ps(d + i);
+      _mm512_storeu_ps(d + i, _mm512_mask_add_ps(old, m, old, _mm512_add_ps(_mm512_loadu_ps(s + i), vb)));
     } else {
       _mm512_storeu_ps(d + i, _mm512_add_ps(_mm512_loadu_ps(s + i), vb));
     }
   }
 #else
   (void)last;
-  for (int i = 0; i < n; ++i) d[i] = s[i] + b;
+  if (accumulate)
+    for (int i = 0; i < n; ++i) d[i] += s[i] + b;
+  else
+    for (int i = 0; i < n; ++i) d[i] = s[i] + b;
 #endif
 }
 
@@ -747,10 +783,11 @@ inline void fill_fold(const Conv2dShape& s, const FoldPlan& p, const float* img,
   }
 }
 
-/// y = conv(x) + bias for a convolution whose weights are already packed (pack_weights, per
-/// group), optionally applying ReLU to x as it is read. Any stride, padding, dilation, groups.
+/// y = conv(x) + bias (or y += conv(x) + bias with `accumulate`) for a convolution whose
+/// weights are already packed (pack_weights, per group), optionally applying ReLU to x as
+/// it is read. Any stride, padding, dilation, groups.
 inline void direct_forward_packed(const Conv2dShape& s, const float* x, const float* packed, const float* bias,
-                                  float* y, bool relu, Workspace& ws) {
+                                  float* y, bool relu, Workspace& ws, bool accumulate = false) {
   const int oh = s.out_h(), ow = s.out_w(), cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups;
   const int taps = s.kernel_h * s.kernel_w;
   const std::size_t x_img = static_cast<std::size_t>(s.in_channels) * s.in_h * s.in_w;
@@ -758,7 +795,7 @@ inline void direct_forward_packed(const Conv2dShape& s, const float* x, const fl
   const std::size_t y_img = static_cast<std::size_t>(s.out_channels) * plane_out;
   // A 1x1 stride-1 kernel can read its planes in place when the last partial block wastes little.
   const std::size_t step = static_cast<std::size_t>(Vec::pos_block) * Vec::width;
-  if (!relu && pointwise_applies(s) && (round_up(plane_out, step) - plane_out) * 16 <= plane_out) {
+  if (!relu && !accumulate && pointwise_applies(s) && (round_up(plane_out, step) - plane_out) * 16 <= plane_out) {
     const int threads0 = team_size(s.batch);
     const Pointwise pw = pointwise_tables(plane_out, cin_g);
     float* scratch = ws.buffer(4, (static_cast<std::size_t>(cin_g) + cout_g) * step * threads0);
@@ -806,7 +843,7 @@ inline void direct_forward_packed(const Conv2dShape& s, const float* x, const fl
           const float* src = out + p.positions * o + static_cast<std::size_t>(k) * p.pitch * p.row;
           for (int i = 0; i < oh; ++i)
             add_row(yo + static_cast<std::size_t>(i) * ow, src + static_cast<std::size_t>(i) * p.row, ow, b,
-                    i * ow + whole_row > oh * ow);
+                    i * ow + whole_row > oh * ow, accumulate);
         }
     }
   });
@@ -819,7 +856,7 @@ inline bool direct_dx_applies(const Conv2dShape& s) {
 }
 
 inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-                                  bool relu, Workspace& ws) {
+                                  bool relu, Workspace& ws, bool accumulate) {
   const int cin_g = s.in_channels / s.groups, cout_g = s.out_channels / s.groups, taps = s.kernel_h * s.kernel_w;
   float* packed = ws.buffer(3, static_cast<std::size_t>(s.out_channels) * cin_g * taps);
   for (int g = 0; g < s.groups; ++g) {
@@ -829,7 +866,7 @@ inline void conv2d_forward_direct(const Conv2dShape& s, const float* x, const fl
         [&](int o, int c, int t) { return wg[(static_cast<std::size_t>(o) * cin_g + c) * taps + t]; },
         packed + static_cast<std::size_t>(g) * cout_g * cin_g * taps);
   }
-  direct_forward_packed(s, x, packed, bias, y, relu, ws);
+  direct_forward_packed(s, x, packed, bias, y, relu, ws, accumulate);
 }
 
 /// dx at stride 1: the convolution of dy, padded by dilation (kernel - 1) - pad, with the
@@ -948,18 +985,20 @@ enum class ConvInput {
   relu,  ///< max(x, 0): a preceding ReLU fused into the convolution (inference)
 };
 
-/// y = conv(x, w) + bias. y [batch, out_channels, out_h, out_w] is overwritten; bias may be
-/// nullptr. With ConvInput::relu the input is read as max(x, 0). The kernels use the
-/// workspace's slots freely: do not hold its buffers across a call.
+/// y = conv(x, w) + bias. y [batch, out_channels, out_h, out_w] is overwritten, or with
+/// `accumulate` added to (y + (conv + bias), the same floats as adding a separately computed
+/// output); bias may be nullptr. With ConvInput::relu the input is read as max(x, 0). y
+/// must not overlap x. The kernels use the workspace's slots freely: do not hold its
+/// buffers across a call.
 inline void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias, float* y,
-                           Workspace& ws, ConvInput input = ConvInput::as_is) {
+                           Workspace& ws, ConvInput input = ConvInput::as_is, bool accumulate = false) {
   s.validate("conv2d_forward");
   NAS_ASSERT(x && w && y, "conv2d_forward: x, w and y must not be null");
   const bool relu = input == ConvInput::relu;
   if (detail::fold_applies(s))
-    detail::conv2d_forward_direct(s, x, w, bias, y, relu, ws);
+    detail::conv2d_forward_direct(s, x, w, bias, y, relu, ws, accumulate);
   else
-    detail::conv2d_forward_gemm(s, x, w, bias, y, relu, ws);
+    detail::conv2d_forward_gemm(s, x, w, bias, y, relu, ws, accumulate);
 }
 
 /// Gradients of conv2d_forward given dy = dL/dy, for the same `input` mode: with

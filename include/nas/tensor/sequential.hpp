@@ -23,6 +23,7 @@ namespace nas {
 /// convolution (Conv2d::forward_fused) with the BatchNorm folded into the weights, as
 /// inference engines do; results equal the layer-by-layer ones up to float rounding. A
 /// backward() after such a forward first replays the layers, so gradients stay exact.
+/// forward_into() writes a final fused group straight into (or adds it to) its target.
 ///
 /// A BatchNorm2d added right after a Conv2d writes its input gradient over the
 /// convolution's output in backward (BatchNorm2d::overwrite_input_in_backward), saving a
@@ -55,20 +56,28 @@ class Sequential : public Module {
     if (!is_training()) return forward_eval(x);
     return forward_layers(x, layers_.size());
   }
-  /// In training, a chain ending in a BatchNorm2d writes its output straight into
-  /// `target`; otherwise as Module::forward_into.
+  /// A chain ending in a BatchNorm2d (training), or in a Conv2d with or without an
+  /// evaluation-mode BatchNorm2d after it (evaluation, where they run fused), writes its
+  /// output straight into `target`; otherwise as Module::forward_into.
   [[nodiscard]] bool forward_into_is_direct() const noexcept override {
-    return is_training() && !layers_.empty() && dynamic_cast<const BatchNorm2d*>(layers_.back().get()) != nullptr;
+    if (layers_.empty()) return false;
+    const auto* bn = dynamic_cast<const BatchNorm2d*>(layers_.back().get());
+    if (is_training()) return bn != nullptr;
+    return eval_tail() > 0;
   }
   void forward_into(const Tensor& x, Tensor& target, bool accumulate) override {
-    auto* bn = layers_.empty() ? nullptr : dynamic_cast<BatchNorm2d*>(layers_.back().get());
-    if (!is_training() || !bn) {
+    if (!forward_into_is_direct()) {
       Module::forward_into(x, target, accumulate);
       return;
     }
     x_ = &x;
     fused_ = false;
     relu_into_conv_.assign(layers_.size(), 0);
+    if (!is_training()) {
+      forward_eval(x, &target, accumulate);
+      return;
+    }
+    auto* bn = dynamic_cast<BatchNorm2d*>(layers_.back().get());
     bn->forward_into(forward_layers(x, layers_.size() - 1), target, accumulate);
   }
   const Tensor& backward(const Tensor& dy) override {
@@ -133,7 +142,18 @@ class Sequential : public Module {
     return *h;
   }
 
-  const Tensor& forward_eval(const Tensor& x) {
+  // How many layers at the end run as one fused convolution in evaluation: 1 for a final
+  // Conv2d, 2 for a Conv2d then a BatchNorm2d with running statistics, else 0.
+  [[nodiscard]] std::size_t eval_tail() const noexcept {
+    const std::size_t n = layers_.size();
+    if (n >= 1 && dynamic_cast<const Conv2d*>(layers_[n - 1].get())) return 1;
+    const auto* bn = n >= 2 ? dynamic_cast<const BatchNorm2d*>(layers_[n - 1].get()) : nullptr;
+    return bn && bn->eval_is_affine() && dynamic_cast<const Conv2d*>(layers_[n - 2].get()) ? 2 : 0;
+  }
+
+  // Evaluation forward, fusing [ReLU ->] Conv2d [-> BatchNorm2d]. With a `target`, the
+  // chain's last group (eval_tail() > 0) writes or adds its output there.
+  const Tensor& forward_eval(const Tensor& x, Tensor* target = nullptr, bool accumulate = false) {
     const Tensor* h = &x;
     const std::size_t n = layers_.size();
     for (std::size_t i = 0; i < n;) {
@@ -144,7 +164,9 @@ class Sequential : public Module {
       auto* conv = dynamic_cast<Conv2d*>(layers_[k].get());
       auto* bn = conv && k + 1 < n ? dynamic_cast<BatchNorm2d*>(layers_[k + 1].get()) : nullptr;
       if (bn && !bn->eval_is_affine()) bn = nullptr;
-      if (!conv || (!relu && !bn)) {
+      const std::size_t end = conv ? k + (bn ? 2 : 1) : i + 1;
+      const bool into = target != nullptr && conv != nullptr && end == n;
+      if (!conv || (!relu && !bn && !into)) {
         h = &layers_[i++]->forward(*h);
         continue;
       }
@@ -152,11 +174,17 @@ class Sequential : public Module {
         affine_.resize(Shape{2, bn->options().channels});
         bn->eval_affine(affine_.data(), affine_.data() + bn->options().channels);
       }
-      h = &conv->forward_fused(*h, relu, bn ? affine_.data() : nullptr,
-                               bn ? affine_.data() + bn->options().channels : nullptr);
+      const float* scale = bn ? affine_.data() : nullptr;
+      const float* shift = bn ? affine_.data() + bn->options().channels : nullptr;
       fused_ = true;
-      i = k + (bn ? 2 : 1);
+      if (into) {
+        conv->forward_fused_into(*h, relu, scale, shift, *target, accumulate);
+        return *target;
+      }
+      h = &conv->forward_fused(*h, relu, scale, shift);
+      i = end;
     }
+    NAS_ASSERT(target == nullptr, "Sequential::forward_eval: the chain does not end in a convolution");
     return *h;
   }
 
