@@ -98,10 +98,10 @@ int main(int argc, char** argv) {
       high.push_back(hi);
       i = k;
     }
-    const std::string mean = repeated ? ", mean over seeds" : "";
-    chart.add(strategy + (ensembles ? " (networks averaged)" : "") + mean, x, y, {.markers = true});
-    if (repeated) chart.band(strategy + ", lowest to highest seed", x, low, high);
-    if (ensembles) chart.add(strategy + ", first network alone" + mean, x, single, {.dashed = true, .markers = true});
+    // Lines pass through the mean over seeds; the legend has no room to say so.
+    chart.add(strategy + (ensembles ? ", networks averaged" : ""), x, y, {.markers = true});
+    if (repeated) chart.band(strategy + ", range over seeds", x, low, high);
+    if (ensembles) chart.add(strategy + ", first network alone", x, single, {.dashed = true, .markers = true});
   }
   chart.save((std::filesystem::path(out_dir) / "search_fashion_mnist_budget.svg").string());
   std::cout << "wrote " << out_dir << "/search_fashion_mnist_budget.{svg,csv}\n";
