@@ -679,15 +679,20 @@ inline __mmask16 lanes(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) 
 /// The first min(n, 16) floats at p, and zeros after them. A load of a whole vector that
 /// stays inside p's 4 KiB page cannot fault (the page holds p[0]), and it is much faster
 /// than a masked load on some CPUs when the row's end is still on its way from memory;
-/// the lanes past n are then zeroed in registers. The asm statement keeps the compiler
-/// from turning the pair back into a masked load.
+/// the lanes past n are then zeroed in registers. keep_in_register keeps the compiler
+/// from turning the pair back into a masked load. Under AddressSanitizer, which would
+/// report the floats past the buffer, the load is masked.
 inline __m512 load_first(const float* p, int n) {
   const __mmask16 m = lanes(n);
   if (n >= 16) return _mm512_loadu_ps(p);
+#if defined(__SANITIZE_ADDRESS__)
+  return _mm512_maskz_loadu_ps(m, p);
+#else
   if ((reinterpret_cast<std::uintptr_t>(p) & 4095U) > 4096U - 64U) return _mm512_maskz_loadu_ps(m, p);
   __m512 v = _mm512_loadu_ps(p);
-  asm("" : "+v"(v));
+  keep_in_register(v);
   return _mm512_maskz_mov_ps(m, v);
+#endif
 }
 #endif
 
