@@ -195,10 +195,12 @@ TEST_CASE("final_training retrains from scratch, tests once and measures latency
 
 TEST_CASE("final_training re-plans its horizon when training runs slower than the probe", "[estimate][trained]") {
   const auto& d = synthetic();
-  // The probe times plain steps (a few ms per epoch here) and plans many epochs for 1 s.
-  // Each finished epoch then sleeps 100 ms, so that plan would run far past its second;
-  // re-planned, training ends a much shorter schedule, complete, well before the hard stop.
-  nas::FinalTrainingOptions fo{.training = tiny(1.0), .seconds = 1.0, .stop_seconds = 60.0, .latency_repeats = 1};
+  // A probe figure of 5 ms per epoch plans 200 epochs for 1 s (given rather than timed, so
+  // a loaded machine cannot change the first plan). Each finished epoch then sleeps 100 ms,
+  // so that plan would run far past its second; re-planned from the measured speed,
+  // training ends a much shorter schedule, complete, well before the hard stop.
+  nas::FinalTrainingOptions fo{
+      .training = tiny(1.0), .seconds = 1.0, .stop_seconds = 60.0, .epoch_seconds = 0.005, .latency_repeats = 1};
   std::size_t epochs_seen = 0;
   fo.training.on_epoch = [&](const nas::EpochInfo& e) {
     ++epochs_seen;
