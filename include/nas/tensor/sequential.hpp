@@ -61,8 +61,7 @@ class Sequential : public Module {
   /// output straight into `target`; otherwise as Module::forward_into.
   [[nodiscard]] bool forward_into_is_direct() const noexcept override {
     if (layers_.empty()) return false;
-    const auto* bn = dynamic_cast<const BatchNorm2d*>(layers_.back().get());
-    if (is_training()) return bn != nullptr;
+    if (is_training()) return dynamic_cast<const BatchNorm2d*>(layers_.back().get()) != nullptr;
     return eval_tail() > 0;
   }
   void forward_into(const Tensor& x, Tensor& target, bool accumulate) override {
