@@ -85,9 +85,9 @@ class BatchNorm2d final : public Module {
       gamma_.value.fill(1.0f);
       beta_ = Parameter("bias", Shape{o.channels});
     }
-    running_mean_ = Tensor(Shape{o.channels});
-    running_var_ = Tensor(Shape{o.channels});
-    running_var_.fill(1.0f);
+    running_mean_ = Parameter("running_mean", Shape{o.channels}, ParamGroup::buffer);
+    running_var_ = Parameter("running_var", Shape{o.channels}, ParamGroup::buffer);
+    running_var_.value.fill(1.0f);
     mean_ = Tensor(Shape{o.channels});
     inv_std_ = Tensor(Shape{o.channels});
   }
@@ -170,11 +170,12 @@ class BatchNorm2d final : public Module {
           for (std::size_t i = 0; i < hw; ++i) dxd[off + i] = k * dyd[off + i];
         }
       }
-      if (opt_.affine) {
+      if (opt_.affine) {  // has_grad is set after the loop
         gamma_.grad[static_cast<std::size_t>(c)] += static_cast<float>(sum_dy_xhat);
         beta_.grad[static_cast<std::size_t>(c)] += static_cast<float>(sum_dy);
       }
     });
+    if (opt_.affine) gamma_.has_grad = beta_.has_grad = true;
     return dx;
   }
 
@@ -191,10 +192,17 @@ class BatchNorm2d final : public Module {
     return in;
   }
   [[nodiscard]] std::string type_name() const override { return "BatchNorm2d"; }
+  /// weight and bias (when affine), then the buffers running_mean and running_var (when
+  /// tracked), as torch's state_dict lists them; there is no num_batches_tracked, as the
+  /// momentum is fixed.
   void own_parameters(std::vector<Parameter*>& out) override {
     if (opt_.affine) {
       out.push_back(&gamma_);
       out.push_back(&beta_);
+    }
+    if (opt_.track_running_stats) {
+      out.push_back(&running_mean_);
+      out.push_back(&running_var_);
     }
   }
 
@@ -206,16 +214,16 @@ class BatchNorm2d final : public Module {
     NAS_ASSERT(eval_is_affine(), "BatchNorm2d::eval_affine without running statistics");
     for (int c = 0; c < opt_.channels; ++c) {
       const auto ci = static_cast<std::size_t>(c);
-      const float inv_std = 1.0f / std::sqrt(running_var_[ci] + opt_.eps);
+      const float inv_std = 1.0f / std::sqrt(running_var_.value[ci] + opt_.eps);
       const float g = opt_.affine ? gamma_.value[ci] : 1.0f;
       const float b = opt_.affine ? beta_.value[ci] : 0.0f;
       scale[ci] = g * inv_std;
-      shift[ci] = b - running_mean_[ci] * scale[ci];
+      shift[ci] = b - running_mean_.value[ci] * scale[ci];
     }
   }
 
-  [[nodiscard]] Tensor& running_mean() noexcept { return running_mean_; }
-  [[nodiscard]] Tensor& running_var() noexcept { return running_var_; }
+  [[nodiscard]] Tensor& running_mean() noexcept { return running_mean_.value; }
+  [[nodiscard]] Tensor& running_var() noexcept { return running_var_.value; }
   [[nodiscard]] Parameter& weight() noexcept { return gamma_; }
   [[nodiscard]] Parameter& bias() noexcept { return beta_; }
   [[nodiscard]] const Options& options() const noexcept { return opt_; }
@@ -256,14 +264,14 @@ class BatchNorm2d final : public Module {
         if (update) {
           const double unbiased = m > 1 ? ss / static_cast<double>(m - 1) : var;
           const double mom = opt_.momentum;
-          running_mean_[static_cast<std::size_t>(c)] =
-              static_cast<float>((1.0 - mom) * running_mean_[static_cast<std::size_t>(c)] + mom * mu);
-          running_var_[static_cast<std::size_t>(c)] =
-              static_cast<float>((1.0 - mom) * running_var_[static_cast<std::size_t>(c)] + mom * unbiased);
+          running_mean_.value[static_cast<std::size_t>(c)] =
+              static_cast<float>((1.0 - mom) * running_mean_.value[static_cast<std::size_t>(c)] + mom * mu);
+          running_var_.value[static_cast<std::size_t>(c)] =
+              static_cast<float>((1.0 - mom) * running_var_.value[static_cast<std::size_t>(c)] + mom * unbiased);
         }
       } else {
-        mean = running_mean_[static_cast<std::size_t>(c)];
-        inv_std = 1.0f / std::sqrt(running_var_[static_cast<std::size_t>(c)] + opt_.eps);
+        mean = running_mean_.value[static_cast<std::size_t>(c)];
+        inv_std = 1.0f / std::sqrt(running_var_.value[static_cast<std::size_t>(c)] + opt_.eps);
       }
       mean_[static_cast<std::size_t>(c)] = mean;
       inv_std_[static_cast<std::size_t>(c)] = inv_std;
@@ -292,7 +300,7 @@ class BatchNorm2d final : public Module {
 
   Options opt_;
   Parameter gamma_, beta_;
-  Tensor running_mean_, running_var_;
+  Parameter running_mean_, running_var_;  // group buffer
   Tensor mean_, inv_std_;  // statistics used by the last forward
   Tensor y_, dx_;  // the normalised input is recomputed from x_ in backward, not stored
   Shape out_shape_;  // of the last forward (y_ stays empty after forward_into)

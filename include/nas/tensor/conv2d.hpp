@@ -62,7 +62,7 @@ class Conv2d final : public Module {
     x_ = &x;
     input_ = input;
     y_.resize(Shape{s_.batch, s_.out_channels, s_.out_h(), s_.out_w()});
-    kernels::conv2d_forward(s_, x.data(), weight_.value.data(), opt_.bias ? bias_.value.data() : nullptr, y_.data(),
+    kernels::conv2d_forward(s_, x.data(), w_->value.data(), opt_.bias ? bias_.value.data() : nullptr, y_.data(),
                             thread_workspace(), input);
     return y_;
   }
@@ -97,8 +97,10 @@ class Conv2d final : public Module {
     NAS_ASSERT(x_ != nullptr, "Conv2d::backward before forward (forward_fused does not keep what backward needs)");
     check_shape("Conv2d::backward", dy, y_.shape());
     dx_.resize(x_->shape());
-    kernels::conv2d_backward(s_, x_->data(), weight_.value.data(), dy.data(), dx_.data(), weight_.grad.data(),
+    kernels::conv2d_backward(s_, x_->data(), w_->value.data(), dy.data(), dx_.data(), w_->grad.data(),
                              opt_.bias ? bias_.grad.data() : nullptr, thread_workspace(), input_);
+    w_->has_grad = true;
+    bias_.has_grad = opt_.bias;
     return dx_;
   }
 
@@ -118,11 +120,21 @@ class Conv2d final : public Module {
 
   [[nodiscard]] std::string type_name() const override { return "Conv2d"; }
   void own_parameters(std::vector<Parameter*>& out) override {
-    out.push_back(&weight_);
+    out.push_back(w_);
     if (opt_.bias) out.push_back(&bias_);
   }
 
-  [[nodiscard]] Parameter& weight() noexcept { return weight_; }
+  /// Uses `w` (owned elsewhere, alive as long as this layer, of this layer's weight shape)
+  /// as the weight from now on, so that several layers apply one tensor and their
+  /// gradients add up in it; listings name it once (see Module::own_parameters).
+  void share_weight(Parameter& w) {
+    if (w.value.shape() != w_->value.shape() || w.grad.shape() != w_->value.shape())
+      throw ConfigError("Conv2d::share_weight: weight '" + w.name + "' of shape " + w.value.shape().str() +
+                        " (with a gradient " + w.grad.shape().str() + ") for this layer's " + w_->value.shape().str());
+    w_ = &w;
+    if (w_ != &weight_) weight_ = Parameter();  // the own weight is no longer used
+  }
+  [[nodiscard]] Parameter& weight() noexcept { return *w_; }
   [[nodiscard]] Parameter& bias() noexcept { return bias_; }
   [[nodiscard]] bool has_bias() const noexcept { return opt_.bias; }
   [[nodiscard]] const Options& options() const noexcept { return opt_; }
@@ -146,12 +158,12 @@ class Conv2d final : public Module {
   // The fused inference convolution into y (see forward_fused).
   void run_fused(const Tensor& x, bool relu_input, const float* scale, const float* shift, float* y, bool accumulate) {
     x_ = nullptr;
-    const float* w = weight_.value.data();
+    const float* w = w_->value.data();
     const float* b = opt_.bias ? bias_.value.data() : nullptr;
     if (scale) {
-      fused_w_.resize(weight_.value.shape());
+      fused_w_.resize(w_->value.shape());
       fused_b_.resize(Shape{s_.out_channels});
-      const std::size_t per_out = weight_.value.numel() / static_cast<std::size_t>(s_.out_channels);
+      const std::size_t per_out = w_->value.numel() / static_cast<std::size_t>(s_.out_channels);
       for (int o = 0; o < s_.out_channels; ++o) {
         const auto oi = static_cast<std::size_t>(o);
         for (std::size_t k = 0; k < per_out; ++k) fused_w_[oi * per_out + k] = w[oi * per_out + k] * scale[oi];
@@ -172,6 +184,7 @@ class Conv2d final : public Module {
   kernels::Conv2dShape s_;
   Parameter weight_;
   Parameter bias_;
+  Parameter* w_ = &weight_;  // the weight in use: weight_, or one shared by share_weight
   const Tensor* x_ = nullptr;
   kernels::ConvInput input_ = kernels::ConvInput::as_is;  // how the last forward read x_
   Tensor y_, dx_;

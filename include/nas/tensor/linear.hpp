@@ -35,7 +35,7 @@ class Linear final : public Module {
     y_.resize(out);
     const Eigen::Index n = out[0];
     auto y = y_.matrix(n, opt_.out_features);
-    y.noalias() = x.matrix(n, opt_.in_features) * weight_.value.matrix().transpose();
+    y.noalias() = x.matrix(n, opt_.in_features) * w_->value.matrix().transpose();
     if (opt_.bias) y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias_.value.data(), opt_.out_features);
     return y_;
   }
@@ -45,10 +45,12 @@ class Linear final : public Module {
     const Eigen::Index n = dy.dim(0);
     const auto g = dy.matrix(n, opt_.out_features);
     const auto x = x_->matrix(n, opt_.in_features);
-    weight_.grad.matrix().noalias() += g.transpose() * x;
+    w_->grad.matrix().noalias() += g.transpose() * x;
     if (opt_.bias) Eigen::Map<Eigen::RowVectorXf>(bias_.grad.data(), opt_.out_features) += g.colwise().sum();
+    w_->has_grad = true;
+    bias_.has_grad = opt_.bias;
     dx_.resize(x_->shape());
-    dx_.matrix(n, opt_.in_features).noalias() = g * weight_.value.matrix();
+    dx_.matrix(n, opt_.in_features).noalias() = g * w_->value.matrix();
     return dx_;
   }
 
@@ -64,17 +66,28 @@ class Linear final : public Module {
   }
   [[nodiscard]] std::string type_name() const override { return "Linear"; }
   void own_parameters(std::vector<Parameter*>& out) override {
-    out.push_back(&weight_);
+    out.push_back(w_);
     if (opt_.bias) out.push_back(&bias_);
   }
 
-  [[nodiscard]] Parameter& weight() noexcept { return weight_; }
+  /// Uses `w` (owned elsewhere, alive as long as this layer, of shape [out, in]) as the
+  /// weight from now on: tied layers apply one tensor and their gradients add up in it;
+  /// listings name it once (see Module::own_parameters).
+  void share_weight(Parameter& w) {
+    if (w.value.shape() != w_->value.shape() || w.grad.shape() != w_->value.shape())
+      throw ConfigError("Linear::share_weight: weight '" + w.name + "' of shape " + w.value.shape().str() +
+                        " (with a gradient " + w.grad.shape().str() + ") for this layer's " + w_->value.shape().str());
+    w_ = &w;
+    if (w_ != &weight_) weight_ = Parameter();  // the own weight is no longer used
+  }
+  [[nodiscard]] Parameter& weight() noexcept { return *w_; }
   [[nodiscard]] Parameter& bias() noexcept { return bias_; }
   [[nodiscard]] const Options& options() const noexcept { return opt_; }
 
  private:
   Options opt_;
   Parameter weight_, bias_;
+  Parameter* w_ = &weight_;  // the weight in use: weight_, or one shared by share_weight
   const Tensor* x_ = nullptr;
   Tensor y_, dx_;
 };

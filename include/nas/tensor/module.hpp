@@ -3,8 +3,10 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -13,16 +15,48 @@
 
 namespace nas {
 
-/// A learnable tensor and its gradient (same shape). `name` is local to the owning module
-/// ("weight", "bias"); Module::named_parameters() prefixes the path of submodules.
+/// What a Parameter is for. Optimizers of different kinds take different groups: DARTS
+/// (Liu et al. 2019) steps the architecture weights (alpha) with Adam and the network
+/// weights with SGD; buffers (BatchNorm's running statistics) are state without a gradient,
+/// saved and restored with the network but never optimized.
+enum class ParamGroup : std::uint8_t { weight, architecture, buffer };
+
+/// "weight", "architecture", "buffer".
+[[nodiscard]] inline const char* to_string(ParamGroup g) noexcept {
+  switch (g) {
+    case ParamGroup::weight: return "weight";
+    case ParamGroup::architecture: return "architecture";
+    case ParamGroup::buffer: return "buffer";
+  }
+  return "?";
+}
+
+/// A tensor of a module's state: a learnable value and its gradient (same shape), or a
+/// buffer (group `buffer`: no gradient storage). `name` is local to the owning module
+/// ("weight", "running_mean"); Module::named_parameters() prefixes the path of submodules.
+///
+/// `has_grad` says whether a backward added into `grad` since the last zero_grad(); it
+/// plays the part of PyTorch's `grad is not None`, so that optimizers skip a parameter no
+/// backward reached (an op not sampled this step). Every backward that adds into `grad`
+/// sets it (code writing `grad` by hand sets it too); zero_grad() clears it.
 struct Parameter {
   std::string name;
   Tensor value;
   Tensor grad;
+  ParamGroup group = ParamGroup::weight;
+  bool has_grad = false;
 
   Parameter() = default;
-  Parameter(std::string n, const Shape& shape) : name(std::move(n)), value(shape), grad(shape) {}
+  Parameter(std::string n, const Shape& shape, ParamGroup g = ParamGroup::weight)
+      : name(std::move(n)), value(shape), grad(g == ParamGroup::buffer ? Shape{} : shape), group(g) {}
   [[nodiscard]] std::size_t numel() const noexcept { return value.numel(); }
+  /// Learnable (weight or architecture), as opposed to a buffer.
+  [[nodiscard]] bool learnable() const noexcept { return group != ParamGroup::buffer; }
+  /// Zeroes the gradient and clears has_grad.
+  void zero_grad() {
+    grad.zero();
+    has_grad = false;
+  }
 };
 
 /// A parameter with its dotted path inside a network ("cells.3.op.1.weight").
@@ -41,8 +75,8 @@ struct NamedParameter {
 ///   such as Identity, return `x` itself, valid while `x` is). The module may keep a pointer
 ///   to `x` for backward: `x` must stay alive and unchanged until backward returns.
 /// - `backward(dy)` takes dL/dy (shape of the last output), returns dL/dx (a buffer the
-///   module owns) and ADDS the parameter gradients into `Parameter::grad`, as PyTorch does;
-///   call zero_grad() before each step.
+///   module owns) and ADDS the parameter gradients into `Parameter::grad`, as PyTorch does,
+///   setting `Parameter::has_grad`; call zero_grad() before each step.
 /// - A module instance remembers one call: forward twice then backward twice is not
 ///   supported. To apply the same weights twice in one step, call forward/backward in
 ///   pairs (forward a, backward a, forward b, backward b) or use two instances.
@@ -88,31 +122,64 @@ class Module {
 
   /// Calls `f(name, child)` for each direct submodule, in a fixed order.
   virtual void for_each_child(const std::function<void(const std::string&, Module&)>& f) { (void)f; }
-  /// Appends this module's own parameters (not its children's).
+  /// Appends this module's own parameters and buffers (not its children's). A module may
+  /// also list a Parameter it does not own, to share it: a Parameter owned by an ancestor
+  /// or a sibling (which must outlive this module), such as one architecture tensor read
+  /// by every cell of a supernet, or a weight tied between two layers (Linear::share_weight,
+  /// Conv2d::share_weight). Listings visit a shared Parameter once, under the path where
+  /// the depth-first walk meets it first; its gradient sums the contributions of all uses.
   virtual void own_parameters(std::vector<Parameter*>& out) { (void)out; }
 
-  /// All parameters, depth first, own before children.
+  /// The learnable parameters (weights and architecture), depth first, own before
+  /// children, each once.
   [[nodiscard]] std::vector<Parameter*> parameters() {
-    std::vector<Parameter*> out;
-    collect(out);
+    std::vector<Parameter*> out = unique_state();
+    std::erase_if(out, [](const Parameter* p) { return !p->learnable(); });
     return out;
   }
+  /// The parameters of one group, in the same order.
+  [[nodiscard]] std::vector<Parameter*> parameters(ParamGroup group) {
+    std::vector<Parameter*> out = unique_state();
+    std::erase_if(out, [group](const Parameter* p) { return p->group != group; });
+    return out;
+  }
+  /// The learnable parameters with their paths.
   [[nodiscard]] std::vector<NamedParameter> named_parameters() {
-    std::vector<NamedParameter> out;
-    collect_named(out, "");
+    std::vector<NamedParameter> out = named_state();
+    std::erase_if(out, [](const NamedParameter& p) { return !p.parameter->learnable(); });
     return out;
   }
+  /// The parameters of one group with their paths.
+  [[nodiscard]] std::vector<NamedParameter> named_parameters(ParamGroup group) {
+    std::vector<NamedParameter> out = named_state();
+    std::erase_if(out, [group](const NamedParameter& p) { return p.parameter->group != group; });
+    return out;
+  }
+  /// The buffers (BatchNorm's running statistics), with and without their paths.
+  [[nodiscard]] std::vector<Parameter*> buffers() { return parameters(ParamGroup::buffer); }
+  [[nodiscard]] std::vector<NamedParameter> named_buffers() { return named_parameters(ParamGroup::buffer); }
+  /// Everything a snapshot or a saved file holds: all parameters and buffers, each once,
+  /// depth first, own before children, with their paths (the first path for a shared one).
+  [[nodiscard]] std::vector<NamedParameter> named_state() {
+    std::vector<NamedParameter> out;
+    std::unordered_set<const Parameter*> seen;
+    collect_named(out, seen, "");
+    return out;
+  }
+  /// Elements of the learnable parameters (buffers not counted, as torch's
+  /// sum(p.numel() for p in model.parameters())).
   [[nodiscard]] std::size_t num_parameters() {
     std::size_t n = 0;
     for (Parameter* p : parameters()) n += p->numel();
     return n;
   }
-  /// Zeroes every gradient; reuses a per-thread list, so it does not allocate per step.
+  /// Zeroes every gradient and clears has_grad; reuses a per-thread list, so it does not
+  /// allocate per step.
   void zero_grad() {
     thread_local std::vector<Parameter*> scratch;
     scratch.clear();
     collect(scratch);
-    for (Parameter* p : scratch) p->grad.zero();
+    for (Parameter* p : scratch) p->zero_grad();
   }
   /// Training mode (batch statistics, dropout on) or evaluation mode, recursively.
   void train(bool on = true) {
@@ -123,15 +190,26 @@ class Module {
   [[nodiscard]] bool is_training() const noexcept { return training_; }
 
  private:
+  // Every listed Parameter, shared ones possibly more than once (zeroing twice is harmless).
   void collect(std::vector<Parameter*>& out) {
     own_parameters(out);
     for_each_child([&out](const std::string&, Module& m) { m.collect(out); });
   }
-  void collect_named(std::vector<NamedParameter>& out, const std::string& prefix) {
+  // Every Parameter once, in listing order (as named_state() without building paths).
+  std::vector<Parameter*> unique_state() {
+    std::vector<Parameter*> all;
+    collect(all);
+    std::unordered_set<const Parameter*> seen;
+    std::erase_if(all, [&seen](const Parameter* p) { return !seen.insert(p).second; });
+    return all;
+  }
+  void collect_named(std::vector<NamedParameter>& out, std::unordered_set<const Parameter*>& seen,
+                     const std::string& prefix) {
     std::vector<Parameter*> own;
     own_parameters(own);
-    for (Parameter* p : own) out.push_back({prefix + p->name, p});
-    for_each_child([&out, &prefix](const std::string& name, Module& m) { m.collect_named(out, prefix + name + "."); });
+    for (Parameter* p : own)
+      if (seen.insert(p).second) out.push_back({prefix + p->name, p});
+    for_each_child([&](const std::string& name, Module& m) { m.collect_named(out, seen, prefix + name + "."); });
   }
 
   bool training_ = true;
