@@ -26,6 +26,7 @@
 #include "nas/tensor/optim.hpp"
 #include "nas/tensor/pooling.hpp"
 #include "nas/tensor/sequential.hpp"
+#include "nas/tensor/state.hpp"
 #include "nas/tensor/shape_ops.hpp"
 #include "nas/tensor/tensor.hpp"
 #include "nas/tensor/threads.hpp"
@@ -49,6 +50,7 @@
 #include "nas/model/cell_dag.hpp"
 #include "nas/model/cell_network.hpp"
 #include "nas/model/ops.hpp"
+#include "nas/model/save.hpp"
 
 // estimate
 #include "nas/estimate/cached.hpp"
