@@ -49,6 +49,7 @@
 #include "nas/model/cell_dag.hpp"
 #include "nas/model/cell_network.hpp"
 #include "nas/model/ops.hpp"
+#include "nas/model/plan.hpp"
 
 // estimate
 #include "nas/estimate/cached.hpp"
