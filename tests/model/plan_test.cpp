@@ -266,6 +266,9 @@ TEST_CASE("a DARTS plan has preprocessing, strided edges in reduction cells and 
   const auto& c3 = plan.cells[3];
   CHECK(plan.ops[c3.first_op].key().str() == "factorized_reduce:c64-32:h32w32:k1:s2");
   CHECK(plan.ops[c3.first_op].from == 2);
+  CHECK(plan.ops[c3.first_op].cell == 3);
+  CHECK(plan.ops[c3.first_op].edge == -1);
+  CHECK(plan.ops[c3.first_op].role == nas::OpRole::preprocess);
   CHECK(plan.ops[c3.first_op + 1].key().str() == "relu_conv_bn:c128-32:h16w16:k1:s1");
   // Normal cell 0, node 0: sep_conv_3x3 on input 0 at 32x32.
   const auto& e0 = plan.ops[plan.cells[0].first_op + 2];
@@ -280,6 +283,14 @@ TEST_CASE("a DARTS plan has preprocessing, strided edges in reduction cells and 
   CHECK(plan.ops[r.first_op + 5].key().str() == "skip_connect:c32-32:h16w16:k0:s1");
   CHECK(r.out == nas::ImageShape{128, 16, 16});
   CHECK(plan.ops.back().key().str() == "classifier:c256-10:h1w1:k0:s1");
+  // A supernet's candidates for a reducing edge: the same place, another op.
+  const auto cand = nas::with_kind(plan.ops[r.first_op + 2], "sep_conv_5x5");
+  CHECK(cand.key().str() == "sep_conv_5x5:c32-32:h32w32:k5:s2:g32");
+  CHECK(cand.cell == 2);
+  CHECK(cand.edge == 0);
+  CHECK(cand.out == nas::ImageShape{32, 16, 16});
+  CHECK(nas::with_kind(plan.ops[r.first_op + 2], "skip_connect").kind == "skip_connect");
+  CHECK(nas::with_kind(plan.ops[r.first_op + 2], "skip_connect").params == 32 * 32 + 64);  // FactorizedReduce
 }
 
 TEST_CASE("op keys print canonically, parse back, hash equal where equal and name the malformed part", "[model][plan]") {

@@ -242,7 +242,7 @@ inline OpKey OpKey::parse(std::string_view text) {
 /// or pooling (groups = in_channels for the depthwise convolutions of sep_conv/dil_conv).
 ///
 /// `cell` is the cell index (0-based over all cells) and `edge` the edge index inside the
-/// cell (-1 for ops outside cells; preprocessing ops have their cell and edge -1). For an
+/// cell (both -1 for ops outside cells; a preprocessing op has its cell and edge -1). For an
 /// edge, `from` and `to` are the cell-local states it joins (CellDag numbering: the cell
 /// inputs first, then the intermediate nodes); for a preprocessing op, `from` is the
 /// network state it reads (0 = the stem, k + 1 = cell k's output) and `to` the cell input
@@ -671,6 +671,7 @@ inline void set_activations(NetworkPlan& plan) {
                           " (at most one reduction apart)");
       }
       pre.init = options.init;
+      pre.cell = k;
       pre.from = src;
       pre.to = j;
       state[static_cast<std::size_t>(j)] = pre.out;
@@ -765,6 +766,21 @@ inline void set_activations(NetworkPlan& plan) {
   return make_cell_op(op.kind, op.cell_geometry(), rng).module;
 }
 
+/// The op `kind` in `op`'s place: the same input, output channels, stride, BN flags, role,
+/// cell, edge and states, described afresh (output shape, params, MACs). This is what a
+/// supernet puts beside `op` on its edge, one per candidate op; the result is marked as
+/// running (its activations count), since whether it runs depends on the cell around it.
+[[nodiscard]] inline PlannedOp with_kind(const PlannedOp& op, std::string_view kind) {
+  PlannedOp out = detail::describe_op(kind, op.role, op.in, op.out.channels, op.stride, op.affine, op.track_running_stats);
+  out.init = op.init;
+  out.cell = op.cell;
+  out.edge = op.edge;
+  out.from = op.from;
+  out.to = op.to;
+  out.activations = out.out.numel();
+  return out;
+}
+
 /// The distinct op configurations of a plan, in order of first occurrence; with
 /// `running_only`, only those of ops that run.
 [[nodiscard]] inline std::vector<OpKey> distinct_keys(const NetworkPlan& plan, bool running_only = false) {
@@ -795,8 +811,8 @@ inline std::vector<OpKey> space_keys(const NetworkPlan& plan, const std::vector<
       if (plan.ops[i].role != OpRole::edge) add(plan.ops[i].key());
     const int c = pc.node.channels;
     for (const auto& name : ops) {
-      add(describe_op(name, OpRole::edge, pc.in, c, pc.reduction ? 2 : 1).key());
-      if (nodes > 1) add(describe_op(name, OpRole::edge, pc.node, c, 1).key());
+      add(describe_op(name, OpRole::edge, pc.in, c, pc.reduction ? 2 : 1).key());   // edges from the cell inputs
+      if (nodes > 1) add(describe_op(name, OpRole::edge, pc.node, c, 1).key());  // edges between nodes
     }
   }
   for (; i < plan.ops.size(); ++i) add(plan.ops[i].key());
