@@ -478,7 +478,7 @@ TEST_CASE("the plan's running flags are the CellDag's for every NB201 cell", "[m
   }
 }
 
-TEST_CASE("built ops keep their kind and geometry; networks keep their plan and refuse another space's", "[model][plan]") {
+TEST_CASE("built ops keep their kind and geometry, and networks keep their plan and refuse another space's", "[model][plan]") {
   nas::Rng rng(1);
   const auto op = nas::make_cell_op("conv3x3", {4, 8, 2}, rng);
   CHECK(op.kind == "nor_conv_3x3");
@@ -503,7 +503,7 @@ TEST_CASE("built ops keep their kind and geometry; networks keep their plan and 
                   nas::ConfigError);
 }
 
-TEST_CASE("NB201 plans give the table's params and FLOPs for all 15,625 cells; the 204 flagged rows are accounted for",
+TEST_CASE("NB201 plans give the table's params and FLOPs for all 15,625 cells and account for the 204 flagged rows",
           "[model][plan][nb201]") {
   std::filesystem::path path;
   try {
