@@ -26,8 +26,8 @@
 #include "nas/tensor/optim.hpp"
 #include "nas/tensor/pooling.hpp"
 #include "nas/tensor/sequential.hpp"
-#include "nas/tensor/state.hpp"
 #include "nas/tensor/shape_ops.hpp"
+#include "nas/tensor/state.hpp"
 #include "nas/tensor/tensor.hpp"
 #include "nas/tensor/threads.hpp"
 #include "nas/tensor/workspace.hpp"
@@ -50,10 +50,12 @@
 #include "nas/model/cell_dag.hpp"
 #include "nas/model/cell_network.hpp"
 #include "nas/model/ops.hpp"
+#include "nas/model/plan.hpp"
 #include "nas/model/save.hpp"
 
 // estimate
 #include "nas/estimate/cached.hpp"
+#include "nas/estimate/final_training.hpp"
 #include "nas/estimate/function.hpp"
 #include "nas/estimate/nb201_table.hpp"
 #include "nas/estimate/synthetic.hpp"

@@ -13,6 +13,7 @@
 #include "nas/data/dataset.hpp"
 #include "nas/model/cell_dag.hpp"
 #include "nas/model/ops.hpp"
+#include "nas/model/plan.hpp"
 #include "nas/space/cell_space.hpp"
 #include "nas/space/nb201_space.hpp"
 #include "nas/tensor/activation.hpp"
@@ -25,44 +26,6 @@
 
 namespace nas {
 
-/// What the data fixes about a network: image channels, height, width and the number of classes.
-struct NetworkInput {
-  int channels = 3;
-  int height = 32;
-  int width = 32;
-  int classes = 10;
-
-  /// The input of a data set's images.
-  [[nodiscard]] static NetworkInput of(const Dataset& d) { return {d.channels, d.height, d.width, d.classes}; }
-  /// The shape of a batch of `n` images.
-  [[nodiscard]] Shape batch(int n) const { return Shape{n, channels, height, width}; }
-
-  void validate(const char* where) const {
-    if (channels < 1 || height < 1 || width < 1 || classes < 2)
-      throw ConfigError(std::string(where) + ": input " + std::to_string(channels) + "x" + std::to_string(height) + "x" +
-                        std::to_string(width) + " with " + std::to_string(classes) +
-                        " classes (need positive sizes and >= 2 classes)");
-  }
-};
-
-/// What the user chooses about a network's size.
-struct NetworkOptions {
-  int channels = 16;  ///< C: channels of the first stage (NB201) or of the first cells (DARTS)
-  /// N: cells per stage for Nb201Space (3 stages, N = 5 in the benchmark); the total number
-  /// of cells for CellSpace (reductions at 1/3 and 2/3 of them, 8 in DARTS' search).
-  int cells = 5;
-  int stem_multiplier = 3;  ///< CellSpace only: the stem has stem_multiplier * C channels (DARTS)
-  std::uint64_t seed = 0;   ///< weight initialisation
-  Init init = Init::torch_default;
-
-  void validate(const char* where) const {
-    if (channels < 1 || cells < 1 || stem_multiplier < 1)
-      throw ConfigError(std::string(where) + ": channels (" + std::to_string(channels) + "), cells (" +
-                        std::to_string(cells) + ") and stem_multiplier (" + std::to_string(stem_multiplier) +
-                        ") must be >= 1");
-  }
-};
-
 /// A network built from an architecture of `Space`; specialized for Nb201Space and CellSpace.
 template <class Space>
 class CellNetwork;
@@ -72,7 +35,7 @@ namespace detail {
 /// One NAS-Bench-201 cell (InferCell): node j = sum over i < j of op_ij(node i), output node 3.
 class Nb201Cell final : public Module {
  public:
-  Nb201Cell(const Nb201Arch& arch, int channels, Rng& rng) : dag_(make_dag(arch, channels, rng)) {}
+  explicit Nb201Cell(CellDag dag) : dag_(std::move(dag)) {}
 
   const Tensor& forward(const Tensor& x) override {
     const Tensor* in[1] = {&x};
@@ -89,17 +52,37 @@ class Nb201Cell final : public Module {
   [[nodiscard]] const CellDag& dag() const noexcept { return dag_; }
 
  private:
-  static CellDag make_dag(const Nb201Arch& arch, int channels, Rng& rng) {
-    std::vector<CellEdge> edges;
-    for (std::size_t e = 0; e < Nb201Arch::num_edges; ++e) {
-      const auto& ed = Nb201Arch::edges[e];
-      edges.push_back(CellEdge{ed.from, ed.to, make_cell_op(arch.op_name(e), {channels, channels, 1}, rng)});
-    }
-    return CellDag(1, static_cast<int>(Nb201Arch::num_nodes), std::move(edges), {static_cast<int>(Nb201Arch::num_nodes) - 1});
-  }
-
   CellDag dag_;
 };
+
+/// The plan of `Space`'s network, checked to be one (`where` names the caller).
+inline const NetworkPlan& plan_of(const NetworkPlan& plan, std::string_view space, const char* where) {
+  if (plan.space != space)
+    throw ConfigError(std::string(where) + ": the plan is of a " + plan.space + " network, not of " + std::string(space));
+  return plan;
+}
+
+/// The edges of plan cell `pc` as make_cell_op() builds them, weights drawn from `rng` in plan order.
+inline std::vector<CellEdge> plan_edges(const NetworkPlan& plan, const PlannedCell& pc, Rng& rng) {
+  std::vector<CellEdge> edges;
+  for (std::size_t i = pc.first_op; i < pc.end_op; ++i) {
+    const PlannedOp& op = plan.ops[i];
+    if (op.role == OpRole::edge) edges.push_back(CellEdge{op.from, op.to, make_cell_op(op.kind, op.cell_geometry(), rng)});
+  }
+  return edges;
+}
+
+/// Throws if the CellDag built from plan cell `pc` would run other edges than the plan says.
+inline void check_runs(const NetworkPlan& plan, const PlannedCell& pc, const CellDag& dag, std::size_t cell) {
+  std::size_t e = 0;
+  for (std::size_t i = pc.first_op; i < pc.end_op; ++i) {
+    if (plan.ops[i].role != OpRole::edge) continue;
+    if (plan.ops[i].runs != dag.edge_runs(e))
+      throw ConfigError("CellNetwork: cell " + std::to_string(cell) + " edge " + std::to_string(e) + " (" + plan.ops[i].kind +
+                        "): the plan says it " + (plan.ops[i].runs ? "runs" : "does not run") + ", its CellDag disagrees");
+    ++e;
+  }
+}
 
 }  // namespace detail
 
@@ -116,30 +99,34 @@ class CellNetwork<Nb201Space> final : public Module {
  public:
   using Arch = Nb201Arch;
 
-  CellNetwork(const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
-      : arch_(arch), input_(input), options_(options) {
-    input.validate("CellNetwork<Nb201Space>");
-    options.validate("CellNetwork<Nb201Space>");
-    Rng rng(options.seed);
-    int c = options.channels;
-    body_.emplace<Conv2d>(Conv2d::Options{.in_channels = input.channels, .out_channels = c, .kernel = 3, .padding = 1,
-                                          .init = options.init},
-                          rng);
-    body_.emplace<BatchNorm2d>(c);
-    for (int stage = 0; stage < 3; ++stage) {
-      if (stage > 0) {
-        body_.emplace<ResNetBasicBlock>(c, 2 * c, 2, rng);
-        c *= 2;
+  /// Builds the network a plan of Nb201Space describes (plan_network()), drawing the
+  /// weights op by op in plan order from Rng(plan.options.seed).
+  explicit CellNetwork(const NetworkPlan& plan)
+      : plan_(detail::plan_of(plan, "Nb201Space", "CellNetwork<Nb201Space>")),
+        arch_(std::get<Nb201Arch>(plan.arch)),
+        input_(plan.input),
+        options_(plan.options) {
+    Rng rng(options_.seed);
+    std::size_t i = 0;
+    while (i < plan_.ops.size()) {
+      const PlannedOp& op = plan_.ops[i];
+      if (op.role != OpRole::edge) {
+        body_.add(make_op(op, rng));
+        ++i;
+        continue;
       }
-      for (int k = 0; k < options.cells; ++k) cells_.push_back(&body_.emplace<detail::Nb201Cell>(arch, c, rng));
+      const auto k = static_cast<std::size_t>(op.cell);
+      const PlannedCell& pc = plan_.cells.at(k);
+      auto& cell = body_.emplace<detail::Nb201Cell>(CellDag(pc.inputs, pc.states, detail::plan_edges(plan_, pc, rng), pc.outputs));
+      detail::check_runs(plan_, pc, cell.dag(), k);
+      cells_.push_back(&cell);
+      i = pc.end_op;
     }
-    body_.emplace<BatchNorm2d>(c);
-    body_.emplace<ReLU>();
-    body_.emplace<GlobalAvgPool>();
-    body_.emplace<Linear>(Linear::Options{.in_features = c, .out_features = input.classes, .init = options.init}, rng);
   }
-  CellNetwork(const Nb201Space&, const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
-      : CellNetwork(arch, input, options) {}
+  CellNetwork(const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
+      : CellNetwork(plan_network(Nb201Space{}, arch, input, options)) {}
+  CellNetwork(const Nb201Space& space, const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
+      : CellNetwork(plan_network(space, arch, input, options)) {}
 
   /// Logits [N, classes] for images [N, C, H, W].
   const Tensor& forward(const Tensor& x) override { return body_.forward(x); }
@@ -156,8 +143,11 @@ class CellNetwork<Nb201Space> final : public Module {
   [[nodiscard]] const NetworkOptions& options() const noexcept { return options_; }
   /// Edges that run per cell (edges on paths that cannot matter are skipped).
   [[nodiscard]] std::size_t running_edges_per_cell() const { return cells_.front()->dag().running_edges(); }
+  /// The plan the network was built from.
+  [[nodiscard]] const NetworkPlan& plan() const noexcept { return plan_; }
 
  private:
+  NetworkPlan plan_;
   Arch arch_;
   NetworkInput input_;
   NetworkOptions options_;
@@ -179,79 +169,41 @@ class CellNetwork<CellSpace> final : public Module {
  public:
   using Arch = CellArch;
 
-  CellNetwork(const CellSpace& space, const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
-      : arch_(arch), input_(input), options_(options) {
-    input.validate("CellNetwork<CellSpace>");
-    options.validate("CellNetwork<CellSpace>");
-    const auto m = static_cast<int>(space.num_inputs());
-    const auto nodes = static_cast<int>(space.num_nodes());
-    if (arch.normal.size() != static_cast<std::size_t>(2 * nodes) ||
-        (space.has_reduction() && arch.reduce.size() != static_cast<std::size_t>(2 * nodes)))
-      throw ConfigError("CellNetwork<CellSpace>: the architecture has " + std::to_string(arch.normal.size()) + "/" +
-                        std::to_string(arch.reduce.size()) + " picks, the space expects " + std::to_string(2 * nodes) +
-                        " per cell type");
-    Rng rng(options.seed);
-    const int c_stem = options.stem_multiplier * options.channels;
-    stem_.emplace<Conv2d>(Conv2d::Options{.in_channels = input.channels, .out_channels = c_stem, .kernel = 3, .padding = 1,
-                                          .init = options.init},
-                          rng);
-    stem_.emplace<BatchNorm2d>(c_stem);
-
-    // Channels and height of each state: 0 = stem, k + 1 = output of cell k.
-    std::vector<int> ch{c_stem}, hh{input.height};
-    int c = options.channels;
-    const int L = options.cells;
-    for (int k = 0; k < L; ++k) {
-      const bool reduction = k == L / 3 || k == 2 * L / 3;
-      if (reduction) c *= 2;
+  /// Builds the network a plan of CellSpace describes (plan_network()), drawing the
+  /// weights op by op in plan order from Rng(plan.options.seed).
+  explicit CellNetwork(const NetworkPlan& plan)
+      : plan_(detail::plan_of(plan, "CellSpace", "CellNetwork<CellSpace>")),
+        arch_(std::get<CellArch>(plan.arch)),
+        input_(plan.input),
+        options_(plan.options) {
+    Rng rng(options_.seed);
+    const std::size_t cells_begin = plan_.cells.empty() ? plan_.ops.size() : plan_.cells.front().first_op;
+    for (std::size_t i = 0; i < cells_begin; ++i) stem_.add(make_op(plan_.ops[i], rng));
+    for (std::size_t k = 0; k < plan_.cells.size(); ++k) {
+      const PlannedCell& pc = plan_.cells[k];
       Cell cell;
-      cell.reduction = reduction;
-      const int latest = k;  // state index of the previous cell's output
-      for (int j = 0; j < m; ++j) {
-        const int src = std::max(0, k - m + 1 + j);
-        cell.sources.push_back(src);
-        const ConvBlockOptions pre{.in_channels = ch[static_cast<std::size_t>(src)], .out_channels = c, .kernel = 1,
-                                   .stride = 1, .padding = 0, .init = options.init};
-        const int hs = hh[static_cast<std::size_t>(src)], hl = hh[static_cast<std::size_t>(latest)];
-        if (hs == hl) {
-          cell.pre.push_back(std::make_unique<ReLUConvBN>(pre, rng));
-        } else if ((hs + 1) / 2 == hl) {
-          ConvBlockOptions fr = pre;
-          fr.stride = 2;
-          cell.pre.push_back(std::make_unique<FactorizedReduce>(fr, rng));
-        } else {
-          throw ConfigError("CellNetwork<CellSpace>: cell " + std::to_string(k) + " input " + std::to_string(j) +
-                            " has height " + std::to_string(hs) + " against " + std::to_string(hl) +
-                            " (at most one reduction apart)");
-        }
-      }
-      const auto& picks = (reduction && !arch.reduce.empty()) ? arch.reduce : arch.normal;
-      std::vector<CellEdge> edges;
-      for (int node = 0; node < nodes; ++node)
-        for (int p = 0; p < 2; ++p) {
-          const CellPick& pick = picks[static_cast<std::size_t>(2 * node + p)];
-          if (pick.input >= m + node)
-            throw ConfigError("CellNetwork<CellSpace>: node " + std::to_string(node) + " picks input " +
-                              std::to_string(pick.input) + " (must be < " + std::to_string(m + node) + ")");
-          if (pick.op >= space.ops().size())
-            throw ConfigError("CellNetwork<CellSpace>: op code " + std::to_string(pick.op) + " outside the space's " +
-                              std::to_string(space.ops().size()) + " ops");
-          const int stride = reduction && pick.input < m ? 2 : 1;
-          edges.push_back(CellEdge{pick.input, m + node, make_cell_op(space.ops()[pick.op], {c, c, stride}, rng)});
-        }
-      std::vector<int> outputs;
-      for (int node = 0; node < nodes; ++node) outputs.push_back(m + node);
-      cell.dag = std::make_unique<CellDag>(m, m + nodes, std::move(edges), std::move(outputs));
+      cell.reduction = pc.reduction;
+      cell.sources = pc.sources;
+      for (std::size_t i = pc.first_op; i < pc.end_op; ++i)
+        if (plan_.ops[i].role == OpRole::preprocess) cell.pre.push_back(make_op(plan_.ops[i], rng));
+      cell.dag = std::make_unique<CellDag>(pc.inputs, pc.states, detail::plan_edges(plan_, pc, rng), pc.outputs);
+      detail::check_runs(plan_, pc, *cell.dag, k);
       cells_.push_back(std::move(cell));
-      ch.push_back(nodes * c);
-      hh.push_back(reduction ? (hh.back() + 1) / 2 : hh.back());
     }
-    classifier_ = std::make_unique<Linear>(
-        Linear::Options{.in_features = ch.back(), .out_features = input.classes, .init = options.init}, rng);
-    states_.resize(static_cast<std::size_t>(L) + 1);
-    grads_.resize(static_cast<std::size_t>(L) + 1);
-    touched_.resize(static_cast<std::size_t>(L) + 1);
+    for (std::size_t i = plan_.cells.empty() ? cells_begin : plan_.cells.back().end_op; i < plan_.ops.size(); ++i) {
+      const PlannedOp& op = plan_.ops[i];
+      if (op.kind == "classifier")
+        classifier_ = std::make_unique<Linear>(
+            Linear::Options{.in_features = op.in.channels, .out_features = op.out.channels, .init = op.init}, rng);
+    }
+    if (!classifier_) throw ConfigError("CellNetwork<CellSpace>: the plan has no classifier");
+    const std::size_t L = cells_.size();
+    states_.resize(L + 1);
+    grads_.resize(L + 1);
+    touched_.resize(L + 1);
   }
+  CellNetwork(const CellSpace& space, const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
+      : CellNetwork(plan_network(space, arch, input, options)) {}
 
   const Tensor& forward(const Tensor& x) override {
     states_[0] = &stem_.forward(x);
@@ -326,6 +278,8 @@ class CellNetwork<CellSpace> final : public Module {
   [[nodiscard]] const NetworkOptions& options() const noexcept { return options_; }
   [[nodiscard]] std::size_t num_cells() const noexcept { return cells_.size(); }
   [[nodiscard]] bool is_reduction(std::size_t k) const { return cells_.at(k).reduction; }
+  /// The plan the network was built from.
+  [[nodiscard]] const NetworkPlan& plan() const noexcept { return plan_; }
 
  private:
   struct Cell {
@@ -343,6 +297,7 @@ class CellNetwork<CellSpace> final : public Module {
     return cell.dag->output_shape(pre_shapes);
   }
 
+  NetworkPlan plan_;
   Arch arch_;
   NetworkInput input_;
   NetworkOptions options_;
