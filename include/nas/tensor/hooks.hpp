@@ -47,12 +47,12 @@ struct ModuleEvent {
 /// What to call; every member is optional.
 struct Hooks {
   /// After a module's forward, with its output.
-  std::function<void(const ModuleEvent&)> forward;
+  std::function<void(const ModuleEvent&)> forward = nullptr;
   /// Before a module's backward, with dL/d(its output).
-  std::function<void(const ModuleEvent&)> backward;
+  std::function<void(const ModuleEvent&)> backward = nullptr;
   /// After the backward of the module owning `parameter`, whose grad then holds what this
   /// step added; `path` equals the parameter's named_parameters() path.
-  std::function<void(std::string_view path, const Parameter& parameter)> parameter;
+  std::function<void(std::string_view path, const Parameter& parameter)> parameter = nullptr;
 };
 
 class HookScope;
