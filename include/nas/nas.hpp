@@ -19,6 +19,7 @@
 #include "nas/tensor/conv2d.hpp"
 #include "nas/tensor/conv_kernels.hpp"
 #include "nas/tensor/dropout.hpp"
+#include "nas/tensor/hooks.hpp"
 #include "nas/tensor/linear.hpp"
 #include "nas/tensor/loss.hpp"
 #include "nas/tensor/module.hpp"
@@ -52,6 +53,7 @@
 #include "nas/model/ops.hpp"
 #include "nas/model/plan.hpp"
 #include "nas/model/save.hpp"
+#include "nas/model/supernet.hpp"
 
 // estimate
 #include "nas/estimate/cached.hpp"

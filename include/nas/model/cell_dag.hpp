@@ -11,10 +11,22 @@
 
 #include "nas/core/error.hpp"
 #include "nas/model/ops.hpp"
+#include "nas/tensor/hooks.hpp"
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/tensor.hpp"
 
 namespace nas {
+
+namespace detail {
+/// dst = a * src (dst resized).
+inline void scale_to(Tensor& dst, float a, const Tensor& src) {
+  dst.resize(src.shape());
+  float* __restrict d = dst.data();
+  const float* __restrict s = src.data();
+  const std::size_t n = src.numel();
+  for (std::size_t i = 0; i < n; ++i) d[i] = a * s[i];
+}
+}  // namespace detail
 
 /// One edge of a cell: `op` applied to state `from`, summed into state `to`.
 struct CellEdge {
@@ -23,65 +35,129 @@ struct CellEdge {
   CellOp op;
 };
 
+/// An edge of a switchable cell: every candidate op of the space, of which the active
+/// ones run (CellDag::set_active). `names[k]` names candidate k in parameter paths
+/// ("edges.<e>.<names[k]>...") and must be unique on the edge.
+struct SwitchableEdge {
+  int from = 0;
+  int to = 0;
+  std::vector<std::string> names;
+  std::vector<CellOp> ops;
+};
+
 /// The inside of a cell: `inputs` input states (0 .. inputs-1), then intermediate states
 /// (inputs .. states-1), each the sum of its incoming edges; the output is one state or
 /// the channel concatenation of several.
 ///
-/// Work is planned once per input shape: an edge runs only if its target can reach the
-/// output through non-`none` edges and its op can produce something non-zero (ops with
-/// BatchNorm run even on an all-zero state: they output BN's shift, as the reference
-/// networks compute). A state with no running incoming edge is identically zero. `none`
-/// edges never run. Buffers are resized, not reallocated, when the shape repeats, so after
-/// the first step no call allocates. Parameters and MACs count every op of the cell,
-/// run or not (the convention of NAS-Bench-201's published counts).
+/// An edge holds one op (a fixed cell, built from CellEdge) or several candidates (a
+/// switchable cell of a supernet, built from SwitchableEdge). The active candidates of an
+/// edge run and their outputs are summed into the edge's target, each optionally scaled
+/// by a weight w (DARTS' mixed operation sum_k w_k op_k(x)); for weighted candidates
+/// backward also gives dL/dw_k = <dL/d(target), op_k(x)> (weight_grad()). A fixed cell's
+/// op is always active. Choose the active ops and weights before a forward and keep them
+/// until its backward.
+///
+/// Work is planned from the active ops: an op runs only if it is active, is not `none`,
+/// its target can reach the output through active non-`none` ops, and it can produce
+/// something non-zero (ops with BatchNorm run even on an all-zero state: they output BN's
+/// shift, as the reference networks compute). A state with no running op into it is
+/// identically zero. The plan is made again on the first forward after the active set
+/// changes (set_active() with a different set) and reused otherwise; weights do not
+/// change it. Ops that do not run are never called, so their buffers are never
+/// allocated (tensors allocate on a forward) and their gradients stay as they were.
+/// Buffers are resized, not reallocated, when the shape repeats, so after the first step
+/// no call allocates. Parameters and MACs count every op of the cell, run or not (the
+/// convention of NAS-Bench-201's published counts).
 class CellDag {
  public:
+  /// A fixed cell: one op per edge, always active.
   CellDag(int inputs, int states, std::vector<CellEdge> edges, std::vector<int> outputs)
-      : inputs_(inputs), states_(states), edges_(std::move(edges)), outputs_(std::move(outputs)) {
-    if (inputs < 1 || states <= inputs)
-      throw ConfigError("CellDag: " + std::to_string(inputs) + " inputs and " + std::to_string(states) +
-                        " states (need inputs >= 1 and at least one intermediate state)");
-    for (std::size_t e = 0; e < edges_.size(); ++e) {
-      const auto& ed = edges_[e];
-      if (ed.from < 0 || ed.to < inputs || ed.to >= states || ed.from >= ed.to)
-        throw ConfigError("CellDag: edge " + std::to_string(e) + " (" + std::to_string(ed.from) + " -> " +
-                          std::to_string(ed.to) + ") is not a forward edge into an intermediate state of " +
-                          std::to_string(states));
-      if (!ed.op.module) throw ConfigError("CellDag: edge " + std::to_string(e) + " has no op");
+      : inputs_(inputs), states_(states), outputs_(std::move(outputs)) {
+    for (std::size_t e = 0; e < edges.size(); ++e) {
+      first_slot_.push_back(slots_.size());
+      slot_names_.push_back("edges." + std::to_string(e));
+      slots_.push_back(std::move(edges[e]));
     }
-    if (outputs_.empty()) throw ConfigError("CellDag: no output state");
-    for (int o : outputs_)
-      if (o < inputs || o >= states)
-        throw ConfigError("CellDag: output state " + std::to_string(o) + " is not an intermediate state of " +
-                          std::to_string(states));
-    for (int s = inputs_; s < states_; ++s) {
-      bool fed = false;
-      for (const auto& ed : edges_) fed = fed || ed.to == s;
-      if (!fed) throw ConfigError("CellDag: state " + std::to_string(s) + " has no incoming edge");
+    first_slot_.push_back(slots_.size());
+    init();
+  }
+
+  /// A switchable cell: every op of every edge starts active (an unweighted sum).
+  CellDag(int inputs, int states, std::vector<SwitchableEdge> edges, std::vector<int> outputs)
+      : inputs_(inputs), states_(states), outputs_(std::move(outputs)) {
+    for (std::size_t e = 0; e < edges.size(); ++e) {
+      auto& ed = edges[e];
+      if (ed.ops.empty() || ed.names.size() != ed.ops.size())
+        throw ConfigError("CellDag: switchable edge " + std::to_string(e) + " has " + std::to_string(ed.ops.size()) +
+                          " ops and " + std::to_string(ed.names.size()) + " names (need at least one op, one name each)");
+      first_slot_.push_back(slots_.size());
+      for (std::size_t k = 0; k < ed.ops.size(); ++k) {
+        for (std::size_t j = 0; j < k; ++j)
+          if (ed.names[j] == ed.names[k])
+            throw ConfigError("CellDag: switchable edge " + std::to_string(e) + " names two ops '" + ed.names[k] + "'");
+        slot_names_.push_back("edges." + std::to_string(e) + "." + ed.names[k]);
+        slots_.push_back(CellEdge{ed.from, ed.to, std::move(ed.ops[k])});
+      }
     }
-    plan();
+    first_slot_.push_back(slots_.size());
+    init();
   }
 
   [[nodiscard]] int num_inputs() const noexcept { return inputs_; }
   [[nodiscard]] int num_states() const noexcept { return states_; }
-  [[nodiscard]] const std::vector<CellEdge>& edges() const noexcept { return edges_; }
-  /// Whether edge e runs (the plan does not depend on shapes).
-  [[nodiscard]] bool edge_runs(std::size_t e) const noexcept { return runs_[e]; }
+  [[nodiscard]] std::size_t num_edges() const noexcept { return first_slot_.size() - 1; }
+  /// Candidate ops of edge e (1 in a fixed cell).
+  [[nodiscard]] std::size_t num_ops(std::size_t e) const { return first_slot_.at(e + 1) - first_slot_.at(e); }
+  /// Every (edge, candidate) op, edge-major: one per edge in a fixed cell.
+  [[nodiscard]] const std::vector<CellEdge>& edges() const noexcept { return slots_; }
+  /// Candidate k of edge e.
+  [[nodiscard]] Module& op(std::size_t e, std::size_t k) { return *slots_[slot(e, k, "CellDag::op")].op.module; }
+
+  /// Makes `ops` (candidate indices of edge e, each at most once) the edge's active set,
+  /// unweighted: their outputs are summed as they are. An empty set silences the edge.
+  /// Throws ConfigError for an index out of range or a repeated one.
+  void set_active(std::size_t e, std::span<const std::size_t> ops) { set_active_impl(e, ops, {}, false); }
+  /// The same with weight weights[i] on ops[i]: the edge adds sum_i weights[i] * op_i(x),
+  /// and backward gives weight_grad(e, ops[i]). Changing only the weights keeps the plan.
+  void set_active(std::size_t e, std::span<const std::size_t> ops, std::span<const float> weights) {
+    set_active_impl(e, ops, weights, true);
+  }
+  [[nodiscard]] bool is_active(std::size_t e, std::size_t k) const { return active_[slot(e, k, "CellDag::is_active")] != 0; }
+  /// The weight of candidate k of edge e (1 when unweighted).
+  [[nodiscard]] float weight(std::size_t e, std::size_t k) const { return weight_[slot(e, k, "CellDag::weight")]; }
+  /// dL/dw of a weighted candidate after backward (0 for one that did not run or is unweighted).
+  [[nodiscard]] float weight_grad(std::size_t e, std::size_t k) const { return weight_grad_[slot(e, k, "CellDag::weight_grad")]; }
+  /// Whether candidate k of edge e has ever run a forward (if not, it holds no buffers).
+  [[nodiscard]] bool has_run(std::size_t e, std::size_t k) const { return ever_ran_[slot(e, k, "CellDag::has_run")] != 0; }
+  /// How many times the execution plan was made (once at construction, then once per
+  /// forward after a change of the active set).
+  [[nodiscard]] std::size_t plans() const noexcept { return plans_; }
+
+  /// Whether some op of edge e runs (the plan of the last forward, or of the construction).
+  [[nodiscard]] bool edge_runs(std::size_t e) const noexcept {
+    for (std::size_t s = first_slot_[e]; s < first_slot_[e + 1]; ++s)
+      if (runs_[s]) return true;
+    return false;
+  }
+  /// Whether candidate k of edge e runs in the current plan.
+  [[nodiscard]] bool op_runs(std::size_t e, std::size_t k) const { return runs_[slot(e, k, "CellDag::op_runs")] != 0; }
   /// Whether state s is identically zero (no running incoming edge).
   [[nodiscard]] bool state_is_zero(int s) const noexcept { return !nonzero_[static_cast<std::size_t>(s)]; }
   /// How many edges run per step.
   [[nodiscard]] std::size_t running_edges() const noexcept {
-    return static_cast<std::size_t>(std::count(runs_.begin(), runs_.end(), true));
+    std::size_t n = 0;
+    for (std::size_t e = 0; e + 1 < first_slot_.size(); ++e) n += edge_runs(e) ? 1 : 0;
+    return n;
   }
 
-  /// State shapes for the given input shapes (all edges into a state must agree).
+  /// State shapes for the given input shapes (all ops into a state must agree).
   [[nodiscard]] std::vector<Shape> state_shapes(std::span<const Shape> in) const {
     if (static_cast<int>(in.size()) != inputs_)
       throw ConfigError("CellDag: " + std::to_string(in.size()) + " input shapes for " + std::to_string(inputs_) + " inputs");
     std::vector<Shape> s(static_cast<std::size_t>(states_));
     for (int i = 0; i < inputs_; ++i) s[static_cast<std::size_t>(i)] = in[static_cast<std::size_t>(i)];
     for (int t = inputs_; t < states_; ++t)
-      for (const auto& ed : edges_) {
+      for (const auto& ed : slots_) {
         if (ed.to != t) continue;
         const Shape o = ed.op.module->output_shape(s[static_cast<std::size_t>(ed.from)]);
         auto& st = s[static_cast<std::size_t>(t)];
@@ -110,7 +186,7 @@ class CellDag {
   [[nodiscard]] double macs(std::span<const Shape> in) const {
     const auto s = state_shapes(in);
     double m = 0.0;
-    for (const auto& ed : edges_) m += ed.op.module->macs(s[static_cast<std::size_t>(ed.from)]);
+    for (const auto& ed : slots_) m += ed.op.module->macs(s[static_cast<std::size_t>(ed.from)]);
     return m;
   }
 
@@ -118,6 +194,8 @@ class CellDag {
   const Tensor& forward(std::span<const Tensor* const> in) {
     if (static_cast<int>(in.size()) != inputs_)
       throw ConfigError("CellDag::forward: " + std::to_string(in.size()) + " inputs for " + std::to_string(inputs_));
+    if (dirty_) [[unlikely]]
+      plan();
     bool same = last_in_shapes_.size() == in.size();
     for (std::size_t i = 0; same && i < in.size(); ++i) same = last_in_shapes_[i] == in[i]->shape();
     if (!same) {
@@ -125,6 +203,9 @@ class CellDag {
       for (const Tensor* t : in) last_in_shapes_.push_back(t->shape());
       shapes_ = state_shapes(last_in_shapes_);
     }
+    // Under a HookScope every op writes its own output, reported, and none writes into a
+    // node's sum directly.
+    const bool observed = hooks_active();
     vals_.assign(static_cast<std::size_t>(states_), nullptr);
     for (int i = 0; i < inputs_; ++i) vals_[static_cast<std::size_t>(i)] = in[static_cast<std::size_t>(i)];
     for (int t = inputs_; t < states_; ++t) {
@@ -134,24 +215,46 @@ class CellDag {
         vals_[ts] = &zeros(ts);
         continue;
       }
-      if (in_count_[ts] == 1) {
-        for (std::size_t e = 0; e < edges_.size(); ++e)
-          if (runs_[e] && edges_[e].to == t) vals_[ts] = &edges_[e].op.module->forward(*vals_[static_cast<std::size_t>(edges_[e].from)]);
+      const std::size_t r0 = run_begin_[ts], r1 = run_begin_[ts + 1];
+      if (r1 - r0 == 1 && !weighted_[run_list_[r0]]) {
+        const std::size_t s = run_list_[r0];
+        Module& m = *slots_[s].op.module;
+        vals_[ts] = &m.forward(*vals_[static_cast<std::size_t>(slots_[s].from)]);
+        ever_ran_[s] = 1;
+        if (observed) report_forward(m, *vals_[ts]);
         continue;
       }
       // Ops that write into the node's sum directly (ending in BatchNorm in training, in a
       // fused convolution in evaluation) do,
       // and keep no output buffer of their own; other outputs are added from their own
       // buffers, the first two in one pass. The additions keep the edges' order (a + b and
-      // b + a are the same float).
+      // b + a are the same float). Weighted ops add w * output from their own buffer, kept
+      // for dL/dw.
       Tensor& sum = own_[ts];
       const Tensor* pending = nullptr;  // an output not yet in the sum
       bool started = false;             // the sum holds the outputs so far
-      for (std::size_t e = 0; e < edges_.size(); ++e) {
-        if (!runs_[e] || edges_[e].to != t) continue;
-        Module& m = *edges_[e].op.module;
-        const Tensor& x = *vals_[static_cast<std::size_t>(edges_[e].from)];
-        if (m.forward_into_is_direct()) {
+      for (std::size_t r = r0; r < r1; ++r) {
+        const std::size_t s = run_list_[r];
+        Module& m = *slots_[s].op.module;
+        const Tensor& x = *vals_[static_cast<std::size_t>(slots_[s].from)];
+        ever_ran_[s] = 1;
+        if (weighted_[s]) {
+          const Tensor& y = m.forward(x);
+          if (observed) report_forward(m, y);
+          outs_[s] = &y;
+          if (pending) {
+            sum.copy_from(*pending);
+            pending = nullptr;
+            started = true;
+          }
+          if (started)
+            axpy_into(sum, weight_[s], y);
+          else
+            detail::scale_to(sum, weight_[s], y);
+          started = true;
+          continue;
+        }
+        if (!observed && m.forward_into_is_direct()) {
           m.forward_into(x, sum, started);
           if (pending) add_into(sum, *pending);
           pending = nullptr;
@@ -159,6 +262,7 @@ class CellDag {
           continue;
         }
         const Tensor& y = m.forward(x);
+        if (observed) report_forward(m, y);
         if (started) {
           add_into(sum, y);
         } else if (pending) {
@@ -180,6 +284,8 @@ class CellDag {
   /// Back-propagates dL/d(output); then input_grad(i) holds dL/d(input i).
   void backward(const Tensor& dy) {
     NAS_ASSERT(!vals_.empty(), "CellDag::backward before forward");
+    const bool observed = hooks_active();
+    if (any_weighted_) std::fill(weight_grad_.begin(), weight_grad_.end(), 0.0f);
     grads_.assign(static_cast<std::size_t>(states_), nullptr);
     if (outputs_.size() == 1) {
       const auto o = static_cast<std::size_t>(outputs_[0]);
@@ -198,10 +304,17 @@ class CellDag {
       const auto ts = static_cast<std::size_t>(t);
       if (!needed_[ts] || !nonzero_[ts] || !grads_[ts]) continue;
       const Tensor& g = *grads_[ts];
-      for (std::size_t e = edges_.size(); e-- > 0;) {
-        if (!runs_[e] || edges_[e].to != t) continue;
-        const Tensor& dx = edges_[e].op.module->backward(g);
-        const auto f = static_cast<std::size_t>(edges_[e].from);
+      for (std::size_t r = run_begin_[ts + 1]; r-- > run_begin_[ts];) {
+        const std::size_t s = run_list_[r];
+        Module& m = *slots_[s].op.module;
+        const Tensor* gs = &g;
+        if (weighted_[s]) {  // d(w y)/dw = y, d(w y)/dy = w
+          weight_grad_[s] = static_cast<float>(dot(g, *outs_[s]));
+          detail::scale_to(scaled_[s], weight_[s], g);
+          gs = &scaled_[s];
+        }
+        const Tensor& dx = observed ? observed_backward(m, *gs) : m.backward(*gs);
+        const auto f = static_cast<std::size_t>(slots_[s].from);
         if (f >= static_cast<std::size_t>(inputs_) && !nonzero_[f]) continue;  // a zero state has no upstream
         accumulate(f, dx);
       }
@@ -225,43 +338,127 @@ class CellDag {
     return *grads_[static_cast<std::size_t>(i)];
   }
 
+  /// Calls f(name, op) for every op, candidates included: "edges.<e>" in a fixed cell,
+  /// "edges.<e>.<name>" in a switchable one.
   void for_each_op(const std::function<void(const std::string&, Module&)>& f) {
-    for (std::size_t e = 0; e < edges_.size(); ++e) f("edges." + std::to_string(e), *edges_[e].op.module);
+    for (std::size_t s = 0; s < slots_.size(); ++s) f(slot_names_[s], *slots_[s].op.module);
   }
 
  private:
-  // Which edges run, which states are needed and which are identically zero.
+  void init() {
+    if (inputs_ < 1 || states_ <= inputs_)
+      throw ConfigError("CellDag: " + std::to_string(inputs_) + " inputs and " + std::to_string(states_) +
+                        " states (need inputs >= 1 and at least one intermediate state)");
+    for (std::size_t e = 0; e + 1 < first_slot_.size(); ++e) {
+      const auto& ed = slots_[first_slot_[e]];
+      if (ed.from < 0 || ed.to < inputs_ || ed.to >= states_ || ed.from >= ed.to)
+        throw ConfigError("CellDag: edge " + std::to_string(e) + " (" + std::to_string(ed.from) + " -> " +
+                          std::to_string(ed.to) + ") is not a forward edge into an intermediate state of " +
+                          std::to_string(states_));
+      for (std::size_t s = first_slot_[e]; s < first_slot_[e + 1]; ++s) {
+        if (!slots_[s].op.module) throw ConfigError("CellDag: edge " + std::to_string(e) + " has no op");
+        slot_edge_.push_back(e);
+      }
+    }
+    if (outputs_.empty()) throw ConfigError("CellDag: no output state");
+    for (int o : outputs_)
+      if (o < inputs_ || o >= states_)
+        throw ConfigError("CellDag: output state " + std::to_string(o) + " is not an intermediate state of " +
+                          std::to_string(states_));
+    for (int s = inputs_; s < states_; ++s) {
+      bool fed = false;
+      for (const auto& ed : slots_) fed = fed || ed.to == s;
+      if (!fed) throw ConfigError("CellDag: state " + std::to_string(s) + " has no incoming edge");
+    }
+    const std::size_t n = slots_.size();
+    active_.assign(n, 1);
+    weighted_.assign(n, 0);
+    weight_.assign(n, 1.0f);
+    weight_grad_.assign(n, 0.0f);
+    ever_ran_.assign(n, 0);
+    outs_.assign(n, nullptr);
+    scaled_.resize(n);
+    plan();
+  }
+
+  [[nodiscard]] std::size_t slot(std::size_t e, std::size_t k, const char* where) const {
+    if (e + 1 >= first_slot_.size() || k >= first_slot_[e + 1] - first_slot_[e])
+      throw ConfigError(std::string(where) + ": op " + std::to_string(k) + " of edge " + std::to_string(e) + " (the cell has " +
+                        std::to_string(num_edges()) + " edges" +
+                        (e + 1 < first_slot_.size() ? ", that one " + std::to_string(num_ops(e)) + " ops)" : ")"));
+    return first_slot_[e] + k;
+  }
+
+  void set_active_impl(std::size_t e, std::span<const std::size_t> ops, std::span<const float> weights, bool weighted) {
+    if (e + 1 >= first_slot_.size())
+      throw ConfigError("CellDag::set_active: edge " + std::to_string(e) + " of " + std::to_string(num_edges()));
+    if (weighted && weights.size() != ops.size())
+      throw ConfigError("CellDag::set_active: " + std::to_string(weights.size()) + " weights for " +
+                        std::to_string(ops.size()) + " ops on edge " + std::to_string(e));
+    const std::size_t b = first_slot_[e], n = first_slot_[e + 1] - b;
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      if (ops[i] >= n)
+        throw ConfigError("CellDag::set_active: op " + std::to_string(ops[i]) + " on edge " + std::to_string(e) + " (it has " +
+                          std::to_string(n) + " ops)");
+      for (std::size_t j = 0; j < i; ++j)
+        if (ops[j] == ops[i])
+          throw ConfigError("CellDag::set_active: op " + std::to_string(ops[i]) + " twice on edge " + std::to_string(e));
+    }
+    bool changed = false;
+    for (std::size_t k = 0; k < n; ++k) {
+      const bool on = std::find(ops.begin(), ops.end(), k) != ops.end();
+      changed = changed || (active_[b + k] != 0) != on;
+      active_[b + k] = on ? 1 : 0;
+      weighted_[b + k] = 0;
+      weight_[b + k] = 1.0f;
+    }
+    if (weighted)
+      for (std::size_t i = 0; i < ops.size(); ++i) {
+        weighted_[b + ops[i]] = 1;
+        weight_[b + ops[i]] = weights[i];
+      }
+    any_weighted_ = std::find(weighted_.begin(), weighted_.end(), 1) != weighted_.end();
+    dirty_ = dirty_ || changed;
+  }
+
+  // Which ops run, which states are needed and which are identically zero.
   void plan() {
     const auto S = static_cast<std::size_t>(states_);
+    auto live = [this](std::size_t s) { return active_[s] != 0 && !slots_[s].op.is_none; };
     needed_.assign(S, false);
     for (int o : outputs_) needed_[static_cast<std::size_t>(o)] = true;
     for (int t = states_ - 1; t >= 0; --t)
       if (needed_[static_cast<std::size_t>(t)])
-        for (const auto& ed : edges_)
-          if (ed.to == t && !ed.op.is_none) needed_[static_cast<std::size_t>(ed.from)] = true;
+        for (std::size_t s = 0; s < slots_.size(); ++s)
+          if (slots_[s].to == t && live(s)) needed_[static_cast<std::size_t>(slots_[s].from)] = true;
     nonzero_.assign(S, false);
     for (int i = 0; i < inputs_; ++i) nonzero_[static_cast<std::size_t>(i)] = true;
-    runs_.assign(edges_.size(), false);
-    in_count_.assign(S, 0);
+    runs_.assign(slots_.size(), 0);
     consumers_.assign(S, 0);
-    for (int t = inputs_; t < states_; ++t) {
-      if (!needed_[static_cast<std::size_t>(t)]) continue;
-      for (std::size_t e = 0; e < edges_.size(); ++e) {
-        const auto& ed = edges_[e];
-        if (ed.to != t || ed.op.is_none) continue;
+    run_list_.clear();
+    run_begin_.assign(S + 1, 0);
+    for (int t = 0; t < states_; ++t) {
+      run_begin_[static_cast<std::size_t>(t)] = run_list_.size();
+      if (t < inputs_ || !needed_[static_cast<std::size_t>(t)]) continue;
+      for (std::size_t s = 0; s < slots_.size(); ++s) {
+        const auto& ed = slots_[s];
+        if (ed.to != t || !live(s)) continue;
         const bool src = nonzero_[static_cast<std::size_t>(ed.from)];
         if (!src && ed.op.zero_preserving) continue;
-        runs_[e] = true;
+        runs_[s] = 1;
+        run_list_.push_back(s);
         nonzero_[static_cast<std::size_t>(t)] = true;
-        ++in_count_[static_cast<std::size_t>(t)];
         if (src) ++consumers_[static_cast<std::size_t>(ed.from)];
       }
     }
+    run_begin_[S] = run_list_.size();
     for (int o : outputs_) ++consumers_[static_cast<std::size_t>(o)];
     own_.resize(S);
     gown_.resize(S);
     zero_.resize(S);
     zero_grad_valid_.assign(S, false);
+    dirty_ = false;
+    ++plans_;
   }
 
   const Tensor& zeros(std::size_t s) {
@@ -333,10 +530,21 @@ class CellDag {
   }
 
   int inputs_, states_;
-  std::vector<CellEdge> edges_;
   std::vector<int> outputs_;
-  std::vector<bool> needed_, nonzero_, runs_, zero_grad_valid_;
-  std::vector<int> in_count_, consumers_;
+  std::vector<CellEdge> slots_;            // every candidate op, edge-major
+  std::vector<std::size_t> first_slot_;    // edge e's candidates: [first_slot_[e], first_slot_[e + 1])
+  std::vector<std::size_t> slot_edge_;     // the edge of each candidate
+  std::vector<std::string> slot_names_;    // path of each candidate inside the cell
+  std::vector<char> active_, weighted_, ever_ran_, runs_;
+  std::vector<float> weight_, weight_grad_;
+  bool any_weighted_ = false;
+  bool dirty_ = false;  // the active set changed since the last plan
+  std::size_t plans_ = 0;
+  std::vector<std::size_t> run_list_, run_begin_;  // running candidates by target state, in slot order
+  std::vector<bool> needed_, nonzero_, zero_grad_valid_;
+  std::vector<int> consumers_;
+  std::vector<const Tensor*> outs_;  // weighted candidates' outputs, for dL/dw
+  std::vector<Tensor> scaled_;       // weighted candidates' w * dL/d(target)
   std::vector<Shape> shapes_, last_in_shapes_;
   std::vector<const Tensor*> vals_, grads_;
   std::vector<Tensor> own_, gown_, zero_;

@@ -129,8 +129,12 @@ class CellNetwork<Nb201Space> final : public Module {
       : CellNetwork(plan_network(space, arch, input, options)) {}
 
   /// Logits [N, classes] for images [N, C, H, W].
-  const Tensor& forward(const Tensor& x) override { return body_.forward(x); }
-  const Tensor& backward(const Tensor& dy) override { return body_.backward(dy); }
+  const Tensor& forward(const Tensor& x) override {
+    const Tensor& y = body_.forward(x);
+    report_forward(body_, y);
+    return y;
+  }
+  const Tensor& backward(const Tensor& dy) override { return observed_backward(body_, dy); }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return body_.output_shape(in); }
   [[nodiscard]] double macs(const Shape& in) const override { return body_.macs(in); }
   /// Multiply-accumulates per image of the network's own input.
@@ -207,27 +211,36 @@ class CellNetwork<CellSpace> final : public Module {
 
   const Tensor& forward(const Tensor& x) override {
     states_[0] = &stem_.forward(x);
+    report_forward(stem_, *states_[0]);
     for (std::size_t k = 0; k < cells_.size(); ++k) {
       Cell& cell = cells_[k];
       cell.in.clear();
-      for (std::size_t j = 0; j < cell.pre.size(); ++j)
+      for (std::size_t j = 0; j < cell.pre.size(); ++j) {
         cell.in.push_back(&cell.pre[j]->forward(*states_[static_cast<std::size_t>(cell.sources[j])]));
+        report_forward(*cell.pre[j], *cell.in.back());
+      }
       states_[k + 1] = &cell.dag->forward(cell.in);
+      if (hooks_active()) report_part(true, *this, "cells." + std::to_string(k), "Cell", *states_[k + 1]);
     }
-    return classifier_->forward(pool_.forward(*states_.back()));
+    const Tensor& pooled = pool_.forward(*states_.back());
+    report_forward(pool_, pooled);
+    const Tensor& y = classifier_->forward(pooled);
+    report_forward(*classifier_, y);
+    return y;
   }
 
   const Tensor& backward(const Tensor& dy) override {
-    const Tensor& g = pool_.backward(classifier_->backward(dy));
+    const Tensor& g = observed_backward(pool_, observed_backward(*classifier_, dy));
     std::fill(touched_.begin(), touched_.end(), false);
     const std::size_t L = cells_.size();
     grads_[L].copy_from(g);
     touched_[L] = true;
     for (std::size_t k = L; k-- > 0;) {
       Cell& cell = cells_[k];
+      if (hooks_active()) report_part(false, *this, "cells." + std::to_string(k), "Cell", grads_[k + 1]);
       cell.dag->backward(grads_[k + 1]);
       for (std::size_t j = cell.pre.size(); j-- > 0;) {
-        const Tensor& d = cell.pre[j]->backward(cell.dag->input_grad(static_cast<int>(j)));
+        const Tensor& d = observed_backward(*cell.pre[j], cell.dag->input_grad(static_cast<int>(j)));
         const auto s = static_cast<std::size_t>(cell.sources[j]);
         if (!touched_[s]) {
           grads_[s].copy_from(d);
@@ -237,7 +250,7 @@ class CellNetwork<CellSpace> final : public Module {
         }
       }
     }
-    return stem_.backward(grads_[0]);
+    return observed_backward(stem_, grads_[0]);
   }
 
   [[nodiscard]] Shape output_shape(const Shape& in) const override {

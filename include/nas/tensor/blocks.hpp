@@ -117,30 +117,34 @@ class FactorizedReduce final : public Module {
   }
 
   const Tensor& forward(const Tensor& x) override {
-    if (stride_ == 1) return bn_.forward(conv_a_->forward(x));
-    const Tensor& r = relu_.forward(x);
-    const Tensor& a = conv_a_->forward(r);
+    if (stride_ == 1) {
+      const Tensor& a = conv_a_->forward(x);
+      report_forward(*conv_a_, a);
+      return reported(bn_, bn_.forward(a));
+    }
+    const Tensor& r = reported(relu_, relu_.forward(x));
+    const Tensor& a = reported(*conv_a_, conv_a_->forward(r));
     shifted_.resize(r.shape());
     shift(r, shifted_);
-    const Tensor& b = conv_b_->forward(shifted_);
+    const Tensor& b = reported(*conv_b_, conv_b_->forward(shifted_));
     const Tensor* parts[] = {&a, &b};
     concat_channels(cat_, parts);
-    return bn_.forward(cat_);
+    return reported(bn_, bn_.forward(cat_));
   }
 
   const Tensor& backward(const Tensor& dy) override {
-    if (stride_ == 1) return conv_a_->backward(bn_.backward(dy));
-    const Tensor& g = bn_.backward(dy);
+    if (stride_ == 1) return observed_backward(*conv_a_, observed_backward(bn_, dy));
+    const Tensor& g = observed_backward(bn_, dy);
     const int ca = conv_a_->options().out_channels;
     ga_.resize(g.shape().with(1, ca));
     gb_.resize(g.shape().with(1, c_out_ - ca));
     slice_channels(g, 0, ga_);
     slice_channels(g, ca, gb_);
-    const Tensor& da = conv_a_->backward(ga_);
+    const Tensor& da = observed_backward(*conv_a_, ga_);
     dr_.copy_from(da);
-    const Tensor& db = conv_b_->backward(gb_);
+    const Tensor& db = observed_backward(*conv_b_, gb_);
     unshift_add(db, dr_);
-    return relu_.backward(dr_);
+    return observed_backward(relu_, dr_);
   }
 
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return bn_.output_shape(conv_a_->output_shape(in).with(1, c_out_)); }
@@ -150,9 +154,11 @@ class FactorizedReduce final : public Module {
     return m;
   }
   [[nodiscard]] std::string type_name() const override { return "FactorizedReduce"; }
-  /// Children named as in NB201: "convs.0", "convs.1" (stride 2) or "conv" (stride 1), then "bn".
+  /// Children named as in NB201: "relu", "convs.0", "convs.1" (stride 2) or "conv"
+  /// (stride 1), then "bn".
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override {
     if (stride_ == 2) {
+      f("relu", relu_);
       f("convs.0", *conv_a_);
       f("convs.1", *conv_b_);
     } else {
@@ -162,6 +168,10 @@ class FactorizedReduce final : public Module {
   }
 
  private:
+  static const Tensor& reported(const Module& m, const Tensor& y) {
+    report_forward(m, y);
+    return y;
+  }
   // s[n, c, h, w] = r[n, c, h + 1, w + 1], zero past the edge.
   static void shift(const Tensor& r, Tensor& s) {
     const int planes = r.dim(0) * r.dim(1), H = r.dim(2), W = r.dim(3);
@@ -226,16 +236,24 @@ class ResNetBasicBlock final : public Module {
   }
 
   const Tensor& forward(const Tensor& x) override {
-    conv_b_->forward_into(conv_a_->forward(x), y_, false);  // conv_b's BatchNorm writes into y_
-    if (downsample_)
-      downsample_->forward_into(x, y_, true);  // directly, when the downsample can
-    else
+    const Tensor& a = conv_a_->forward(x);
+    report_forward(*conv_a_, a);
+    conv_b_->forward_into(a, y_, false);  // conv_b's BatchNorm writes into y_
+    report_forward(*conv_b_, y_);
+    if (!downsample_) {
       add_into(y_, x);
+    } else if (!hooks_active()) {
+      downsample_->forward_into(x, y_, true);  // directly, when the downsample can
+    } else {  // observed: the downsample's output of its own, then the sum
+      const Tensor& d = downsample_->forward(x);
+      report_forward(*downsample_, d);
+      add_into(y_, d);
+    }
     return y_;
   }
   const Tensor& backward(const Tensor& dy) override {
-    dx_.copy_from(conv_a_->backward(conv_b_->backward(dy)));
-    add_into(dx_, downsample_ ? downsample_->backward(dy) : dy);
+    dx_.copy_from(observed_backward(*conv_a_, observed_backward(*conv_b_, dy)));
+    add_into(dx_, downsample_ ? observed_backward(*downsample_, dy) : dy);
     return dx_;
   }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return conv_b_->output_shape(conv_a_->output_shape(in)); }

@@ -9,6 +9,7 @@
 #include "nas/tensor/activation.hpp"
 #include "nas/tensor/batch_norm.hpp"
 #include "nas/tensor/conv2d.hpp"
+#include "nas/tensor/hooks.hpp"
 #include "nas/tensor/module.hpp"
 
 namespace nas {
@@ -28,6 +29,9 @@ namespace nas {
 /// A BatchNorm2d added right after a Conv2d writes its input gradient over the
 /// convolution's output in backward (BatchNorm2d::overwrite_input_in_backward), saving a
 /// buffer: after backward() that Conv2d's last output no longer holds the forward values.
+///
+/// Under a HookScope (nas/tensor/hooks.hpp) every layer runs on its own, unfused, and
+/// each layer's output, output gradient and parameter gradients are reported.
 class Sequential : public Module {
  public:
   Sequential() = default;
@@ -53,6 +57,8 @@ class Sequential : public Module {
     x_ = &x;
     fused_ = false;
     relu_into_conv_.assign(layers_.size(), 0);  // no allocation after the first call
+    if (hooks_active()) [[unlikely]]
+      return forward_observed(x);
     if (!is_training()) return forward_eval(x);
     return forward_layers(x, layers_.size());
   }
@@ -60,7 +66,7 @@ class Sequential : public Module {
   /// evaluation-mode BatchNorm2d after it (evaluation, where they run fused), writes its
   /// output straight into `target`; otherwise as Module::forward_into.
   [[nodiscard]] bool forward_into_is_direct() const noexcept override {
-    if (layers_.empty()) return false;
+    if (layers_.empty() || hooks_active()) return false;
     if (is_training()) return dynamic_cast<const BatchNorm2d*>(layers_.back().get()) != nullptr;
     return eval_tail() > 0;
   }
@@ -88,6 +94,8 @@ class Sequential : public Module {
       fused_ = false;
     }
     NAS_ASSERT(relu_into_conv_.size() == layers_.size(), "Sequential::backward before forward");
+    if (hooks_active()) [[unlikely]]
+      return backward_observed(dy);
     const Tensor* g = &dy;
     for (std::size_t i = layers_.size(); i-- > 0;) {
       if (i > 0 && relu_into_conv_[i - 1]) {  // the ReLU's gradient comes from the convolution
@@ -139,6 +147,24 @@ class Sequential : public Module {
       }
     }
     return *h;
+  }
+
+  // Every layer on its own, each output reported (under a HookScope).
+  const Tensor& forward_observed(const Tensor& x) {
+    const Tensor* h = &x;
+    for (auto& l : layers_) {
+      h = &l->forward(*h);
+      report_forward(*l, *h);
+    }
+    return *h;
+  }
+  const Tensor& backward_observed(const Tensor& dy) {
+    const Tensor* g = &dy;
+    for (std::size_t i = layers_.size(); i-- > 0;) {
+      g = &observed_backward(*layers_[i], *g);
+      if (i > 0 && relu_into_conv_[i - 1]) --i;  // a forward outside the scope ran this ReLU inside the convolution
+    }
+    return *g;
   }
 
   // How many layers at the end run as one fused convolution in evaluation: 1 for a final
