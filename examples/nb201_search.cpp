@@ -159,8 +159,7 @@ Summary run_protocol(const std::string& strategy, const std::string& dataset, co
     try {
       for (std::size_t r = next++; r < runs && !failed; r = next++) {
         // Run r's seed depends only on (seed, r): results do not depend on the thread count.
-        nas::Rng derive(seed * 0x9e3779b97f4a7c15ULL + r);
-        outcomes[r] = run_strategy(strategy, settings, derive(), space, est, budget, grid);
+        outcomes[r] = run_strategy(strategy, settings, nas::run_seed(seed, r), space, est, budget, grid);
       }
     } catch (...) {
       if (!failed.exchange(true)) error = std::current_exception();

@@ -177,7 +177,7 @@ double probe_epoch_seconds(const Space& space, const typename Space::Arch& arch,
   if (o.threads > 0) set_num_threads(o.threads);
   TrainingOptions once = o;
   once.on_epoch = nullptr;
-  const std::uint64_t seed = detail::mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0x9e37ULL);
+  const std::uint64_t seed = mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0x9e37ULL);
   TrainingRun<Space> probe(space, arch, train, once, seed);
   const long steps = std::min<long>(probe_options.steps, probe.steps_per_epoch());
   const long warm = std::min<long>(probe_options.warmup, steps - 1);
@@ -215,7 +215,7 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
     throw ConfigError("final_training: epoch_seconds (" + std::to_string(options.epoch_seconds) + ") must be >= 0");
   ProbeOptions{.steps = options.probe_steps, .warmup = options.probe_warmup}.validate("final_training");
   if (o.threads > 0) set_num_threads(o.threads);
-  const std::uint64_t seed = detail::mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0xf1a1ULL);
+  const std::uint64_t seed = mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0xf1a1ULL);
 
   if (options.seconds > 0.0) {
     const double epoch_seconds =
