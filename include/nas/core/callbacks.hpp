@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -26,6 +27,11 @@ struct EpochInfo {
   double valid_accuracy = 0.0;  ///< NaN when not measured
   double seconds = 0.0;         ///< wall time of this epoch
 };
+
+/// Where an estimator that trains reports each finished epoch. RunContext hands one to
+/// estimators whose `evaluate(arch, fidelity, sink)` takes it, and forwards what it gets
+/// to the run's callbacks' `on_epoch`.
+using EpochSink = std::function<void(const EpochInfo&)>;
 
 /// A callback is any object with some of these members (all optional):
 ///
@@ -97,6 +103,10 @@ bool call_on_epoch(C& c, const EpochInfo& e) {
   }
   return false;
 }
+
+/// Whether a callback type has an `on_epoch` hook.
+template <class C>
+inline constexpr bool has_on_epoch = requires(C& c, const EpochInfo& e) { c.on_epoch(e); };
 
 template <class C, class Arch>
 void call_on_end(C& c, const History<Arch>& h) {

@@ -288,7 +288,12 @@ class TrainedEstimator {
     valid_ = std::make_unique<const Dataset>(detail::capped(valid, options_.max_valid, mix_seed(options_.seed, 12)));
   }
 
-  Evaluation evaluate(const Arch& arch, Fidelity fidelity = {}) {
+  Evaluation evaluate(const Arch& arch, Fidelity fidelity = {}) { return evaluate(arch, fidelity, EpochSink{}); }
+
+  /// As evaluate(arch, fidelity), and tells `on_epoch` (besides TrainingOptions::on_epoch)
+  /// each epoch that finishes: a strategy's RunContext passes one that reaches the run's
+  /// callbacks.
+  Evaluation evaluate(const Arch& arch, Fidelity fidelity, const EpochSink& on_epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     if (options_.threads > 0) set_num_threads(options_.threads);
     const double epochs = fidelity.is_default() ? options_.epochs : fidelity.epochs;
@@ -305,7 +310,13 @@ class TrainedEstimator {
     const long horizon = run->steps_for(options_.horizon());
     const long steps_before = run->steps_done();
 
-    const bool ok = run->train_to(target, horizon, options_.on_epoch);
+    EpochSink both;
+    if (on_epoch && options_.on_epoch)
+      both = [&](const EpochInfo& e) {
+        options_.on_epoch(e);
+        on_epoch(e);
+      };
+    const bool ok = run->train_to(target, horizon, both ? both : on_epoch ? on_epoch : options_.on_epoch);
     const double train_seconds = seconds_since(t0);
     if (!ok) return Evaluation::failed(run->failure(), train_seconds);
 

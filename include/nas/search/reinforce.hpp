@@ -46,7 +46,7 @@ class Reinforce {
 
   template <class Space, class Est, class... Callbacks>
   Result<typename Space::Arch> run(const Space& space, Est& estimator, const Budget& budget,
-                                   Callbacks&... callbacks) const {
+                                   Callbacks&&... callbacks) const {
     static_assert(check_search_space<Space>());
     static_assert(check_categorical_space<Space>());
     static_assert(check_estimator<Est, typename Space::Arch>());
