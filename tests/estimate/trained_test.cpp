@@ -393,7 +393,8 @@ TEST_CASE("a search with the trained estimator tells its callbacks each epoch as
   CHECK(option_epochs == 6);  // TrainingOptions::on_epoch still hears every epoch too
 
   // A hook returning true stops the run after the evaluation in progress.
-  EpochLog stopper{.stop_at_first_epoch = true};
+  EpochLog stopper;
+  stopper.stop_at_first_epoch = true;
   const auto s = nas::RandomSearch({.seed = 4}).run(nas::Nb201Space{}, est, nas::Budget{.evaluations = 3}, stopper);
   CHECK(s.history.size() == 1);
   CHECK(s.stop_reason == "callback");
