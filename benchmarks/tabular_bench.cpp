@@ -34,7 +34,7 @@ void BM_TableLoadGzip(benchmark::State& state) {
 BENCHMARK(BM_TableLoadGzip)->Unit(benchmark::kMillisecond);
 
 void BM_TableParseCsv(benchmark::State& state) {
-  const std::string text = nas::detail::read_maybe_gzip(nas::default_nb201_path());
+  const std::string text = nas::read_file_bytes<std::string>(nas::default_nb201_path().string(), "tabular_bench");
   for (auto _ : state) benchmark::DoNotOptimize(nas::Nb201Table::parse(text, "nb201.csv"));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
 }
@@ -42,7 +42,7 @@ BENCHMARK(BM_TableParseCsv)->Unit(benchmark::kMillisecond);
 
 void BM_Gunzip(benchmark::State& state) {
   const auto path = nas::default_nb201_path();
-  for (auto _ : state) benchmark::DoNotOptimize(nas::detail::read_maybe_gzip(path));
+  for (auto _ : state) benchmark::DoNotOptimize(nas::read_file_bytes<std::string>(path.string(), "tabular_bench"));
 }
 BENCHMARK(BM_Gunzip)->Unit(benchmark::kMillisecond);
 

@@ -8,13 +8,7 @@
 
 #include <nas/estimate/tabular.hpp>
 #include <nas/report/svg.hpp>
-#include <nas/search/categorical_view.hpp>
-#include <nas/search/evolution.hpp>
-#include <nas/search/hyperband.hpp>
-#include <nas/search/local_search.hpp>
-#include <nas/search/random_search.hpp>
-#include <nas/search/reinforce.hpp>
-#include <nas/search/successive_halving.hpp>
+#include <nas/search/factory.hpp>
 #include <nas/space/nb201_space.hpp>
 
 #include <algorithm>
@@ -33,7 +27,7 @@
 
 namespace {
 
-const std::vector<std::string> all_strategies{"rs", "rea", "reinforce", "ls", "sh", "hyperband"};
+const std::vector<std::string> all_strategies(nas::strategy_names.begin(), nas::strategy_names.end());
 const std::vector<std::string> all_datasets{"cifar10", "cifar100", "imagenet16"};
 
 // Hyper-parameters of the baselines (see benchmarks/reports/nb201.md for their sources).
@@ -97,9 +91,18 @@ std::vector<std::size_t> recommendations(const History& h, bool by_fidelity) {
   return rec;
 }
 
-template <class Strategy, class Space>
-RunOutcome run_one(const Strategy& strategy, const Space& space, const nas::TabularEstimator& table_est, double budget,
-                   const std::vector<double>& grid, bool by_fidelity) {
+RunOutcome run_strategy(const std::string& name, const Settings& s, std::uint64_t seed, const nas::Nb201Space& space,
+                        const nas::TabularEstimator& table_est, double budget, const std::vector<double>& grid) {
+  // The benchmark's search-time signal is the 12-epoch validation accuracy; the table
+  // knows two schedules only, so the multi-fidelity strategies get a two-rung ladder.
+  const auto strategy = nas::make_strategy(name, {.seed = seed,
+                                                  .fidelity = nas::Fidelity{12},
+                                                  .population = s.rea_population,
+                                                  .sample = s.rea_sample,
+                                                  .learning_rate = s.reinforce_lr,
+                                                  .momentum = s.reinforce_momentum,
+                                                  .eta = s.eta,
+                                                  .fidelities = {12, 200}});
   nas::TabularEstimator est = table_est;  // copies share the table
   const auto result = strategy.run(space, est, nas::Budget{.cost_seconds = budget});
   const auto d = static_cast<std::size_t>(est.options().dataset);
@@ -112,7 +115,7 @@ RunOutcome run_one(const Strategy& strategy, const Space& space, const nas::Tabu
   } else {
     out.valid = out.test = std::numeric_limits<double>::quiet_NaN();
   }
-  const auto rec = recommendations(result.history, by_fidelity);
+  const auto rec = recommendations(result.history, strategy.multi_fidelity());
   out.curve.assign(grid.size(), std::numeric_limits<double>::quiet_NaN());
   std::size_t i = 0;
   for (std::size_t g = 0; g < grid.size(); ++g) {
@@ -121,25 +124,6 @@ RunOutcome run_one(const Strategy& strategy, const Space& space, const nas::Tabu
       out.curve[g] = est.record(result.history[rec[i - 1]].arch).test[d];
   }
   return out;
-}
-
-RunOutcome run_strategy(const std::string& name, const Settings& s, std::uint64_t seed, const nas::Nb201Space& space,
-                        const nas::TabularEstimator& est, double budget, const std::vector<double>& grid) {
-  const nas::Fidelity proxy{12};  // the benchmark's search-time signal: the 12-epoch validation accuracy
-  if (name == "rs") return run_one(nas::RandomSearch({.fidelity = proxy, .seed = seed}), space, est, budget, grid, false);
-  if (name == "rea")
-    return run_one(nas::RegularizedEvolution({.population = s.rea_population, .sample = s.rea_sample, .fidelity = proxy, .seed = seed}),
-                   space, est, budget, grid, false);
-  if (name == "reinforce")
-    return run_one(nas::Reinforce({.learning_rate = s.reinforce_lr, .momentum = s.reinforce_momentum, .fidelity = proxy, .seed = seed}),
-                   nas::categorical(space), est, budget, grid, false);
-  if (name == "ls") return run_one(nas::LocalSearch({.fidelity = proxy, .seed = seed}), space, est, budget, grid, false);
-  // The table knows two schedules only, so the multi-fidelity strategies get a two-rung ladder.
-  if (name == "sh")
-    return run_one(nas::SuccessiveHalving({.eta = s.eta, .fidelities = {12, 200}, .seed = seed}), space, est, budget, grid, true);
-  if (name == "hyperband")
-    return run_one(nas::Hyperband({.eta = s.eta, .fidelities = {12, 200}, .seed = seed}), space, est, budget, grid, true);
-  throw nas::ConfigError("nb201_search: unknown strategy '" + name + "' (rs, rea, reinforce, ls, sh, hyperband)");
 }
 
 Summary run_protocol(const std::string& strategy, const std::string& dataset, const Settings& settings,
@@ -159,8 +143,7 @@ Summary run_protocol(const std::string& strategy, const std::string& dataset, co
     try {
       for (std::size_t r = next++; r < runs && !failed; r = next++) {
         // Run r's seed depends only on (seed, r): results do not depend on the thread count.
-        nas::Rng derive(seed * 0x9e3779b97f4a7c15ULL + r);
-        outcomes[r] = run_strategy(strategy, settings, derive(), space, est, budget, grid);
+        outcomes[r] = run_strategy(strategy, settings, nas::run_seed(seed, r), space, est, budget, grid);
       }
     } catch (...) {
       if (!failed.exchange(true)) error = std::current_exception();

@@ -9,9 +9,11 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <nas/core/metrics.hpp>
 #include <nas/data/fashion_mnist.hpp>
 #include <nas/data/normalize.hpp>
 #include <nas/data/split.hpp>
+#include <nas/estimate/final_plan.hpp>
 #include <nas/estimate/final_training.hpp>
 #include <nas/estimate/trained.hpp>
 #include <nas/report/format.hpp>
@@ -20,11 +22,7 @@
 #include <nas/report/markdown.hpp>
 #include <nas/report/progress.hpp>
 #include <nas/report/svg.hpp>
-#include <nas/search/evolution.hpp>
-#include <nas/search/hyperband.hpp>
-#include <nas/search/local_search.hpp>
-#include <nas/search/random_search.hpp>
-#include <nas/search/successive_halving.hpp>
+#include <nas/search/factory.hpp>
 #include <nas/space/nb201_space.hpp>
 
 #include <algorithm>
@@ -35,7 +33,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,55 +109,19 @@ struct EpochPrinter {
   }
 };
 
-// On a shared machine two threads can be several times slower than one (threads wait for
-// each other when the other core is busy), so --threads 0 times training steps of the
-// final network (C=16 under --channels auto) with 1 and 2 threads and keeps the faster.
-// The two alternate for three rounds and each keeps its best round: another process can
-// only slow a round down, and a single round once chose 1 thread on a 2-core machine
-// because a neighbour was busy just then.
-int faster_thread_count(const nas::Dataset& data, const Config& c, int channels) {
-  const auto arch = nas::Nb201Space{}.decode(
-      "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
-  constexpr int counts[] = {1, 2};
-  constexpr int rounds = 3, steps = 4;
-  std::vector<std::unique_ptr<nas::TrainingRun<nas::Nb201Space>>> runs;
-  double best_rate[2] = {0.0, 0.0};
-  for (int i = 0; i < 2; ++i) {
-    nas::set_num_threads(counts[i]);
-    nas::TrainingOptions o{.network = {.channels = channels, .cells = c.cells}, .batch_size = c.batch, .seed = c.seed};
-    runs.push_back(std::make_unique<nas::TrainingRun<nas::Nb201Space>>(nas::Nb201Space{}, arch, data, o, c.seed));
-    runs.back()->train_to(2, 100);  // warm-up
-  }
-  for (int r = 0; r < rounds; ++r)
-    for (int i = 0; i < 2; ++i) {
-      nas::set_num_threads(counts[i]);
-      const auto t = clock_type::now();
-      runs[static_cast<std::size_t>(i)]->train_to(2L + (r + 1L) * steps, 100);
-      best_rate[i] = std::max(best_rate[i], steps * static_cast<double>(c.batch) / since(t));
-    }
-  for (int i = 0; i < 2; ++i)
-    std::fprintf(stderr, "threads %d: %.0f training images/s (best of %d rounds)\n", counts[i], best_rate[i], rounds);
-  return best_rate[1] > best_rate[0] ? 2 : 1;
-}
-
-template <class Strategy, class Est, class... Cbs>
-nas::Result<nas::Nb201Arch> run_search(const Strategy& s, Est& est, double seconds, Cbs&... cbs) {
-  return s.run(nas::Nb201Space{}, est, nas::Budget{.wall_seconds = seconds}, cbs...);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   Config c;
   CLI::App app{"Architecture search on Fashion-MNIST over the NAS-Bench-201 cell space, with real training"};
-  app.add_option("--strategy", c.strategy, "rea | hyperband | sh | rs | ls")->capture_default_str();
+  app.add_option("--strategy", c.strategy, "rea | hyperband | sh | rs | ls | reinforce")->capture_default_str();
   app.add_option("--budget", c.budget, "wall-clock seconds for the whole run (search + final training)")->capture_default_str();
   app.add_option("--search-fraction", c.search_fraction, "share of the budget given to the search")->capture_default_str();
   app.add_option("--subset", c.subset, "training images used to score candidates")->capture_default_str();
   app.add_option("--valid", c.valid, "held-out images used to score candidates")->capture_default_str();
   app.add_option("--holdout", c.holdout, "training images held out as the validation split (the final training uses them too)")
       ->capture_default_str();
-  app.add_option("--epochs", c.epochs, "epochs per candidate (rea, rs, ls); Hyperband/SH rungs go from epochs/3 to 3*epochs")
+  app.add_option("--epochs", c.epochs, "epochs per candidate (rea, rs, ls, reinforce); Hyperband/SH rungs go from epochs/3 to 3*epochs")
       ->capture_default_str();
   app.add_option("--threads", c.threads, "threads (0: time 1 and 2 threads on this machine and take the faster)")
       ->capture_default_str();
@@ -227,6 +189,20 @@ int main(int argc, char** argv) {
     std::cerr << "search_fashion_mnist: --threads must be >= 0\n";
     return 2;
   }
+  std::optional<nas::AnyStrategy> chosen;
+  try {
+    chosen = nas::make_strategy(c.strategy, {.seed = c.seed,
+                                             .dedup = true,
+                                             .population = c.population,
+                                             .sample = c.sample,
+                                             .min_fidelity = c.epochs / 3.0,
+                                             .max_fidelity = 3.0 * c.epochs});
+  } catch (const nas::ConfigError& e) {
+    std::cerr << "search_fashion_mnist: --strategy: " << e.what() << "\n";
+    return 2;
+  }
+  const nas::AnyStrategy& strategy = *chosen;
+  const nas::Nb201Space space;
   std::filesystem::create_directories(c.out);
 
   // Data: normalise with training statistics; hold --holdout (10k) training images out for validation.
@@ -242,15 +218,27 @@ int main(int argc, char** argv) {
   const auto split = nas::train_valid_split(d.train, {.valid_size = c.holdout, .seed = c.seed});
   std::fprintf(stderr, "Fashion-MNIST from %s: %zu train, %zu valid, %zu test (%.1f s)\n", dir.c_str(), split.train.size(),
                split.valid.size(), d.test.size(), since(t0));
-  if (c.threads == 0) c.threads = faster_thread_count(split.valid, c, fixed_channels > 0 ? fixed_channels : 16);
+  if (c.threads == 0) {
+    // Times training steps of the final network (C=16 under --channels auto) with 1 and
+    // 2 threads and keeps the faster: on a shared machine 2 can be slower than 1.
+    const auto typical = space.decode(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+    const nas::TrainingOptions recipe{.network = {.channels = fixed_channels > 0 ? fixed_channels : 16, .cells = c.cells},
+                                      .batch_size = c.batch,
+                                      .seed = c.seed};
+    const auto probe = nas::probe_training_threads(space, typical, split.valid, recipe);
+    for (std::size_t i = 0; i < probe.counts.size(); ++i)
+      std::fprintf(stderr, "threads %d: %.0f training images/s (best of 3 rounds)\n", probe.counts[i], probe.rates[i]);
+    c.threads = probe.threads;
+  }
   nas::set_num_threads(c.threads);
 
   // Search: small networks, low fidelity, a subset; scored on held-out images only.
-  const bool multi_fidelity = c.strategy == "hyperband" || c.strategy == "sh";
-  const double max_fidelity = multi_fidelity ? 3.0 * c.epochs : c.epochs;
+  // Hyperband and SH rungs go from epochs/3 to 3*epochs.
+  const bool multi_fidelity = strategy.multi_fidelity();
   nas::TrainingOptions search_training{.network = {.channels = c.search_channels, .cells = c.cells},
                                        .epochs = c.epochs,
-                                       .max_epochs = max_fidelity,
+                                       .max_epochs = multi_fidelity ? 3.0 * c.epochs : c.epochs,
                                        .batch_size = c.search_batch,
                                        .lr = c.lr,
                                        .threads = c.threads,
@@ -262,34 +250,14 @@ int main(int argc, char** argv) {
                                        // Hyperband/SH need one per candidate of a rung; REA only
                                        // revisits an architecture when it samples it again.
                                        .cache_size = multi_fidelity ? std::size_t{32} : std::size_t{4}};
-  const nas::Nb201Space space;
   nas::TrainedEstimator<nas::Nb201Space> estimator(space, split.train, split.valid, search_training);
   const double search_seconds = c.budget * c.search_fraction - since(t0);
-  auto journal = nas::make_journal(c.out + "/journal.jsonl", space);
-  nas::ProgressBar progress({.every = 1});
   std::fprintf(stderr, "search: %s for %.0f s, candidates C=%d N=%d, %.2f epochs on %zu images, scored on %zu\n",
                c.strategy.c_str(), search_seconds, c.search_channels, c.cells, c.epochs, estimator.train_data().size(),
                estimator.valid_data().size());
-  nas::Result<nas::Nb201Arch> result;
-  if (c.strategy == "rea") {
-    nas::RegularizedEvolution s({.population = c.population, .sample = c.sample, .seed = c.seed});
-    result = run_search(s, estimator, search_seconds, progress, journal);
-  } else if (c.strategy == "rs") {
-    nas::RandomSearch s({.dedup = true, .seed = c.seed});
-    result = run_search(s, estimator, search_seconds, progress, journal);
-  } else if (c.strategy == "ls") {
-    nas::LocalSearch s({.seed = c.seed});
-    result = run_search(s, estimator, search_seconds, progress, journal);
-  } else if (c.strategy == "hyperband") {
-    nas::Hyperband s({.eta = 3.0, .min_fidelity = c.epochs / 3.0, .max_fidelity = max_fidelity, .seed = c.seed});
-    result = run_search(s, estimator, search_seconds, progress, journal);
-  } else if (c.strategy == "sh") {
-    nas::SuccessiveHalving s({.eta = 3.0, .min_fidelity = c.epochs / 3.0, .max_fidelity = max_fidelity, .seed = c.seed});
-    result = run_search(s, estimator, search_seconds, progress, journal);
-  } else {
-    std::cerr << "search_fashion_mnist: unknown --strategy '" << c.strategy << "' (rea, hyperband, sh, rs, ls)\n";
-    return 2;
-  }
+  const nas::Result<nas::Nb201Arch> result =
+      strategy.run(space, estimator, nas::Budget{.wall_seconds = search_seconds}, nas::ProgressBar({.every = 1}),
+                   nas::make_journal(c.out + "/journal.jsonl", space));
   const double search_done = since(t0);
   if (!result.found) {
     std::cerr << "search_fashion_mnist: no candidate trained successfully in " << result.history.size() << " trials\n";
@@ -297,66 +265,36 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "search: %zu trials (%zu failed) in %.0f s; winner %s (valid %.2f%% at %.2f epochs)\n",
                result.history.size(), result.history.failures(), search_done, space.encode(result.best).c_str(),
-               result.best_eval.score, result.best_eval.metrics.get_or("epochs_total", 0));
+               result.best_eval.score, result.best_eval.metrics.get_or(nas::metric::epochs_total, 0));
 
   // Final training: from scratch on train + valid for what is left of the budget, leaving
-  // time for the test pass and the latency measurement. The epochs are planned from a
-  // timed probe and re-planned as training goes; a hard stop keeps the run inside the
-  // budget whatever happens.
-  // - Networks: one network's test accuracy reaches about 93.5 % within 6 to 10 epochs and
-  //   stays there (measured: 5.6 and 9.7 epochs gave 93.50 and 93.46 %; 19.6 epochs with
-  //   augmentation and 10.9 epochs at C=24 gave 93.4 %), so --ensemble auto spends longer
-  //   budgets on several networks of the winner, each trained for at least
-  //   --member-epochs (7) epochs, and averages their probabilities.
-  //   The rules below then apply to each network's share of the time.
-  // - Width: a wider network learns more per epoch but needs epochs to do it, so
-  //   --channels auto widens only while the time left still trains it for --widen-from
-  //   epochs. Wider networks' epoch times are C=16's measured one scaled by FLOPs (wider
-  //   layers run at least as efficiently); the chosen one is then measured.
-  // - Augmentation slows learning at first and pays once training is long enough to
-  //   overfit without it, so --augment auto turns it on from --augment-from epochs.
-  const double reserve = 25.0, test_reserve = 12.0;
+  // time for the test pass and the latency measurement; networks, width and augmentation
+  // follow the rules of nas::FinalPlanOptions (docs/training.md). The epochs are planned
+  // from a timed probe and re-planned as training goes; a hard stop keeps the run inside
+  // the budget whatever happens.
   const nas::Dataset train_all = nas::concat(split.train, split.valid);
-  nas::FinalTrainingOptions final_options{.training = {.network = {.channels = fixed_channels > 0 ? fixed_channels : 16,
-                                                                   .cells = c.cells},
-                                                       .batch_size = c.batch,
-                                                       .lr = c.lr,
-                                                       .threads = c.threads,
-                                                       .seed = c.seed}};
-  final_options.epoch_seconds = nas::probe_epoch_seconds(space, result.best, final_options.training, train_all);
-  int members = fixed_members;
-  if (fixed_members == 0) {
-    const double epochs_in_time_left = (c.budget - since(t0) - reserve) / final_options.epoch_seconds;
-    members = std::clamp(static_cast<int>(std::floor(epochs_in_time_left / c.member_epochs)), 1, c.max_members);
-    std::fprintf(stderr, "final training: the time left trains about %.1f epochs: %d network%s\n", epochs_in_time_left,
+  const nas::TrainingOptions final_recipe{
+      .network = {.cells = c.cells}, .batch_size = c.batch, .lr = c.lr, .threads = c.threads, .seed = c.seed};
+  const nas::FinalPlanOptions rules{
+      .channels = fixed_channels,  // 0: chosen from the time left, as the networks are
+      .widen_from = c.widen_from,
+      .members = fixed_members,
+      .member_epochs = c.member_epochs,
+      .max_members = c.max_members,
+      .augment = c.augment == "on" ? nas::Rule::on : c.augment == "off" ? nas::Rule::off : nas::Rule::automatic,
+      .augment_from = c.augment_from};
+  const auto deadline = t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(c.budget));
+  nas::FinalPlan plan = nas::plan_final_training(space, result.best, final_recipe, train_all, rules, deadline);
+  const int members = plan.members;
+  const bool augment = plan.augment;
+  nas::FinalTrainingOptions& final_options = plan.options;
+  if (fixed_members == 0)
+    std::fprintf(stderr, "final training: the time left trains about %.1f epochs: %d network%s\n", plan.epochs_in_time_left,
                  members, members > 1 ? "s" : "");
-  }
-  if (fixed_channels == 0) {
-    const auto macs_at = [&](int channels) {
-      return nas::make_network(space, result.best, nas::NetworkInput::of(train_all),
-                               nas::NetworkOptions{.channels = channels, .cells = c.cells})
-          ->macs();
-    };
-    const double base_macs = macs_at(16), time_left = (c.budget - since(t0) - reserve) / members;
-    int chosen = 16;
-    for (int width : {24, 32, 48, 64}) {
-      const double epochs = time_left / (final_options.epoch_seconds * macs_at(width) / base_macs);
-      std::fprintf(stderr, "final network: C=%d would get about %.1f epochs\n", width, epochs);
-      if (epochs >= c.widen_from) chosen = width;
-    }
-    if (chosen != 16) {
-      final_options.training.network.channels = chosen;
-      final_options.epoch_seconds = nas::probe_epoch_seconds(space, result.best, final_options.training, train_all);
-    }
-  }
+  for (const auto& [width, epochs] : plan.width_epochs)
+    std::fprintf(stderr, "final network: C=%d would get about %.1f epochs\n", width, epochs);
   const int final_channels = final_options.training.network.channels;
-  const double left = c.budget - since(t0);
-  const double final_seconds = std::max(30.0, left - reserve);
-  final_options.seconds = final_seconds;
-  final_options.stop_seconds = std::max(final_seconds, left - test_reserve);
-  const double epochs_possible = final_seconds / members / final_options.epoch_seconds;  // per network
-  const bool augment = c.augment == "on" || (c.augment == "auto" && epochs_possible >= c.augment_from);
-  if (augment) final_options.training.augment = {.pad = 2, .flip = true};
+  const double final_seconds = final_options.seconds, epochs_possible = plan.epochs_per_network;
   EpochPrinter printer{.networks = members};
   final_options.training.on_epoch = [&printer](const nas::EpochInfo& e) { printer(e); };
   std::fprintf(stderr, "final training: %d x C=%d N=%d on %zu images for about %.0f s each (about %.1f epochs each), %s\n",
@@ -408,8 +346,8 @@ int main(int argc, char** argv) {
   j["network_test_accuracies"] = network_accuracies;  // each network alone; the first is the single-network result
   j["test_accuracy"] = ens.test_accuracy;  // of the networks' averaged probabilities (the network itself when 1)
   j["test_loss"] = ens.test_loss;
-  j["params"] = fin.params;
-  j["flops"] = fin.macs;
+  j[nas::metric::params] = fin.params;
+  j[nas::metric::macs] = fin.macs;
   j["latency_ms_batch1"] = fin.latency_ms_batch1;
   j["latency_ms_batch64"] = fin.latency_ms_batch64;
   j["threads"] = c.threads;

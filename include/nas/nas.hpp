@@ -8,6 +8,7 @@
 #include "nas/core/error.hpp"
 #include "nas/core/evaluation.hpp"
 #include "nas/core/history.hpp"
+#include "nas/core/metrics.hpp"
 #include "nas/core/rng.hpp"
 #include "nas/core/run.hpp"
 #include "nas/core/space_size.hpp"
@@ -20,6 +21,7 @@
 #include "nas/tensor/conv_kernels.hpp"
 #include "nas/tensor/dropout.hpp"
 #include "nas/tensor/hooks.hpp"
+#include "nas/tensor/latency.hpp"
 #include "nas/tensor/linear.hpp"
 #include "nas/tensor/loss.hpp"
 #include "nas/tensor/module.hpp"
@@ -28,8 +30,10 @@
 #include "nas/tensor/pooling.hpp"
 #include "nas/tensor/sequential.hpp"
 #include "nas/tensor/shape_ops.hpp"
+#include "nas/tensor/softmax.hpp"
 #include "nas/tensor/state.hpp"
 #include "nas/tensor/tensor.hpp"
+#include "nas/tensor/thread_probe.hpp"
 #include "nas/tensor/threads.hpp"
 #include "nas/tensor/workspace.hpp"
 
@@ -40,6 +44,7 @@
 #include "nas/data/fashion_mnist.hpp"
 #include "nas/data/idx.hpp"
 #include "nas/data/normalize.hpp"
+#include "nas/data/read_file.hpp"
 #include "nas/data/split.hpp"
 #include "nas/data/synthetic.hpp"
 
@@ -57,6 +62,7 @@
 
 // estimate
 #include "nas/estimate/cached.hpp"
+#include "nas/estimate/final_plan.hpp"
 #include "nas/estimate/final_training.hpp"
 #include "nas/estimate/function.hpp"
 #include "nas/estimate/nb201_table.hpp"
@@ -66,11 +72,13 @@
 
 // hw
 #include "nas/hw/cost.hpp"
+#include "nas/hw/latency.hpp"
 
 // search
 #include "nas/search/categorical.hpp"
 #include "nas/search/categorical_view.hpp"
 #include "nas/search/evolution.hpp"
+#include "nas/search/factory.hpp"
 #include "nas/search/hyperband.hpp"
 #include "nas/search/local_search.hpp"
 #include "nas/search/random_search.hpp"

@@ -29,7 +29,7 @@ const nas::Nb201Table& table() {
 
 // The shipped table as plain CSV text (decompressed once).
 const std::string& csv_text() {
-  static const std::string text = nas::detail::read_maybe_gzip(shipped_table());
+  static const std::string text = nas::read_file_bytes<std::string>(shipped_table().string(), "test");
   return text;
 }
 

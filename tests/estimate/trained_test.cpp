@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <nas/data/synthetic.hpp>
+#include <nas/estimate/cached.hpp>
 #include <nas/estimate/final_training.hpp>
 #include <nas/estimate/trained.hpp>
 #include <nas/search/hyperband.hpp>
@@ -41,7 +42,7 @@ TEST_CASE("training on synthetic data learns: validation accuracy well above cha
   CHECK(e.metrics.get_or("valid_accuracy", -1) == e.score);
   CHECK(e.metrics.get_or("train_loss", 99) < std::log(4.0));
   CHECK(e.metrics.get_or("params", 0) > 0);
-  CHECK(e.metrics.get_or("flops", 0) > 0);
+  CHECK(e.metrics.get_or(nas::metric::macs, 0) > 0);
   CHECK(e.epochs == Approx(6.0));
   CHECK(e.cost_seconds > 0.0);
 }
@@ -351,4 +352,66 @@ TEST_CASE("an epoch trained in chunks reports the mean loss of the whole epoch",
     CHECK(b[i].train_loss == a[i].train_loss);  // same seed, one thread: the same steps
     CHECK(b[i].seconds > 0.0);
   }
+}
+
+namespace {
+// Records each epoch a run's callbacks hear about, and the trial count at that moment.
+struct EpochLog {
+  std::vector<nas::EpochInfo> epochs;
+  std::vector<std::size_t> trials_before;
+  std::size_t trials = 0;
+  bool stop_at_first_epoch = false;
+  bool on_epoch(const nas::EpochInfo& e) {
+    epochs.push_back(e);
+    trials_before.push_back(trials);
+    return stop_at_first_epoch;
+  }
+  template <class Arch>
+  void on_trial(const nas::Trial<Arch>&, const nas::History<Arch>&) {
+    ++trials;
+  }
+};
+}  // namespace
+
+TEST_CASE("a search with the trained estimator tells its callbacks each epoch as it trains", "[estimate][trained][callbacks]") {
+  const auto& d = synthetic();
+  nas::TrainedEstimator<nas::Nb201Space> est({}, d.train, d.test, tiny(2.0));  // 2 epochs of 8 steps per candidate
+  EpochLog log;
+  std::size_t option_epochs = 0;
+  auto with_option = tiny(2.0);
+  with_option.on_epoch = [&](const nas::EpochInfo&) { ++option_epochs; };
+  nas::TrainedEstimator<nas::Nb201Space> est2({}, d.train, d.test, with_option);
+  const auto r = nas::RandomSearch({.seed = 4}).run(nas::Nb201Space{}, est2, nas::Budget{.evaluations = 3}, log);
+  REQUIRE(r.history.size() == 3);
+  REQUIRE(log.epochs.size() == 6);  // 3 candidates x 2 epochs, each epoch before its trial is recorded
+  for (std::size_t i = 0; i < log.epochs.size(); ++i) {
+    CHECK(log.epochs[i].epoch == i % 2 + 1);
+    CHECK(log.epochs[i].epochs == 2);
+    CHECK(std::isfinite(log.epochs[i].train_loss));
+    CHECK(log.trials_before[i] == i / 2);
+  }
+  CHECK(option_epochs == 6);  // TrainingOptions::on_epoch still hears every epoch too
+
+  // A hook returning true stops the run after the evaluation in progress.
+  EpochLog stopper;
+  stopper.stop_at_first_epoch = true;
+  const auto s = nas::RandomSearch({.seed = 4}).run(nas::Nb201Space{}, est, nas::Budget{.evaluations = 3}, stopper);
+  CHECK(s.history.size() == 1);
+  CHECK(s.stop_reason == "callback");
+  CHECK(stopper.epochs.size() == 2);
+}
+
+TEST_CASE("the epoch sink reaches through Cached to the trained estimator on a miss only", "[estimate][trained][callbacks]") {
+  const auto& d = synthetic();
+  nas::Cached cached(nas::TrainedEstimator<nas::Nb201Space>({}, d.train, d.test, tiny(1.0)));
+  EpochLog log;
+  const nas::Nb201Space space;
+  nas::Rng rng(2);
+  const auto arch = space.sample(rng);
+  // The same architecture twice through a strategy's RunContext: trained once, then a hit.
+  nas::RunContext<nas::Nb201Arch, decltype(cached), EpochLog&> ctx("test", cached, nas::Budget{.evaluations = 3}, log);
+  ctx.evaluate(arch);
+  ctx.evaluate(arch);  // a hit: nothing trains
+  CHECK(log.epochs.size() == 1);
+  CHECK(cached.hits() == 1);
 }

@@ -4,6 +4,9 @@
 #include <nas/core/run.hpp>
 #include <nas/report/journal.hpp>
 #include <nas/report/progress.hpp>
+#include <nas/search/evolution.hpp>
+#include <nas/testing/toy_estimator.hpp>
+#include <nas/testing/toy_spaces.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -59,6 +62,17 @@ TEST_CASE("ProgressBar without a terminal prints every N trials and a summary at
   REQUIRE_THAT(s, Catch::Contains("ToySearch: trial 4/10 (40%)") && Catch::Contains("ToySearch: trial 8/10 (80%)"));
   REQUIRE_THAT(s, Catch::Contains("ToySearch: 10 trials (1 failed), best 0.9000"));
   REQUIRE(std::count(s.begin(), s.end(), '\n') == 3);
+}
+
+TEST_CASE("ProgressBar made in the call to run (a temporary) still reports", "[report][progress][callbacks]") {
+  const nas::testing::OneMaxSpace space(8, 3, 1);
+  nas::testing::ToyEstimator<nas::testing::OneMaxSpace> est(space);
+  std::ostringstream out;
+  const auto r = nas::RegularizedEvolution({.population = 4, .sample = 2, .seed = 3})
+                     .run(space, est, nas::Budget{.evaluations = 8}, nas::ProgressBar(out, false, {.every = 4}));
+  REQUIRE(r.history.size() == 8);
+  REQUIRE_THAT(out.str(), Catch::Contains("RegularizedEvolution: trial 4/8") &&
+                              Catch::Contains("RegularizedEvolution: 8 trials"));
 }
 
 TEST_CASE("ProgressBar on a terminal redraws one line with the budget share", "[report][progress]") {

@@ -187,3 +187,33 @@ TEMPLATE_TEST_CASE("A strategy stops on the wall-clock budget", "[search]", NAS_
   REQUIRE(r.stop_reason == "wall");
   REQUIRE(r.history.size() < 100000);
 }
+
+namespace {
+// A callback that reports into counters it does not own, so that a temporary copy works.
+struct CountInto {
+  std::size_t* trials;
+  std::size_t* ends;
+  template <class Arch>
+  void on_trial(const nas::Trial<Arch>&, const nas::History<Arch>&) {
+    ++*trials;
+  }
+  template <class Arch>
+  void on_end(const nas::History<Arch>&) {
+    ++*ends;
+  }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("A strategy takes callbacks made in the call (temporaries) beside named ones", "[search][callbacks]",
+                   NAS_ALL_STRATEGIES) {
+  const OneMaxSpace space(12, 4, 2);
+  ToyEstimator<OneMaxSpace> est(space);
+  std::size_t trials = 0, ends = 0;
+  nas::testing::Recorder named;
+  const auto r = make<TestType>(1).run(space, est, nas::Budget{.evaluations = 20}, CountInto{&trials, &ends}, named,
+                                       nas::testing::Recorder{});
+  REQUIRE(r.history.size() == 20);
+  REQUIRE(trials == 20);
+  REQUIRE(ends == 1);
+  REQUIRE(named.trials == 20);
+}

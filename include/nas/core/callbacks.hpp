@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -27,6 +28,11 @@ struct EpochInfo {
   double seconds = 0.0;         ///< wall time of this epoch
 };
 
+/// Where an estimator that trains reports each finished epoch. RunContext hands one to
+/// estimators whose `evaluate(arch, fidelity, sink)` takes it, and forwards what it gets
+/// to the run's callbacks' `on_epoch`.
+using EpochSink = std::function<void(const EpochInfo&)>;
+
 /// A callback is any object with some of these members (all optional):
 ///
 ///     void/bool on_begin(const RunInfo&);
@@ -46,57 +52,52 @@ constexpr bool as_stop(R&& r) {
     return false;
 }
 
+// Runs one hook call; a bool result is a stop request, a void one never stops.
+template <class F>
+bool call_hook(F&& call) {
+  if constexpr (std::is_void_v<decltype(call())>) {
+    call();
+    return false;
+  } else {
+    return as_stop(call());
+  }
+}
+
 template <class C>
 bool call_on_begin(C& c, const RunInfo& info) {
-  if constexpr (requires { c.on_begin(info); }) {
-    if constexpr (std::is_void_v<decltype(c.on_begin(info))>) {
-      c.on_begin(info);
-      return false;
-    } else {
-      return as_stop(c.on_begin(info));
-    }
-  }
-  return false;
+  if constexpr (requires { c.on_begin(info); })
+    return call_hook([&] { return c.on_begin(info); });
+  else
+    return false;
 }
 
 template <class C, class Arch>
 bool call_on_trial(C& c, const Trial<Arch>& t, const History<Arch>& h) {
-  if constexpr (requires { c.on_trial(t, h); }) {
-    if constexpr (std::is_void_v<decltype(c.on_trial(t, h))>) {
-      c.on_trial(t, h);
-      return false;
-    } else {
-      return as_stop(c.on_trial(t, h));
-    }
-  }
-  return false;
+  if constexpr (requires { c.on_trial(t, h); })
+    return call_hook([&] { return c.on_trial(t, h); });
+  else
+    return false;
 }
 
 template <class C, class Arch>
 bool call_on_generation(C& c, std::size_t g, const History<Arch>& h) {
-  if constexpr (requires { c.on_generation(g, h); }) {
-    if constexpr (std::is_void_v<decltype(c.on_generation(g, h))>) {
-      c.on_generation(g, h);
-      return false;
-    } else {
-      return as_stop(c.on_generation(g, h));
-    }
-  }
-  return false;
+  if constexpr (requires { c.on_generation(g, h); })
+    return call_hook([&] { return c.on_generation(g, h); });
+  else
+    return false;
 }
 
 template <class C>
 bool call_on_epoch(C& c, const EpochInfo& e) {
-  if constexpr (requires { c.on_epoch(e); }) {
-    if constexpr (std::is_void_v<decltype(c.on_epoch(e))>) {
-      c.on_epoch(e);
-      return false;
-    } else {
-      return as_stop(c.on_epoch(e));
-    }
-  }
-  return false;
+  if constexpr (requires { c.on_epoch(e); })
+    return call_hook([&] { return c.on_epoch(e); });
+  else
+    return false;
 }
+
+/// Whether a callback type has an `on_epoch` hook.
+template <class C>
+inline constexpr bool has_on_epoch = requires(C& c, const EpochInfo& e) { c.on_epoch(e); };
 
 template <class C, class Arch>
 void call_on_end(C& c, const History<Arch>& h) {

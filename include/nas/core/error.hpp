@@ -35,6 +35,13 @@ class ConfigError : public Error {
 };
 
 namespace detail {
+/// A number as error messages show it: "%g", as `std::ostream << v` prints it (0.01, 1e-08).
+[[nodiscard]] inline std::string num_str(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 [[noreturn]] inline void assert_fail(const char* expr, const char* file, int line, const char* msg) {
   std::fprintf(stderr, "nas: assertion `%s` failed at %s:%d: %s\n", expr, file, line, msg);
   std::abort();

@@ -163,4 +163,23 @@ class Rng {
   bool has_spare_ = false;
 };
 
+/// A seed derived from `seed` and a stream number `stream` (an architecture's hash, a
+/// worker's index, a purpose tag) by splitmix64's finalizer (Steele et al. 2014): nearby
+/// inputs give unrelated seeds, and the result depends on nothing else. Every place that
+/// derives one seed from another uses this.
+[[nodiscard]] constexpr std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) noexcept {
+  std::uint64_t x = seed ^ (stream + 0x9e3779b97f4a7c15ULL);
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/// The seed of run `run` of a series of independent runs started from `seed` (as
+/// benchmark protocols repeat a search): the first draw of an Rng seeded with
+/// seed * golden + run. Depends only on (seed, run), so runs split over threads give the
+/// same results in any order.
+[[nodiscard]] inline std::uint64_t run_seed(std::uint64_t seed, std::uint64_t run) noexcept {
+  return Rng(seed * 0x9e3779b97f4a7c15ULL + run)();
+}
+
 }  // namespace nas

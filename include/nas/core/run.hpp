@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "nas/core/budget.hpp"
@@ -29,6 +30,13 @@ struct Result {
 /// non-finite score becomes a failed trial, never a crash; ConfigError and DataError
 /// still propagate because every later evaluation would fail the same way), records
 /// the trial, charges the budget and tells the callbacks.
+///
+/// Callbacks may be lvalue references or values (a strategy's `run(..., Callbacks&&...)`
+/// deduces `T&` for a named callback and `T` for a temporary); the context refers to
+/// them, so they must outlive it, as the arguments of run() do. When some callback has
+/// `on_epoch` and the estimator offers `evaluate(arch, fidelity, EpochSink)`, each
+/// evaluation gets a sink that forwards the estimator's epochs to the callbacks (a hook
+/// returning true stops the run after that evaluation).
 template <class Arch, class Est, class... Callbacks>
 class RunContext {
  public:
@@ -44,7 +52,12 @@ class RunContext {
   const Trial<Arch>& evaluate(const Arch& arch, Fidelity fidelity = {}) {
     Evaluation e;
     try {
-      e = estimator_.evaluate(arch, fidelity);
+      if constexpr (wants_epochs && requires(const EpochSink& sink) { estimator_.evaluate(arch, fidelity, sink); }) {
+        const EpochSink sink = [this](const EpochInfo& info) { epoch(info); };
+        e = estimator_.evaluate(arch, fidelity, sink);
+      } else {
+        e = estimator_.evaluate(arch, fidelity);
+      }
     } catch (const ConfigError&) {
       throw;
     } catch (const DataError&) {
@@ -117,6 +130,8 @@ class RunContext {
   }
 
  private:
+  static constexpr bool wants_epochs = (detail::has_on_epoch<std::remove_reference_t<Callbacks>> || ...);
+
   Est& estimator_;
   Budget budget_;
   std::tuple<Callbacks&...> callbacks_;

@@ -1,8 +1,6 @@
 // IDX reader (the MNIST file format): idx1-ubyte labels and idx3-ubyte images, plain or gzip.
 #pragma once
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -13,73 +11,11 @@
 
 #include "nas/core/error.hpp"
 #include "nas/data/dataset.hpp"
+#include "nas/data/read_file.hpp"
 
 namespace nas {
 
 namespace detail {
-
-/// Reads a whole file, decompressing it when it starts with the gzip magic bytes
-/// (1f 8b): the format is detected from the content, never from the file name.
-inline std::vector<unsigned char> read_file_bytes(const std::string& path, const char* where) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw DataError(std::string(where) + ": cannot open '" + path + "': " + std::strerror(errno));
-  unsigned char head[2] = {0, 0};
-  const std::size_t got_head = std::fread(head, 1, 2, f);
-  const bool gzip = got_head == 2 && head[0] == 0x1f && head[1] == 0x8b;
-  // Size hint: the file size, or for gzip the trailer's ISIZE (uncompressed size mod 2^32),
-  // so that the data is read once into a buffer of the right size.
-  std::size_t hint = 0;
-  if (std::fseek(f, 0, SEEK_END) == 0) {
-    const long end = std::ftell(f);
-    if (end > 0) hint = static_cast<std::size_t>(end);
-    unsigned char trailer[4];
-    if (gzip && end >= 4 && std::fseek(f, -4, SEEK_END) == 0 && std::fread(trailer, 1, 4, f) == 4)
-      hint = std::size_t{trailer[0]} | (std::size_t{trailer[1]} << 8) | (std::size_t{trailer[2]} << 16) |
-             (std::size_t{trailer[3]} << 24);
-  }
-  std::vector<unsigned char> bytes(hint + 1);  // one spare byte to see the end without growing
-  std::size_t got = 0;
-  if (!gzip) {
-    std::rewind(f);
-    for (;;) {
-      if (got == bytes.size()) bytes.resize(bytes.size() * 2);
-      const std::size_t n = std::fread(bytes.data() + got, 1, bytes.size() - got, f);
-      got += n;
-      if (n == 0) break;
-    }
-    const bool failed = std::ferror(f) != 0;
-    std::fclose(f);
-    if (failed) throw DataError(std::string(where) + ": read error on '" + path + "'");
-    bytes.resize(got);
-    return bytes;
-  }
-  std::fclose(f);
-  gzFile gz = gzopen(path.c_str(), "rb");
-  if (!gz) throw DataError(std::string(where) + ": cannot open '" + path + "' as gzip");
-  gzbuffer(gz, 1 << 17);
-  for (;;) {
-    if (got == bytes.size()) bytes.resize(bytes.size() * 2);
-    const auto want = static_cast<unsigned>(std::min<std::size_t>(bytes.size() - got, 1u << 30));
-    const int n = gzread(gz, bytes.data() + got, want);
-    if (n < 0) {
-      int code = 0;
-      std::string msg = gzerror(gz, &code);
-      gzclose(gz);
-      throw DataError(std::string(where) + ": corrupt gzip data in '" + path + "': " + msg);
-    }
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  // A gzip stream cut short reads as end of file; gzerror reports it as Z_BUF_ERROR.
-  int code = 0;
-  const char* msg = gzerror(gz, &code);
-  const std::string text = msg ? msg : "";
-  gzclose(gz);
-  if (code != Z_OK && code != Z_STREAM_END)
-    throw DataError(std::string(where) + ": corrupt or truncated gzip data in '" + path + "': " + text);
-  bytes.resize(got);
-  return bytes;
-}
 
 inline std::uint32_t read_be32(const unsigned char* p) noexcept {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
@@ -135,7 +71,7 @@ struct IdxImages {
 /// that does not match the header.
 inline IdxImages read_idx_images(const std::string& path) {
   constexpr const char* where = "read_idx_images";
-  auto bytes = detail::read_file_bytes(path, where);
+  auto bytes = read_file_bytes(path, where);
   const auto dims = detail::parse_idx_header(bytes, path, 0x00000803u, "idx3-ubyte images", where);
   IdxImages out;
   out.count = dims[0];
@@ -150,7 +86,7 @@ inline IdxImages read_idx_images(const std::string& path) {
 /// With `classes` > 0, a label >= classes is a DataError naming it and its index.
 inline std::vector<std::int32_t> read_idx_labels(const std::string& path, int classes = 0) {
   constexpr const char* where = "read_idx_labels";
-  auto bytes = detail::read_file_bytes(path, where);
+  auto bytes = read_file_bytes(path, where);
   detail::parse_idx_header(bytes, path, 0x00000801u, "idx1-ubyte labels", where);
   std::vector<std::int32_t> labels(bytes.size() - 8);
   for (std::size_t i = 0; i < labels.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "nas/core/callbacks.hpp"
 #include "nas/core/concepts.hpp"
 #include "nas/core/evaluation.hpp"
 
@@ -41,7 +42,11 @@ class Cached {
 
   explicit Cached(Est inner, bool charge_hits = false) : inner_(std::move(inner)), charge_hits_(charge_hits) {}
 
-  [[nodiscard]] Evaluation evaluate(const Arch& a, Fidelity f = {}) {
+  [[nodiscard]] Evaluation evaluate(const Arch& a, Fidelity f = {}) { return evaluate(a, f, EpochSink{}); }
+
+  /// As evaluate(a, f); a miss hands `on_epoch` to the inner estimator when it takes one
+  /// (a hit trains nothing, so reports no epoch).
+  [[nodiscard]] Evaluation evaluate(const Arch& a, Fidelity f, const EpochSink& on_epoch) {
     Key key{a, f.epochs};
     if (auto it = cache_.find(key); it != cache_.end()) {
       ++hits_;
@@ -50,7 +55,11 @@ class Cached {
       return e;
     }
     ++misses_;
-    Evaluation e = inner_.evaluate(a, f);
+    Evaluation e;
+    if constexpr (requires { inner_.evaluate(a, f, on_epoch); })
+      e = on_epoch ? inner_.evaluate(a, f, on_epoch) : inner_.evaluate(a, f);
+    else
+      e = inner_.evaluate(a, f);
     cache_.emplace(std::move(key), e);
     return e;
   }

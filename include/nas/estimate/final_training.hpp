@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "nas/core/error.hpp"
 #include "nas/data/dataset.hpp"
 #include "nas/estimate/trained.hpp"
+#include "nas/tensor/latency.hpp"
+#include "nas/tensor/softmax.hpp"
 
 namespace nas {
 
@@ -94,12 +97,8 @@ std::vector<float> predict_probabilities(Net& net, const Dataset& data, std::siz
                         std::to_string(n) + ", " + std::to_string(K) + "] for a data set of " + std::to_string(K) +
                         " classes");
     for (int i = 0; i < n; ++i) {
-      const float* z = logits.data() + static_cast<std::size_t>(i) * K;
-      float* p = probs.data() + (start + static_cast<std::size_t>(i)) * K;
-      const float top = *std::max_element(z, z + K);
-      double sum = 0.0;
-      for (std::size_t k = 0; k < K; ++k) sum += (p[k] = std::exp(z[k] - top));
-      for (std::size_t k = 0; k < K; ++k) p[k] = static_cast<float>(p[k] / sum);
+      softmax(std::span<const float>(logits.data() + static_cast<std::size_t>(i) * K, K),
+              std::span<float>(probs.data() + (start + static_cast<std::size_t>(i)) * K, K));
     }
   }
   net.train(was_training);
@@ -133,27 +132,6 @@ inline EvalResult ensemble_scores(const std::vector<const std::vector<float>*>& 
   return {100.0 * static_cast<double>(correct) / static_cast<double>(data.size()), nll / static_cast<double>(data.size())};
 }
 
-/// Median milliseconds per image of `repeats` inference passes at batch `batch`.
-template <class Net>
-double inference_latency_ms(Net& net, const NetworkInput& in, int batch, int repeats, std::uint64_t seed = 0) {
-  if (batch < 1 || repeats < 1) throw ConfigError("inference_latency_ms: batch and repeats must be >= 1");
-  const bool was_training = net.is_training();
-  net.eval();
-  Tensor x(in.batch(batch));
-  Rng rng(seed);
-  x.fill_normal(rng);
-  (void)net.forward(x);  // warm-up: buffers and caches
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    (void)net.forward(x);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  net.train(was_training);
-  std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
-  return ms[ms.size() / 2] / batch;
-}
-
 /// How probe_epoch_seconds times training.
 struct ProbeOptions {
   int steps = 30;  ///< steps run (at most one epoch's); the first `warmup` are not timed
@@ -177,7 +155,7 @@ double probe_epoch_seconds(const Space& space, const typename Space::Arch& arch,
   if (o.threads > 0) set_num_threads(o.threads);
   TrainingOptions once = o;
   once.on_epoch = nullptr;
-  const std::uint64_t seed = detail::mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0x9e37ULL);
+  const std::uint64_t seed = mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0x9e37ULL);
   TrainingRun<Space> probe(space, arch, train, once, seed);
   const long steps = std::min<long>(probe_options.steps, probe.steps_per_epoch());
   const long warm = std::min<long>(probe_options.warmup, steps - 1);
@@ -215,7 +193,7 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
     throw ConfigError("final_training: epoch_seconds (" + std::to_string(options.epoch_seconds) + ") must be >= 0");
   ProbeOptions{.steps = options.probe_steps, .warmup = options.probe_warmup}.validate("final_training");
   if (o.threads > 0) set_num_threads(o.threads);
-  const std::uint64_t seed = detail::mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0xf1a1ULL);
+  const std::uint64_t seed = mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0xf1a1ULL);
 
   if (options.seconds > 0.0) {
     const double epoch_seconds =
@@ -290,8 +268,8 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
   }
   if (options.latency_repeats > 0) {
     const NetworkInput in = NetworkInput::of(train);
-    r.latency_ms_batch1 = inference_latency_ms(run.network(), in, 1, options.latency_repeats);
-    r.latency_ms_batch64 = inference_latency_ms(run.network(), in, 64, std::max(3, options.latency_repeats / 4));
+    r.latency_ms_batch1 = inference_latency_ms(run.network(), in.batch(1), options.latency_repeats);
+    r.latency_ms_batch64 = inference_latency_ms(run.network(), in.batch(64), std::max(3, options.latency_repeats / 4));
   }
   return r;
 }

@@ -1,8 +1,6 @@
 // Nb201Table: the NAS-Bench-201 results of all 15,625 cells, loaded from nb201.csv(.gz).
 #pragma once
 
-#include <zlib.h>
-
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "nas/core/error.hpp"
+#include "nas/data/read_file.hpp"
 #include "nas/space/nb201_space.hpp"
 
 namespace nas {
@@ -83,44 +82,6 @@ struct Nb201SeedResult {
 };
 
 namespace detail {
-
-// Reads a whole file; inflates it when it starts with the gzip magic bytes.
-inline std::string read_maybe_gzip(const std::filesystem::path& path) {
-  std::FILE* f = std::fopen(path.string().c_str(), "rb");
-  if (!f) throw DataError("Nb201Table: cannot open '" + path.string() + "' (missing file?)");
-  std::string raw;
-  char buf[1 << 16];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) raw.append(buf, n);
-  const bool read_error = std::ferror(f) != 0;
-  std::fclose(f);
-  if (read_error) throw DataError("Nb201Table: read error on '" + path.string() + "'");
-  if (raw.size() < 2 || static_cast<unsigned char>(raw[0]) != 0x1f || static_cast<unsigned char>(raw[1]) != 0x8b)
-    return raw;
-
-  z_stream zs{};
-  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw DataError("Nb201Table: zlib init failed for '" + path.string() + "'");
-  std::string out;
-  out.resize(raw.size() * 5);
-  zs.next_in = reinterpret_cast<Bytef*>(raw.data());
-  zs.avail_in = static_cast<uInt>(raw.size());
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
-    if (zs.total_out == out.size()) out.resize(out.size() * 2);
-    zs.next_out = reinterpret_cast<Bytef*>(out.data() + zs.total_out);
-    zs.avail_out = static_cast<uInt>(out.size() - zs.total_out);
-    rc = inflate(&zs, Z_NO_FLUSH);
-    if (rc == Z_STREAM_END) break;
-    if (rc != Z_OK && !(rc == Z_BUF_ERROR && zs.avail_out == 0)) {
-      const std::string msg = zs.msg ? zs.msg : (rc == Z_BUF_ERROR ? "unexpected end of compressed data" : "error");
-      inflateEnd(&zs);
-      throw DataError("Nb201Table: '" + path.string() + "' is a truncated or corrupt gzip file (" + msg + ")");
-    }
-  }
-  out.resize(zs.total_out);
-  inflateEnd(&zs);
-  return out;
-}
 
 // Splits CSV text into lines and fields without allocating per field; knows its line number.
 class CsvCursor {
@@ -251,7 +212,7 @@ class Nb201Table {
 
   /// Loads nb201.csv, plain or gzip-compressed (detected by its magic bytes).
   [[nodiscard]] static Nb201Table load(const std::filesystem::path& path) {
-    const std::string text = detail::read_maybe_gzip(path);
+    const std::string text = read_file_bytes<std::string>(path.string(), "Nb201Table");
     Nb201Table t = parse(text, path.string());
     t.path_ = path;
     return t;
@@ -364,7 +325,7 @@ class Nb201Table {
   /// Loads nb201_seeds.csv(.gz) (`index,seed,cifar10_valid,cifar100_valtest,imagenet16_valtest`)
   /// for per-seed queries. DataError naming file, line and column on bad data.
   void load_seeds(const std::filesystem::path& path) {
-    const std::string text = detail::read_maybe_gzip(path);
+    const std::string text = read_file_bytes<std::string>(path.string(), "Nb201Table");
     parse_seeds(text, path.string());
   }
   void parse_seeds(std::string_view text, const std::string& name) {

@@ -11,6 +11,7 @@
 
 #include "nas/core/error.hpp"
 #include "nas/core/evaluation.hpp"
+#include "nas/core/metrics.hpp"
 #include "nas/core/rng.hpp"
 #include "nas/estimate/nb201_table.hpp"
 #include "nas/space/nb201_space.hpp"
@@ -47,7 +48,9 @@ struct Nb201Oracle {
 /// benchmark's `cifar10-valid` runs (trained on 25k images, scored on the 25k held out),
 /// and the test accuracy the `cifar10` runs (all 50k, test set). Metrics (when
 /// `Options::metrics` is true): `test_accuracy` (same schedule as the score),
-/// `valid_accuracy_200`, `test_accuracy_200`, `params_m`, `flops_m`.
+/// `valid_accuracy_200`, `test_accuracy_200`, `params` and `macs` (counts, from the
+/// table's `params_m` and `flops_m` in millions; the table's "FLOPs" are multiply-
+/// accumulates), named as every estimator names them (nas/core/metrics.hpp).
 ///
 /// Per-seed mode (`Options::per_seed`, NATS-Bench's `is_random=True`): a 200-epoch
 /// evaluation scores the validation accuracy of one training run drawn at random (from
@@ -109,17 +112,17 @@ class TabularEstimator {
       const auto runs = table_->seeds(c.index);
       const Nb201SeedResult& run = runs[rng_.index(runs.size())];
       e.score = run.cifar10_valid;
-      e.metrics.set("seed", run.seed);
+      e.metrics.set(metric::seed, run.seed);
     }
     if (opt_.metrics) {
       const Nb201Record& r = (*table_)[c.index];
       const auto d = static_cast<std::size_t>(opt_.dataset);
       e.metrics.reserve(5);
-      e.metrics.set("test_accuracy", full ? r.test[d] : r.test_12ep[d]);
-      e.metrics.set("valid_accuracy_200", r.valid[d]);
-      e.metrics.set("test_accuracy_200", r.test[d]);
-      e.metrics.set("params_m", r.params_m[d]);
-      e.metrics.set("flops_m", r.flops_m[d]);
+      e.metrics.set(metric::test_accuracy, full ? r.test[d] : r.test_12ep[d]);
+      e.metrics.set(metric::valid_accuracy_200, r.valid[d]);
+      e.metrics.set(metric::test_accuracy_200, r.test[d]);
+      e.metrics.set(metric::params, r.params_m[d] * 1e6);
+      e.metrics.set(metric::macs, r.flops_m[d] * 1e6);
     }
     return e.check_finite();
   }

@@ -16,6 +16,8 @@
 #include "nas/core/concepts.hpp"
 #include "nas/core/error.hpp"
 #include "nas/core/evaluation.hpp"
+#include "nas/core/metrics.hpp"
+#include "nas/core/rng.hpp"
 #include "nas/data/batch.hpp"
 #include "nas/data/dataset.hpp"
 #include "nas/model/cell_network.hpp"
@@ -94,13 +96,6 @@ inline Dataset capped(const Dataset& d, std::size_t max, std::uint64_t seed) {
   return d.select(idx);
 }
 
-inline std::uint64_t mix_seed(std::uint64_t seed, std::size_t h) {
-  std::uint64_t x = seed ^ (static_cast<std::uint64_t>(h) + 0x9e3779b97f4a7c15ULL);
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 }  // namespace detail
 
 /// Evaluates `net` on `data` in evaluation mode (running BN statistics), `batch` images at
@@ -142,12 +137,12 @@ class TrainingRun {
   TrainingRun(const Space& space, const Arch& arch, const Dataset& train, const TrainingOptions& o, std::uint64_t seed)
       : arch_(arch), options_(o) {
     NetworkOptions no = o.network;
-    no.seed = detail::mix_seed(seed, 1);
+    no.seed = mix_seed(seed, 1);
     net_ = make_network(space, arch, NetworkInput::of(train), no);
     batch_ = std::min(o.batch_size, train.size());
     if (batch_ < 2) throw ConfigError("TrainingRun: the training set has " + std::to_string(train.size()) + " images (need >= 2)");
     loader_ = std::make_unique<BatchLoader>(
-        train, LoaderOptions{.batch_size = batch_, .shuffle = true, .drop_last = true, .seed = detail::mix_seed(seed, 2),
+        train, LoaderOptions{.batch_size = batch_, .shuffle = true, .drop_last = true, .seed = mix_seed(seed, 2),
                              .augment = o.augment});
     steps_per_epoch_ = static_cast<long>(loader_->batches_per_epoch());
     opt_ = std::make_unique<SGD>(net_->parameters(), SGD::Options{.lr = o.lr, .momentum = o.momentum,
@@ -256,9 +251,9 @@ class TrainingRun {
 /// initialised CellNetwork is trained for the requested fidelity (epochs; a fraction
 /// trains that fraction of an epoch's batches) on the training split and scored on the
 /// validation split, never on a test set. The score is the validation accuracy in
-/// percent; metrics: valid_accuracy, valid_loss, train_loss, train_seconds, params,
-/// flops (multiply-accumulates per image), epochs_total. cost_seconds is the measured
-/// time of the call.
+/// percent; metrics (names in nas/core/metrics.hpp): valid_accuracy, valid_loss,
+/// train_loss, train_seconds, params, macs (multiply-accumulates per image),
+/// epochs_total, resumed_from_epochs. cost_seconds is the measured time of the call.
 ///
 /// Resuming: the last `cache_size` trained networks (weights, BN statistics, momentum,
 /// batch order, steps done) are kept by architecture. Asked for an architecture it has
@@ -289,11 +284,16 @@ class TrainedEstimator {
       throw ConfigError("TrainedEstimator: training and validation images differ in shape or classes");
     // Held by pointer: cached training runs keep batch loaders that point at the data,
     // so the data must not move when the estimator does.
-    train_ = std::make_unique<const Dataset>(detail::capped(train, options_.max_train, detail::mix_seed(options_.seed, 11)));
-    valid_ = std::make_unique<const Dataset>(detail::capped(valid, options_.max_valid, detail::mix_seed(options_.seed, 12)));
+    train_ = std::make_unique<const Dataset>(detail::capped(train, options_.max_train, mix_seed(options_.seed, 11)));
+    valid_ = std::make_unique<const Dataset>(detail::capped(valid, options_.max_valid, mix_seed(options_.seed, 12)));
   }
 
-  Evaluation evaluate(const Arch& arch, Fidelity fidelity = {}) {
+  Evaluation evaluate(const Arch& arch, Fidelity fidelity = {}) { return evaluate(arch, fidelity, EpochSink{}); }
+
+  /// As evaluate(arch, fidelity), and tells `on_epoch` (besides TrainingOptions::on_epoch)
+  /// each epoch that finishes: a strategy's RunContext passes one that reaches the run's
+  /// callbacks.
+  Evaluation evaluate(const Arch& arch, Fidelity fidelity, const EpochSink& on_epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     if (options_.threads > 0) set_num_threads(options_.threads);
     const double epochs = fidelity.is_default() ? options_.epochs : fidelity.epochs;
@@ -302,15 +302,21 @@ class TrainedEstimator {
                         std::to_string(options_.horizon()) + "); raise TrainingOptions::max_epochs");
 
     std::unique_ptr<TrainingRun<Space>> run = take_cached(arch);
-    if (!run) run = std::make_unique<TrainingRun<Space>>(space_, arch, *train_, options_, detail::mix_seed(options_.seed, std::hash<Arch>{}(arch)));
+    if (!run) run = std::make_unique<TrainingRun<Space>>(space_, arch, *train_, options_, mix_seed(options_.seed, std::hash<Arch>{}(arch)));
     const long target = run->steps_for(epochs);
     if (run->steps_done() > target)
-      run = std::make_unique<TrainingRun<Space>>(space_, arch, *train_, options_, detail::mix_seed(options_.seed, std::hash<Arch>{}(arch)));
+      run = std::make_unique<TrainingRun<Space>>(space_, arch, *train_, options_, mix_seed(options_.seed, std::hash<Arch>{}(arch)));
     const double resumed_from = run->epochs_done();
     const long horizon = run->steps_for(options_.horizon());
     const long steps_before = run->steps_done();
 
-    const bool ok = run->train_to(target, horizon, options_.on_epoch);
+    EpochSink both;
+    if (on_epoch && options_.on_epoch)
+      both = [&](const EpochInfo& e) {
+        options_.on_epoch(e);
+        on_epoch(e);
+      };
+    const bool ok = run->train_to(target, horizon, both ? both : on_epoch ? on_epoch : options_.on_epoch);
     const double train_seconds = seconds_since(t0);
     if (!ok) return Evaluation::failed(run->failure(), train_seconds);
 
@@ -322,14 +328,14 @@ class TrainedEstimator {
     e.score = v.accuracy;
     e.epochs = static_cast<double>(target - steps_before) / static_cast<double>(run->steps_per_epoch());
     e.metrics.reserve(9);
-    e.metrics.set("valid_accuracy", v.accuracy)
-        .set("valid_loss", v.loss)
-        .set("train_loss", run->last_train_loss())
-        .set("train_seconds", train_seconds)
-        .set("params", static_cast<double>(net.num_parameters()))
-        .set("flops", net.macs())
-        .set("epochs_total", run->epochs_done())
-        .set("resumed_from_epochs", resumed_from);
+    e.metrics.set(metric::valid_accuracy, v.accuracy)
+        .set(metric::valid_loss, v.loss)
+        .set(metric::train_loss, run->last_train_loss())
+        .set(metric::train_seconds, train_seconds)
+        .set(metric::params, static_cast<double>(net.num_parameters()))
+        .set(metric::macs, net.macs())
+        .set(metric::epochs_total, run->epochs_done())
+        .set(metric::resumed_from_epochs, resumed_from);
     put_cached(std::move(run));
     e.cost_seconds = seconds_since(t0);
     return e;

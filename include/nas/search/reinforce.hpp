@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +15,9 @@
 #include "nas/core/rng.hpp"
 #include "nas/core/run.hpp"
 #include "nas/search/categorical.hpp"
+#include "nas/tensor/module.hpp"
+#include "nas/tensor/optim.hpp"
+#include "nas/tensor/softmax.hpp"
 
 namespace nas {
 
@@ -24,8 +26,9 @@ namespace nas {
 /// logits initialized to zero (uniform). Each step samples choices, evaluates the
 /// architecture and, with reward R = score and baseline b updated first as
 /// b <- momentum * b + (1 - momentum) * R (b = R at the first ok step), takes one Adam
-/// step (Kingma & Ba 2015) on the loss -(R - b) * sum_i log p_i(choice_i), whose
-/// gradient wrt the logits of decision i is -(R - b) * (onehot(choice_i) - p_i).
+/// step (Kingma & Ba 2015; nas::Adam, so float logits) on the loss
+/// -(R - b) * sum_i log p_i(choice_i), whose gradient wrt the logits of decision i is
+/// -(R - b) * (onehot(choice_i) - p_i).
 /// Failed evaluations give no reward and no update. Tells callbacks a generation per
 /// step. Recommends the best architecture evaluated.
 ///
@@ -46,23 +49,19 @@ class Reinforce {
 
   template <class Space, class Est, class... Callbacks>
   Result<typename Space::Arch> run(const Space& space, Est& estimator, const Budget& budget,
-                                   Callbacks&... callbacks) const {
+                                   Callbacks&&... callbacks) const {
     static_assert(check_search_space<Space>());
     static_assert(check_categorical_space<Space>());
     static_assert(check_estimator<Est, typename Space::Arch>());
     using Arch = typename Space::Arch;
-    const auto num = [](double v) {
-      std::ostringstream os;
-      os << v;
-      return os.str();
-    };
     if (!(options_.learning_rate > 0.0) || !std::isfinite(options_.learning_rate))
-      throw ConfigError("Reinforce::run: learning_rate (" + num(options_.learning_rate) + ") must be finite and > 0");
+      throw ConfigError("Reinforce::run: learning_rate (" + detail::num_str(options_.learning_rate) + ") must be finite and > 0");
     if (!(options_.momentum >= 0.0 && options_.momentum < 1.0))
-      throw ConfigError("Reinforce::run: momentum (" + num(options_.momentum) + ") must lie in [0, 1)");
+      throw ConfigError("Reinforce::run: momentum (" + detail::num_str(options_.momentum) + ") must lie in [0, 1)");
     budget.require_bounded("Reinforce::run");
 
-    // Flat logits with per-decision offsets; Adam moments alongside.
+    // The logits of every decision in one parameter (per-decision offsets), trained by
+    // the tensor layer's Adam.
     const std::size_t decisions = space.num_decisions();
     std::vector<std::size_t> offset(decisions + 1, 0);
     for (std::size_t i = 0; i < decisions; ++i) {
@@ -70,25 +69,21 @@ class Reinforce {
       if (k == 0) throw ConfigError("Reinforce::run: decision " + std::to_string(i) + " has 0 choices");
       offset[i + 1] = offset[i] + k;
     }
-    std::vector<double> logits(offset.back(), 0.0), probs(offset.back(), 0.0);
-    std::vector<double> m1(offset.back(), 0.0), m2(offset.back(), 0.0);
+    Parameter logits("logits", Shape{static_cast<int>(offset.back())});  // zero: the uniform policy
+    Adam adam({&logits}, {.lr = options_.learning_rate});
+    std::vector<double> probs(offset.back(), 0.0);
     std::vector<int> choices(decisions, 0);
 
     RunContext<Arch, Est, Callbacks...> ctx("Reinforce", estimator, budget, callbacks...);
     Rng rng(options_.seed);
-    constexpr double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
     double baseline = 0.0;
     bool have_baseline = false;
-    std::size_t updates = 0;
+    const std::span<const float> z(logits.value.data(), offset.back());
     for (std::size_t step = 0; !ctx.done(); ++step) {
       for (std::size_t i = 0; i < decisions; ++i) {
-        const std::size_t b = offset[i], e = offset[i + 1];
-        const double top = *std::max_element(logits.begin() + static_cast<std::ptrdiff_t>(b),
-                                             logits.begin() + static_cast<std::ptrdiff_t>(e));
-        double total = 0.0;
-        for (std::size_t j = b; j < e; ++j) total += probs[j] = std::exp(logits[j] - top);
-        for (std::size_t j = b; j < e; ++j) probs[j] /= total;
-        choices[i] = static_cast<int>(draw(std::span<const double>(probs.data() + b, e - b), rng));
+        const std::size_t b = offset[i], n = offset[i + 1] - b;
+        softmax(z.subspan(b, n), std::span<double>(probs).subspan(b, n));
+        choices[i] = static_cast<int>(draw(std::span<const double>(probs.data() + b, n), rng));
       }
       const auto& t = ctx.evaluate(space.from_choices(std::span<const int>(choices)), options_.fidelity);
       if (t.eval.ok()) {
@@ -96,17 +91,13 @@ class Reinforce {
         baseline = have_baseline ? options_.momentum * baseline + (1.0 - options_.momentum) * reward : reward;
         have_baseline = true;
         const double advantage = reward - baseline;
-        ++updates;
-        const double c1 = 1.0 - std::pow(beta1, static_cast<double>(updates));
-        const double c2 = 1.0 - std::pow(beta2, static_cast<double>(updates));
+        float* g = logits.grad.data();
         for (std::size_t i = 0; i < decisions; ++i)
           for (std::size_t j = offset[i]; j < offset[i + 1]; ++j) {
             const double onehot = static_cast<int>(j - offset[i]) == choices[i] ? 1.0 : 0.0;
-            const double g = -advantage * (onehot - probs[j]);
-            m1[j] = beta1 * m1[j] + (1.0 - beta1) * g;
-            m2[j] = beta2 * m2[j] + (1.0 - beta2) * g * g;
-            logits[j] -= options_.learning_rate * (m1[j] / c1) / (std::sqrt(m2[j] / c2) + epsilon);
+            g[j] = static_cast<float>(-advantage * (onehot - probs[j]));
           }
+        adam.step();
       }
       ctx.generation(step);
     }

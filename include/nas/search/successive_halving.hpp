@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,27 +51,22 @@ namespace detail {
 /// Throws ConfigError naming `where` for out-of-range options; returns the rung ladder
 /// min*eta^k (k = 0, 1, ...) below max, then max — or the explicit ladder.
 inline std::vector<double> halving_ladder(const SuccessiveHalvingOptions& o, const char* where) {
-  const auto num = [](double v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
-  if (!(o.eta > 1.0)) throw ConfigError(std::string(where) + ": eta (" + num(o.eta) + ") must be > 1");
+  if (!(o.eta > 1.0)) throw ConfigError(std::string(where) + ": eta (" + detail::num_str(o.eta) + ") must be > 1");
   if (!o.fidelities.empty()) {
     for (std::size_t i = 0; i < o.fidelities.size(); ++i) {
       if (!(o.fidelities[i] > 0.0) || !std::isfinite(o.fidelities[i]))
-        throw ConfigError(std::string(where) + ": fidelity " + num(o.fidelities[i]) + " must be finite and > 0");
+        throw ConfigError(std::string(where) + ": fidelity " + detail::num_str(o.fidelities[i]) + " must be finite and > 0");
       if (i > 0 && !(o.fidelities[i] > o.fidelities[i - 1]))
-        throw ConfigError(std::string(where) + ": fidelities must increase, but " + num(o.fidelities[i]) + " follows " +
-                          num(o.fidelities[i - 1]));
+        throw ConfigError(std::string(where) + ": fidelities must increase, but " + detail::num_str(o.fidelities[i]) + " follows " +
+                          detail::num_str(o.fidelities[i - 1]));
     }
     return o.fidelities;
   }
   if (!(o.min_fidelity > 0.0) || !std::isfinite(o.min_fidelity))
-    throw ConfigError(std::string(where) + ": min_fidelity (" + num(o.min_fidelity) + ") must be finite and > 0");
+    throw ConfigError(std::string(where) + ": min_fidelity (" + detail::num_str(o.min_fidelity) + ") must be finite and > 0");
   if (!(o.max_fidelity >= o.min_fidelity) || !std::isfinite(o.max_fidelity))
-    throw ConfigError(std::string(where) + ": max_fidelity (" + num(o.max_fidelity) + ") is below min_fidelity (" +
-                      num(o.min_fidelity) + ")");
+    throw ConfigError(std::string(where) + ": max_fidelity (" + detail::num_str(o.max_fidelity) + ") is below min_fidelity (" +
+                      detail::num_str(o.min_fidelity) + ")");
   std::vector<double> ladder;
   for (double r = o.min_fidelity; r < o.max_fidelity * (1.0 - 1e-9); r *= o.eta) ladder.push_back(r);
   ladder.push_back(o.max_fidelity);
@@ -168,7 +162,7 @@ class SuccessiveHalving {
 
   template <class Space, class Est, class... Callbacks>
   Result<typename Space::Arch> run(const Space& space, Est& estimator, const Budget& budget,
-                                   Callbacks&... callbacks) const {
+                                   Callbacks&&... callbacks) const {
     static_assert(check_search_space<Space>());
     static_assert(check_estimator<Est, typename Space::Arch>());
     using Arch = typename Space::Arch;
