@@ -60,6 +60,9 @@
 
 // hw
 #include "nas/hw/cost.hpp"
+#include "nas/hw/device_latency.hpp"
+#include "nas/hw/objectives.hpp"
+#include "nas/hw/pareto.hpp"
 
 // search
 #include "nas/search/categorical.hpp"
@@ -67,6 +70,7 @@
 #include "nas/search/evolution.hpp"
 #include "nas/search/hyperband.hpp"
 #include "nas/search/local_search.hpp"
+#include "nas/search/nsga2.hpp"
 #include "nas/search/random_search.hpp"
 #include "nas/search/reinforce.hpp"
 #include "nas/search/stopping.hpp"

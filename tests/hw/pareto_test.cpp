@@ -209,3 +209,20 @@ TEST_CASE("LatencyConstraint fails networks above the limit without paying for t
   CHECK(acc.calls == 1);
   CHECK_THROWS_AS(nas::LatencyConstraint(acc, lat, -1.0), nas::ConfigError);
 }
+
+TEST_CASE("compare_fronts gives the hypervolume ratio and counts true-front points found", "[hw][pareto]") {
+  const std::vector<std::vector<double>> truth{{1, 3}, {2, 2}, {3, 1}};
+  const std::vector<double> ref{4, 4};
+  const auto q = nas::compare_fronts({{1, 3}, {3, 1}, {3, 3}}, truth, ref);
+  CHECK(q.true_hypervolume == 6.0);
+  CHECK(q.hypervolume == 5.0);
+  CHECK(q.ratio == Approx(5.0 / 6.0));
+  CHECK(q.true_points == 3);
+  CHECK(q.found_points == 2);
+  // At t = (2, 2) the best found point with second coordinate <= 2 is (3, 1): gap 1.
+  CHECK(q.mean_gap == Approx(1.0 / 3.0));
+  CHECK(q.max_gap == 1.0);
+  const auto same = nas::compare_fronts(truth, truth, ref);
+  CHECK(same.ratio == 1.0);
+  CHECK(same.mean_gap == 0.0);
+}

@@ -250,4 +250,46 @@ class ParetoArchive {
   std::vector<std::vector<double>> minimized_;
 };
 
+/// How a found front compares with the true one (all coordinates minimized).
+struct FrontQuality {
+  double hypervolume = 0.0;       ///< of the found points
+  double true_hypervolume = 0.0;  ///< of the true front
+  double ratio = 0.0;             ///< hypervolume / true_hypervolume (1 when the true one is 0)
+  std::size_t true_points = 0;    ///< points on the true front
+  std::size_t found_points = 0;   ///< true-front points present among the found ones (by value)
+  /// Two objectives only (else 0): for each true-front point t, how much worse in the first
+  /// coordinate the best found point is that is no worse than t in the second (e.g. the
+  /// accuracy given up at t's latency), or ref[0] - t[0] when none is; the mean over t.
+  double mean_gap = 0.0;
+  double max_gap = 0.0;  ///< the largest of those gaps
+};
+
+/// Compares `found` with `true_front` (points in minimization form) against `ref`: the
+/// hypervolume ratio, and how many true-front points appear among the found ones (equal
+/// coordinates count as found, since ties are indistinguishable by value).
+[[nodiscard]] inline FrontQuality compare_fronts(const std::vector<std::vector<double>>& found,
+                                                 const std::vector<std::vector<double>>& true_front,
+                                                 std::span<const double> ref) {
+  FrontQuality q;
+  q.hypervolume = hypervolume(found, ref);
+  q.true_hypervolume = hypervolume(true_front, ref);
+  q.ratio = q.true_hypervolume > 0.0 ? q.hypervolume / q.true_hypervolume : 1.0;
+  q.true_points = true_front.size();
+  std::vector<std::vector<double>> sorted = found;
+  std::sort(sorted.begin(), sorted.end());
+  for (const auto& t : true_front) q.found_points += std::binary_search(sorted.begin(), sorted.end(), t) ? 1 : 0;
+  if (ref.size() == 2 && !true_front.empty()) {
+    for (const auto& t : true_front) {
+      double best = ref[0];
+      for (const auto& f : found)
+        if (f[1] <= t[1]) best = std::min(best, f[0]);
+      const double gap = std::max(0.0, best - t[0]);
+      q.mean_gap += gap;
+      q.max_gap = std::max(q.max_gap, gap);
+    }
+    q.mean_gap /= static_cast<double>(true_front.size());
+  }
+  return q;
+}
+
 }  // namespace nas
