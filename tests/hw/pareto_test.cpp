@@ -222,6 +222,7 @@ TEST_CASE("compare_fronts gives the hypervolume ratio and counts true-front poin
   // At t = (2, 2) the best found point with second coordinate <= 2 is (3, 1): gap 1.
   CHECK(q.mean_gap == Approx(1.0 / 3.0));
   CHECK(q.max_gap == 1.0);
+  CHECK(q.median_gap == 0.0);
   const auto same = nas::compare_fronts(truth, truth, ref);
   CHECK(same.ratio == 1.0);
   CHECK(same.mean_gap == 0.0);

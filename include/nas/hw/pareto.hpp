@@ -261,7 +261,8 @@ struct FrontQuality {
   /// coordinate the best found point is that is no worse than t in the second (e.g. the
   /// accuracy given up at t's latency), or ref[0] - t[0] when none is; the mean over t.
   double mean_gap = 0.0;
-  double max_gap = 0.0;  ///< the largest of those gaps
+  double median_gap = 0.0;  ///< their median (robust to one missed point at a cliff of the front)
+  double max_gap = 0.0;     ///< the largest of those gaps
 };
 
 /// Compares `found` with `true_front` (points in minimization form) against `ref`: the
@@ -279,15 +280,19 @@ struct FrontQuality {
   std::sort(sorted.begin(), sorted.end());
   for (const auto& t : true_front) q.found_points += std::binary_search(sorted.begin(), sorted.end(), t) ? 1 : 0;
   if (ref.size() == 2 && !true_front.empty()) {
+    std::vector<double> gaps;
     for (const auto& t : true_front) {
       double best = ref[0];
       for (const auto& f : found)
         if (f[1] <= t[1]) best = std::min(best, f[0]);
-      const double gap = std::max(0.0, best - t[0]);
-      q.mean_gap += gap;
-      q.max_gap = std::max(q.max_gap, gap);
+      gaps.push_back(std::max(0.0, best - t[0]));
     }
-    q.mean_gap /= static_cast<double>(true_front.size());
+    for (double g : gaps) q.mean_gap += g;
+    q.mean_gap /= static_cast<double>(gaps.size());
+    std::sort(gaps.begin(), gaps.end());
+    const std::size_t h = gaps.size() / 2;
+    q.median_gap = gaps.size() % 2 ? gaps[h] : (gaps[h - 1] + gaps[h]) / 2;
+    q.max_gap = gaps.back();
   }
   return q;
 }
