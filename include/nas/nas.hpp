@@ -72,7 +72,10 @@
 
 // hw
 #include "nas/hw/cost.hpp"
+#include "nas/hw/device_latency.hpp"
 #include "nas/hw/latency.hpp"
+#include "nas/hw/objectives.hpp"
+#include "nas/hw/pareto.hpp"
 
 // search
 #include "nas/search/categorical.hpp"
@@ -81,6 +84,7 @@
 #include "nas/search/factory.hpp"
 #include "nas/search/hyperband.hpp"
 #include "nas/search/local_search.hpp"
+#include "nas/search/nsga2.hpp"
 #include "nas/search/random_search.hpp"
 #include "nas/search/reinforce.hpp"
 #include "nas/search/stopping.hpp"

@@ -1,0 +1,203 @@
+// Hardware-aware search on the NAS-Bench-201 tables: the accuracy/latency Pareto front of one
+// device found by NSGA-II, against random search at the same budget and against the true
+// front of all 15,625 cells; and the MnasNet-reward winner for a latency target.
+//
+//     hardware_aware --device pixel3 --evaluations 1000 --seeds 20
+//     hardware_aware --device raspi4 --target-ms 20 --out out/raspi4
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <nas/estimate/tabular.hpp>
+#include <nas/hw/device_latency.hpp>
+#include <nas/hw/objectives.hpp>
+#include <nas/hw/pareto.hpp>
+#include <nas/report/svg.hpp>
+#include <nas/search/evolution.hpp>
+#include <nas/search/nsga2.hpp>
+#include <nas/search/random_search.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+const std::vector<nas::Objective> objectives{{"test_accuracy_200", nas::Sense::maximize},
+                                             {"latency_ms", nas::Sense::minimize}};
+
+// The front of a history's first `n` evaluations (all by default), in minimization form.
+template <class History>
+std::vector<std::vector<double>> front_of(const History& h, std::size_t n = SIZE_MAX) {
+  nas::ParetoArchive<nas::Nb201Arch> archive(objectives);
+  for (std::size_t i = 0; i < std::min(n, h.size()); ++i) {
+    const auto& t = h.trials()[i];
+    if (t.eval.ok()) archive.add(t.arch, {*t.eval.metrics.get("test_accuracy_200"), *t.eval.metrics.get("latency_ms")});
+  }
+  return archive.minimized();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+int run(const std::string& device, const std::string& dataset, std::size_t evaluations, std::size_t seeds,
+        std::size_t population, double target_ms, const std::filesystem::path& out) {
+  const auto table = std::make_shared<const nas::Nb201Table>(nas::Nb201Table::load_default());
+  const auto latencies = std::make_shared<const nas::Nb201DeviceLatency>(nas::Nb201DeviceLatency::load_default());
+  const nas::Nb201Space space;
+  nas::TabularEstimator accuracy(table, {.dataset = nas::parse_nb201_dataset(dataset), .default_epochs = 200});
+  nas::TableLatency latency(latencies, device);
+  nas::WithMetrics both(accuracy, latency);
+
+  // The true front and the reference point (the worst accuracy and latency of the space).
+  std::vector<std::vector<double>> all;
+  for (std::size_t i = 0; i < nas::Nb201DeviceLatency::num_cells; ++i) {
+    const auto e = both.evaluate(nas::Nb201Space::arch(i), {});
+    all.push_back(nas::to_minimized(std::vector<double>{*e.metrics.get("test_accuracy_200"), *e.metrics.get("latency_ms")}, objectives));
+  }
+  std::vector<std::vector<double>> truth;
+  for (std::size_t i : nas::pareto_front(all)) truth.push_back(all[i]);
+  std::vector<double> ref{-1e300, -1e300};
+  for (const auto& p : all) ref[0] = std::max(ref[0], p[0]), ref[1] = std::max(ref[1], p[1]);
+  // A stricter reference point: the true front's nadir (its worst accuracy and latency),
+  // so that only the region near the front counts.
+  std::vector<double> nadir{-1e300, -1e300};
+  for (const auto& p : truth) nadir[0] = std::max(nadir[0], p[0]), nadir[1] = std::max(nadir[1], p[1]);
+  std::printf("%s, %s: %zu cells, %zu on the true front; reference points: worst of the space %.2f%% / %.3f ms, "
+              "nadir of the true front %.2f%% / %.3f ms\n",
+              device.c_str(), dataset.c_str(), all.size(), truth.size(), -ref[0], ref[1], -nadir[0], nadir[1]);
+
+  std::filesystem::create_directories(out);
+  std::ofstream csv(out / "hardware_aware.csv");
+  csv << "method,seed,evaluations,hypervolume_ratio,hypervolume_ratio_nadir,true_front_points_found,true_front_points,"
+         "mean_accuracy_gap_pp,median_accuracy_gap_pp,max_accuracy_gap_pp\n";
+  std::vector<double> ratio_nsga, ratio_random, found_nsga, found_random, nadir_nsga, nadir_random, gap_nsga, gap_random;
+  std::vector<std::vector<double>> shown_nsga, shown_random;
+  std::vector<double> grid;  // evaluations at which the curve is drawn
+  for (std::size_t k = 1; k <= 20; ++k) grid.push_back(std::ceil(static_cast<double>(evaluations) * k / 20.0));
+  std::vector<std::vector<double>> curve_nsga(grid.size()), curve_random(grid.size());  // [grid point][seed]
+  const nas::Budget budget{.evaluations = evaluations};
+  for (std::size_t s = 0; s < seeds; ++s) {
+    const auto nsga = nas::Nsga2({.population = population, .objectives = objectives, .seed = s}).run(space, both, budget);
+    const auto rs = nas::RandomSearch({.dedup = true, .seed = s}).run(space, both, budget);
+    const auto fn = front_of(nsga.history), fr = front_of(rs.history);
+    const auto qn = nas::compare_fronts(fn, truth, ref), qr = nas::compare_fronts(fr, truth, ref);
+    ratio_nsga.push_back(qn.ratio), found_nsga.push_back(static_cast<double>(qn.found_points));
+    ratio_random.push_back(qr.ratio), found_random.push_back(static_cast<double>(qr.found_points));
+    const double nn = nas::compare_fronts(fn, truth, nadir).ratio, nr = nas::compare_fronts(fr, truth, nadir).ratio;
+    nadir_nsga.push_back(nn), nadir_random.push_back(nr);
+    gap_nsga.push_back(qn.median_gap), gap_random.push_back(qr.median_gap);
+    csv << "nsga2," << s << "," << nsga.history.size() << "," << qn.ratio << "," << nn << "," << qn.found_points << ","
+        << truth.size() << "," << qn.mean_gap << "," << qn.median_gap << "," << qn.max_gap << "\n";
+    csv << "random," << s << "," << rs.history.size() << "," << qr.ratio << "," << nr << "," << qr.found_points << ","
+        << truth.size() << "," << qr.mean_gap << "," << qr.median_gap << "," << qr.max_gap << "\n";
+    if (s == 0) shown_nsga = fn, shown_random = fr;
+    for (std::size_t g = 0; g < grid.size(); ++g) {
+      const auto n = static_cast<std::size_t>(grid[g]);
+      curve_nsga[g].push_back(nas::compare_fronts(front_of(nsga.history, n), truth, nadir).ratio);
+      curve_random[g].push_back(nas::compare_fronts(front_of(rs.history, n), truth, nadir).ratio);
+    }
+  }
+  std::printf("%zu evaluations, %zu seeds: hypervolume / true front's, median [min-max]\n", evaluations, seeds);
+  const auto line = [&](const char* name, const std::vector<double>& r, const std::vector<double>& n,
+                        const std::vector<double>& f, const std::vector<double>& g) {
+    std::printf("  %-7s %.4f [%.4f-%.4f]   nadir reference %.4f [%.4f-%.4f]   true-front points found: median %.0f of %zu   "
+                "accuracy given up at the front's latencies: median over seeds of the median %.2f pp\n",
+                name, median(r), *std::min_element(r.begin(), r.end()), *std::max_element(r.begin(), r.end()), median(n),
+                *std::min_element(n.begin(), n.end()), *std::max_element(n.begin(), n.end()), median(f), truth.size(),
+                median(g));
+  };
+  line("nsga2", ratio_nsga, nadir_nsga, found_nsga, gap_nsga);
+  line("random", ratio_random, nadir_random, found_random, gap_random);
+
+  // MnasNet's soft reward on the 200-epoch validation accuracy, searched by regularized
+  // evolution, against the best reward of the whole table.
+  nas::MnasReward reward(accuracy, latency, nas::MnasRewardOptions::soft(target_ms));
+  double best_reward = -1e300;
+  std::size_t best_index = 0;
+  for (std::size_t i = 0; i < nas::Nb201DeviceLatency::num_cells; ++i) {
+    const double r = reward.evaluate(nas::Nb201Space::arch(i), {}).score;
+    if (r > best_reward) best_reward = r, best_index = i;
+  }
+  const auto rea = nas::RegularizedEvolution({.population = 20, .sample = 5, .seed = 0}).run(space, reward, budget);
+  const auto& w = rea.best_eval.metrics;
+  std::printf("MnasNet reward (T = %.3f ms, w = -0.07): found %s\n  valid %.2f%%, test %.2f%%, %.3f ms, reward %.3f "
+              "(best in the table: index %zu, reward %.3f)\n",
+              target_ms, space.encode(rea.best).c_str(), *w.get("accuracy"), *w.get("test_accuracy_200"),
+              *w.get("latency_ms"), rea.best_eval.score, best_index, best_reward);
+
+  nlohmann::json j{{"device", device}, {"dataset", dataset}, {"evaluations", evaluations}, {"seeds", seeds},
+                   {"population", population}, {"true_front_points", truth.size()},
+                   {"nsga2_median_ratio", median(ratio_nsga)}, {"random_median_ratio", median(ratio_random)},
+                   {"nsga2_median_ratio_nadir", median(nadir_nsga)}, {"random_median_ratio_nadir", median(nadir_random)},
+                   {"nsga2_median_found", median(found_nsga)}, {"random_median_found", median(found_random)},
+                   {"nsga2_median_gap_pp", median(gap_nsga)}, {"random_median_gap_pp", median(gap_random)},
+                   {"mnas_target_ms", target_ms}, {"mnas_found", space.encode(rea.best)},
+                   {"mnas_found_reward", rea.best_eval.score}, {"mnas_best_reward", best_reward},
+                   {"mnas_best_index", best_index}};
+  std::ofstream(out / "hardware_aware.json") << j.dump(2) << "\n";
+
+  // The figure: every cell, the true front, and the fronts that seed 0 found.
+  const auto xs = [](const std::vector<std::vector<double>>& p, std::size_t k, double sign) {
+    std::vector<double> v;
+    for (const auto& q : p) v.push_back(sign * q[k]);
+    return v;
+  };
+  // Zoomed on the front: the cells without an input-output path (10% at ~0 ms) and most
+  // of the space lie below.
+  const double y_top = std::ceil(-truth.front()[0] > -truth.back()[0] ? -truth.front()[0] : -truth.back()[0]) + 0.5;
+  double x_lo = 1e300;
+  for (const auto& p : truth)
+    if (-p[0] >= y_top - 10.0) x_lo = std::min(x_lo, 0.8 * p[1]);
+  nas::ScatterChart chart({.title = "Accuracy against " + device + " latency near the front (NAS-Bench-201, " + dataset + ")",
+                           .x_label = device + " latency (ms, log scale)", .y_label = "test accuracy (%)", .width = 900,
+                           .height = 540, .log_x = true, .x_min = x_lo, .y_min = y_top - 10.0, .y_max = y_top});
+  chart.add("all 15,625 cells", xs(all, 1, 1), xs(all, 0, -1), 6)
+      .front("true front", xs(truth, 1, 1), xs(truth, 0, -1), true)
+      .add("NSGA-II front (seed 0)", xs(shown_nsga, 1, 1), xs(shown_nsga, 0, -1), 0)
+      .add("random search front (seed 0)", xs(shown_random, 1, 1), xs(shown_random, 0, -1), 1);
+  chart.save((out / "hardware_aware_front.svg").string());
+
+  std::vector<double> med_nsga, med_random;
+  for (std::size_t g = 0; g < grid.size(); ++g) med_nsga.push_back(median(curve_nsga[g])), med_random.push_back(median(curve_random[g]));
+  nas::LineChart curve({.title = "Hypervolume of the found front (" + device + ", median of " + std::to_string(seeds) + " seeds)",
+                        .x_label = "evaluations", .y_label = "hypervolume / true front's (nadir reference)", .width = 860,
+                        .height = 480});
+  curve.add("NSGA-II", grid, med_nsga, {.markers = true}).add("random search", grid, med_random, {.markers = true}).hline(0.99, "0.99");
+  curve.save((out / "hardware_aware_curve.svg").string());
+  std::printf("wrote %s\n", (out / "hardware_aware.{csv,json}, hardware_aware_front.svg, hardware_aware_curve.svg").string().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Hardware-aware search on the NAS-Bench-201 accuracy and device-latency tables"};
+  std::string device = "pixel3", dataset = "cifar10", out = "out/hardware_aware";
+  std::size_t evaluations = 1000, seeds = 20, population = 50;
+  double target_ms = 5.0;
+  app.add_option("--device", device, "device column of hw_latency.csv.gz (pixel3, raspi4, fpga, eyeriss, ...)");
+  app.add_option("--dataset", dataset, "accuracy of cifar10, cifar100 or imagenet16")
+      ->check(CLI::IsMember({"cifar10", "cifar100", "imagenet16"}));
+  app.add_option("--evaluations", evaluations, "evaluations per search")->check(CLI::Range(std::size_t{2}, std::size_t{15625}));
+  app.add_option("--seeds", seeds, "searches per method")->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
+  app.add_option("--population", population, "NSGA-II population")->check(CLI::Range(std::size_t{2}, std::size_t{10000}));
+  app.add_option("--target-ms", target_ms, "latency target T of the MnasNet reward")->check(CLI::PositiveNumber);
+  app.add_option("--out", out, "directory for the CSV, JSON and SVG");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    // The device name is checked against the table before any search starts.
+    (void)nas::Nb201DeviceLatency::load_default().device_column(device);
+    return run(device, dataset, evaluations, seeds, population, target_ms, out);
+  } catch (const nas::Error& e) {
+    std::fprintf(stderr, "hardware_aware: %s\n", e.what());
+    return 2;
+  }
+}
