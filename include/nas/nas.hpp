@@ -29,6 +29,7 @@
 #include "nas/tensor/shape_ops.hpp"
 #include "nas/tensor/tensor.hpp"
 #include "nas/tensor/threads.hpp"
+#include "nas/tensor/trace.hpp"
 #include "nas/tensor/workspace.hpp"
 
 // data
@@ -48,7 +49,10 @@
 // model
 #include "nas/model/cell_dag.hpp"
 #include "nas/model/cell_network.hpp"
+#include "nas/model/export_pytorch.hpp"
+#include "nas/model/graph.hpp"
 #include "nas/model/ops.hpp"
+#include "nas/model/reference.hpp"
 
 // estimate
 #include "nas/estimate/cached.hpp"

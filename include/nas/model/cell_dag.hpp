@@ -13,6 +13,7 @@
 #include "nas/model/ops.hpp"
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/tensor.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -223,6 +224,37 @@ class CellDag {
   [[nodiscard]] const Tensor& input_grad(int i) const {
     NAS_ASSERT(i >= 0 && i < inputs_ && grads_[static_cast<std::size_t>(i)] != nullptr, "CellDag::input_grad out of range");
     return *grads_[static_cast<std::size_t>(i)];
+  }
+
+  /// Adds the cell to a trace as it runs: the running edges (edge e under "edges.e") on the
+  /// nodes `in`, a sum per state with several of them, a zero node for a needed state that
+  /// is identically zero, and the concatenation of several outputs. Returns the output node.
+  int trace(Tracer& t, std::span<const int> in) const {
+    if (static_cast<int>(in.size()) != inputs_)
+      throw ConfigError("CellDag::trace: " + std::to_string(in.size()) + " inputs for " + std::to_string(inputs_));
+    std::vector<Shape> in_shapes;
+    for (int x : in) in_shapes.push_back(t.shape(x));
+    const std::vector<Shape> shapes = state_shapes(in_shapes);
+    std::vector<int> node(static_cast<std::size_t>(states_), -1);
+    for (int i = 0; i < inputs_; ++i) node[static_cast<std::size_t>(i)] = in[static_cast<std::size_t>(i)];
+    for (int s = inputs_; s < states_; ++s) {
+      const auto ss = static_cast<std::size_t>(s);
+      if (!needed_[ss]) continue;
+      if (!nonzero_[ss]) {
+        node[ss] = t.add(NodeKind::zero, in[0], shapes[ss]);
+        continue;
+      }
+      std::vector<int> terms;
+      for (std::size_t e = 0; e < edges_.size(); ++e)
+        if (runs_[e] && edges_[e].to == s)
+          terms.push_back(t.child("edges." + std::to_string(e), *edges_[e].op.module,
+                                  node[static_cast<std::size_t>(edges_[e].from)]));
+      node[ss] = terms.size() == 1 ? terms[0] : t.add(t.node(NodeKind::add, std::move(terms), shapes[ss]));
+    }
+    if (outputs_.size() == 1) return node[static_cast<std::size_t>(outputs_[0])];
+    std::vector<int> parts;
+    for (int o : outputs_) parts.push_back(node[static_cast<std::size_t>(o)]);
+    return t.add(t.node(NodeKind::concat, std::move(parts), output_shape(in_shapes)));
   }
 
   void for_each_op(const std::function<void(const std::string&, Module&)>& f) {

@@ -7,6 +7,7 @@
 
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/threads.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -191,6 +192,15 @@ class BatchNorm2d final : public Module {
     return in;
   }
   [[nodiscard]] std::string type_name() const override { return "BatchNorm2d"; }
+  int trace(Tracer& t, int x) override {
+    GraphNode n = t.node(NodeKind::batch_norm2d, {x}, output_shape(t.shape(x)));
+    n.bn = BatchNormGeometry{opt_.channels, opt_.eps, opt_.momentum, opt_.affine, opt_.track_running_stats,
+                             opt_.track_running_stats ? &running_mean_ : nullptr,
+                             opt_.track_running_stats ? &running_var_ : nullptr};
+    n.weight = opt_.affine ? &gamma_ : nullptr;
+    n.bias = opt_.affine ? &beta_ : nullptr;
+    return t.add(std::move(n));
+  }
   void own_parameters(std::vector<Parameter*>& out) override {
     if (opt_.affine) {
       out.push_back(&gamma_);
