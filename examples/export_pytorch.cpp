@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::ConversionError& e) {
+    return usage_error(std::string(e.what()) + " (expected an integer)");
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what());
   }
@@ -71,12 +73,6 @@ int main(int argc, char** argv) {
                                  at_least("--classes", classes, 2), at_least("--size", size, 4),
                                  at_least("--in-channels", in_channels, 1), at_least("--batch", batch, 2)})
     if (!bad.empty()) return usage_error(bad);
-  const std::filesystem::path dir(out_dir);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir))
-    return usage_error("--out '" + out_dir + "' is not a directory that can be created (" + ec.message() + ")");
-
   const nas::NetworkInput input{.channels = in_channels, .height = size, .width = size, .classes = classes};
   const nas::NetworkOptions options{.channels = channels, .cells = cells, .seed = seed};
   std::unique_ptr<nas::Module> net;
@@ -91,6 +87,11 @@ int main(int argc, char** argv) {
   } catch (const nas::Error& e) {
     return usage_error("--arch '" + arch_text + "': " + e.what());
   }
+  const std::filesystem::path dir(out_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    return usage_error("--out '" + out_dir + "' is not a directory that can be created (" + ec.message() + ")");
 
   try {
     const nas::Shape shape = input.batch(batch);

@@ -28,8 +28,8 @@ nas::Tensor random_images(int n, int c, int h, int w, std::uint64_t seed) {
 // Whole networks in training mode (BatchNorm with batch statistics), two checks per
 // network: (i) the double executor's gradients of the traced graph against central
 // differences in double, for the input and every parameter tensor, each below 1e-6
-// (steps never cross a ReLU or max-pool kink); (ii) the float network's forward and
-// backward against the double executor's, every tensor below 1e-3.
+// (steps never cross a ReLU or max-pool kink); (ii) the float network's forward (below
+// 1e-5) and backward against the double executor's, every tensor below 1e-4.
 // BatchNorm's initial beta = 0 puts a ReLU exactly on its kink wherever a BatchNorm sees a
 // constant (an all-zero state in a cell): the weights are drawn away from that first.
 template <class Net>
@@ -53,7 +53,7 @@ void check_network_gradients(Net& net, const nas::Tensor& x, std::uint64_t seed)
   REQUIRE(analytic.size() == 2 + net.named_parameters().size());
   for (const auto& e : analytic) {
     INFO("float vs double, " << e.name << " " << e.detail);
-    CHECK(e.error < (e.name == "output" ? 1e-5 : 1e-3));
+    CHECK(e.error < (e.name == "output" ? 1e-5 : 1e-4));
   }
 }
 

@@ -257,3 +257,46 @@ TEST_CASE("SynFlow's linearised 15-cell NB201 network overflows in float and sta
   CHECK(bad_double == 0);
   CHECK(bad_float > 0);
 }
+
+// Why SynFlow is not rescaled layer by layer: a chain without skips is homogeneous of
+// degree 1 in each layer's weights, R(c w_l) = c R(w_l), so a scale could be divided out;
+// a cell with an additive skip path around the layer is not.
+TEST_CASE("the linearised output is homogeneous in a layer's weights for a chain but not around a skip path",
+          "[model][graph]") {
+  const nas::ExecutorOptions o{.batch_norm = nas::BatchNormMode::bypass, .abs_parameters = true};
+  auto output_sum = [](nas::ReferenceExecutor& ex, const nas::Tensor& x) {
+    double r = 0.0;
+    for (double v : ex.forward(x)) r += v;
+    return r;
+  };
+  const nas::Nb201Space space;
+  for (const bool skip : {false, true}) {
+    const auto arch = space.decode(skip ? "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+                                        : "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|");
+    nas::CellNetwork<nas::Nb201Space> net(arch, {.channels = 1, .height = 8, .width = 8, .classes = 2},
+                                          {.channels = 2, .cells = 1, .seed = 5});
+    const nas::Shape in{1, 1, 8, 8};
+    const auto g = nas::trace(net, in);
+    nas::Tensor ones(in);
+    ones.fill(1.0f);
+    nas::ReferenceExecutor ex(g, o);
+    // The first cell's first convolution (edge 0), scaled by 2; without the classifier's
+    // bias (a constant term) the chain network is linear in it.
+    nas::Parameter *w = nullptr, *b = nullptr;
+    for (const auto& p : g.named_parameters()) {
+      if (p.path == "body.2.edges.0.1.weight") w = p.parameter;
+      if (p.path == "body.10.bias") b = p.parameter;
+    }
+    REQUIRE(w != nullptr);
+    REQUIRE(b != nullptr);
+    for (double& v : ex.value(*b)) v = 0.0;
+    const double r = output_sum(ex, ones);
+    for (double& v : ex.value(*w)) v *= 2.0;
+    const double r2 = output_sum(ex, ones);
+    INFO((skip ? "with skips" : "chain") << ": R " << r << ", with the layer doubled " << r2);
+    if (skip)
+      CHECK(std::abs(r2 / r - 2.0) > 1e-3);
+    else
+      CHECK(r2 / r == Approx(2.0).epsilon(1e-12));
+  }
+}

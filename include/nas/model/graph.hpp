@@ -2,9 +2,9 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "nas/core/error.hpp"
-#include "nas/model/cell_network.hpp"
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/trace.hpp"
 

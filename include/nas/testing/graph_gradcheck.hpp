@@ -160,7 +160,8 @@ inline std::vector<TensorError> graph_gradcheck(ReferenceExecutor& ex, const Ten
 /// L = sum(output * r) (the floor compares gradients that vanish, such as a bias before a
 /// BatchNorm with batch statistics, on the network's scale). A parameter the graph does not use
 /// must have an exactly zero float gradient (its entry is then 0, or infinity if not).
-/// The first entry is "output". `net`'s gradients are zeroed first.
+/// The first entry is "output", the second "input". `net`'s gradients are zeroed first,
+/// and in training mode its running statistics move one step, as in any training forward.
 inline std::vector<TensorError> compare_with_reference(Module& net, const Tensor& x, std::uint64_t seed = 1,
                                                       double floor = 1e-2) {
   const NetworkGraph g = trace(net, x.shape());
