@@ -29,7 +29,8 @@ nas::Tensor random_images(int n, int c, int h, int w, std::uint64_t seed) {
 // network: (i) the double executor's gradients of the traced graph against central
 // differences in double, for the input and every parameter tensor, each below 1e-6
 // (steps never cross a ReLU or max-pool kink); (ii) the float network's forward (below
-// 1e-5) and backward against the double executor's, every tensor below 1e-4.
+// 1e-5) and backward against the double executor's, every tensor below 1e-4, in
+// training and then in evaluation mode.
 // BatchNorm's initial beta = 0 puts a ReLU exactly on its kink wherever a BatchNorm sees a
 // constant (an all-zero state in a cell): the weights are drawn away from that first.
 template <class Net>
@@ -55,6 +56,14 @@ void check_network_gradients(Net& net, const nas::Tensor& x, std::uint64_t seed)
     INFO("float vs double, " << e.name << " " << e.detail);
     CHECK(e.error < (e.name == "output" ? 1e-5 : 1e-4));
   }
+  // Evaluation mode too (running statistics; the float network fuses BatchNorm into the
+  // convolutions there and replays the layers for backward).
+  net.eval();
+  for (const auto& e : nas::testing::compare_with_reference(net, x, seed)) {
+    INFO("float vs double in evaluation, " << e.name << " " << e.detail);
+    CHECK(e.error < (e.name == "output" ? 1e-5 : 1e-4));
+  }
+  net.train();
 }
 
 // A cell DAG as a one-input module; with two inputs, both are the module's input.
