@@ -35,6 +35,7 @@
 #include "nas/tensor/tensor.hpp"
 #include "nas/tensor/thread_probe.hpp"
 #include "nas/tensor/threads.hpp"
+#include "nas/tensor/trace.hpp"
 #include "nas/tensor/workspace.hpp"
 
 // data
@@ -55,8 +56,11 @@
 // model
 #include "nas/model/cell_dag.hpp"
 #include "nas/model/cell_network.hpp"
+#include "nas/model/export_pytorch.hpp"
+#include "nas/model/graph.hpp"
 #include "nas/model/ops.hpp"
 #include "nas/model/plan.hpp"
+#include "nas/model/reference.hpp"
 #include "nas/model/save.hpp"
 #include "nas/model/supernet.hpp"
 

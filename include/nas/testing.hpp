@@ -4,6 +4,7 @@
 #include "nas/testing/choice_space.hpp"
 #include "nas/testing/find_optimum.hpp"
 #include "nas/testing/gradcheck.hpp"
+#include "nas/testing/graph_gradcheck.hpp"
 #include "nas/testing/recorder.hpp"
 #include "nas/testing/toy_estimator.hpp"
 #include "nas/testing/toy_spaces.hpp"

@@ -14,6 +14,7 @@
 #include "nas/tensor/hooks.hpp"
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/tensor.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -336,6 +337,42 @@ class CellDag {
   [[nodiscard]] const Tensor& input_grad(int i) const {
     NAS_ASSERT(i >= 0 && i < inputs_ && grads_[static_cast<std::size_t>(i)] != nullptr, "CellDag::input_grad out of range");
     return *grads_[static_cast<std::size_t>(i)];
+  }
+
+  /// Adds the cell to a trace as it runs now: the running ops (under their paths,
+  /// "edges.<e>" or "edges.<e>.<name>") on the nodes `in`, a sum per state with several of
+  /// them, a zero node for a needed state that is identically zero, and the concatenation
+  /// of several outputs. Returns the output node. A cell with weighted candidates (a DARTS
+  /// mixture) is not traced: the graph has no scaling node.
+  int trace(Tracer& t, std::span<const int> in) {
+    if (static_cast<int>(in.size()) != inputs_)
+      throw ConfigError("CellDag::trace: " + std::to_string(in.size()) + " inputs for " + std::to_string(inputs_));
+    if (any_weighted_)
+      throw ConfigError("CellDag::trace: the cell has weighted candidates (a mixture), which a graph cannot express");
+    if (dirty_) plan();
+    std::vector<Shape> in_shapes;
+    for (int x : in) in_shapes.push_back(t.shape(x));
+    const std::vector<Shape> shapes = state_shapes(in_shapes);
+    std::vector<int> node(static_cast<std::size_t>(states_), -1);
+    for (int i = 0; i < inputs_; ++i) node[static_cast<std::size_t>(i)] = in[static_cast<std::size_t>(i)];
+    for (int st = inputs_; st < states_; ++st) {
+      const auto ss = static_cast<std::size_t>(st);
+      if (!needed_[ss]) continue;
+      if (!nonzero_[ss]) {
+        node[ss] = t.add(NodeKind::zero, in[0], shapes[ss]);
+        continue;
+      }
+      std::vector<int> terms;
+      for (std::size_t r = run_begin_[ss]; r < run_begin_[ss + 1]; ++r) {
+        const std::size_t slot = run_list_[r];
+        terms.push_back(t.child(slot_names_[slot], *slots_[slot].op.module, node[static_cast<std::size_t>(slots_[slot].from)]));
+      }
+      node[ss] = terms.size() == 1 ? terms[0] : t.add(t.node(NodeKind::add, std::move(terms), shapes[ss]));
+    }
+    if (outputs_.size() == 1) return node[static_cast<std::size_t>(outputs_[0])];
+    std::vector<int> parts;
+    for (int o : outputs_) parts.push_back(node[static_cast<std::size_t>(o)]);
+    return t.add(t.node(NodeKind::concat, std::move(parts), output_shape(in_shapes)));
   }
 
   /// Calls f(name, op) for every op, candidates included: "edges.<e>" in a fixed cell,

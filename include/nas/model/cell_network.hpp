@@ -48,6 +48,7 @@ class Nb201Cell final : public Module {
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return dag_.output_shape(std::span<const Shape>(&in, 1)); }
   [[nodiscard]] double macs(const Shape& in) const override { return dag_.macs(std::span<const Shape>(&in, 1)); }
   [[nodiscard]] std::string type_name() const override { return "Nb201Cell"; }
+  int trace(Tracer& t, int x) override { return dag_.trace(t, std::span<const int>(&x, 1)); }
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override { dag_.for_each_op(f); }
   [[nodiscard]] const CellDag& dag() const noexcept { return dag_; }
 
@@ -140,6 +141,7 @@ class CellNetwork<Nb201Space> final : public Module {
   /// Multiply-accumulates per image of the network's own input.
   [[nodiscard]] double macs() const { return body_.macs(input_.batch(1)); }
   [[nodiscard]] std::string type_name() const override { return "CellNetwork<Nb201Space>"; }
+  int trace(Tracer& t, int x) override { return t.child("body", body_, x); }
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override { f("body", body_); }
 
   [[nodiscard]] const Arch& arch() const noexcept { return arch_; }
@@ -275,6 +277,19 @@ class CellNetwork<CellSpace> final : public Module {
   }
   [[nodiscard]] double macs() const { return macs(input_.batch(1)); }
   [[nodiscard]] std::string type_name() const override { return "CellNetwork<CellSpace>"; }
+  /// The stem, each cell's preprocessing and DAG under "cells.<k>", pooling, classifier.
+  int trace(Tracer& t, int x) override {
+    std::vector<int> states{t.child("stem", stem_, x)};
+    for (std::size_t k = 0; k < cells_.size(); ++k) {
+      const Tracer::Scope scope(t, "cells." + std::to_string(k));
+      std::vector<int> in;
+      for (std::size_t j = 0; j < cells_[k].pre.size(); ++j)
+        in.push_back(t.child("preprocess" + std::to_string(j), *cells_[k].pre[j],
+                             states[static_cast<std::size_t>(cells_[k].sources[j])]));
+      states.push_back(cells_[k].dag->trace(t, in));
+    }
+    return t.child("classifier", *classifier_, t.child("global_pooling", pool_, states.back()));
+  }
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override {
     f("stem", stem_);
     for (std::size_t k = 0; k < cells_.size(); ++k) {

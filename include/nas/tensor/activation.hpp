@@ -7,6 +7,7 @@
 
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/threads.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -44,6 +45,7 @@ class ReLU final : public Module {
   }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "ReLU"; }
+  int trace(Tracer& t, int x) override { return t.add(NodeKind::relu, x, t.shape(x)); }
 
  private:
   Tensor y_, dx_;
@@ -77,6 +79,7 @@ class SiLU final : public Module {
   }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "SiLU"; }
+  int trace(Tracer& t, int x) override { return t.add(NodeKind::silu, x, t.shape(x)); }
 
  private:
   const Tensor* x_ = nullptr;

@@ -7,6 +7,7 @@
 
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/threads.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -192,6 +193,15 @@ class BatchNorm2d final : public Module {
     return in;
   }
   [[nodiscard]] std::string type_name() const override { return "BatchNorm2d"; }
+  int trace(Tracer& t, int x) override {
+    GraphNode n = t.node(NodeKind::batch_norm2d, {x}, output_shape(t.shape(x)));
+    n.bn = BatchNormGeometry{opt_.channels, opt_.eps, opt_.momentum, opt_.affine, opt_.track_running_stats,
+                             opt_.track_running_stats ? &running_mean_.value : nullptr,
+                             opt_.track_running_stats ? &running_var_.value : nullptr};
+    n.weight = opt_.affine ? &gamma_ : nullptr;
+    n.bias = opt_.affine ? &beta_ : nullptr;
+    return t.add(std::move(n));
+  }
   /// weight and bias (when affine), then the buffers running_mean and running_var (when
   /// tracked), as torch's state_dict lists them; there is no num_batches_tracked, as the
   /// momentum is fixed.

@@ -154,6 +154,16 @@ class FactorizedReduce final : public Module {
     return m;
   }
   [[nodiscard]] std::string type_name() const override { return "FactorizedReduce"; }
+  /// Stride 2: relu, convs.0 on it, shift, convs.1 on the shifted input, concat, bn.
+  int trace(Tracer& t, int x) override {
+    if (stride_ == 1) return t.child("bn", bn_, t.child("conv", *conv_a_, x));
+    const int r = t.add(NodeKind::relu, x, t.shape(x));
+    const int a = t.child("convs.0", *conv_a_, r);
+    const int s = t.add(NodeKind::shift, r, t.shape(r));
+    const int b = t.child("convs.1", *conv_b_, s);
+    const int cat = t.add(t.node(NodeKind::concat, {a, b}, t.shape(a).with(1, c_out_)));
+    return t.child("bn", bn_, cat);
+  }
   /// Children named as in NB201: "relu", "convs.0", "convs.1" (stride 2) or "conv"
   /// (stride 1), then "bn".
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override {
@@ -263,6 +273,11 @@ class ResNetBasicBlock final : public Module {
     return m;
   }
   [[nodiscard]] std::string type_name() const override { return "ResNetBasicBlock"; }
+  int trace(Tracer& t, int x) override {
+    const int b = t.child("conv_b", *conv_b_, t.child("conv_a", *conv_a_, x));
+    const int shortcut = downsample_ ? t.child("downsample", *downsample_, x) : x;
+    return t.add(t.node(NodeKind::add, {b, shortcut}, t.shape(b)));
+  }
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override {
     f("conv_a", *conv_a_);
     f("conv_b", *conv_b_);

@@ -7,6 +7,7 @@
 #include "nas/core/rng.hpp"
 #include "nas/tensor/conv_kernels.hpp"
 #include "nas/tensor/module.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -119,6 +120,14 @@ class Conv2d final : public Module {
   }
 
   [[nodiscard]] std::string type_name() const override { return "Conv2d"; }
+  int trace(Tracer& t, int x) override {
+    GraphNode n = t.node(NodeKind::conv2d, {x}, output_shape(t.shape(x)));
+    n.conv = ConvGeometry{s_.in_channels, s_.out_channels, s_.kernel_h,   s_.kernel_w,   s_.stride_h, s_.stride_w,
+                          s_.pad_h,       s_.pad_w,        s_.dilation_h, s_.dilation_w, s_.groups,   opt_.bias};
+    n.weight = &weight_;
+    n.bias = opt_.bias ? &bias_ : nullptr;
+    return t.add(std::move(n));
+  }
   void own_parameters(std::vector<Parameter*>& out) override {
     out.push_back(w_);
     if (opt_.bias) out.push_back(&bias_);

@@ -6,6 +6,7 @@
 
 #include "nas/core/rng.hpp"
 #include "nas/tensor/module.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -42,6 +43,11 @@ class Dropout final : public Module {
 
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "Dropout"; }
+  int trace(Tracer& t, int x) override {
+    GraphNode n = t.node(NodeKind::dropout, {x}, t.shape(x));
+    n.p = p_;
+    return t.add(std::move(n));
+  }
 
  private:
   double p_;

@@ -6,6 +6,7 @@
 
 #include "nas/core/rng.hpp"
 #include "nas/tensor/module.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -65,6 +66,13 @@ class Linear final : public Module {
     return static_cast<double>(opt_.in_features) * opt_.out_features + (opt_.bias ? opt_.out_features : 0);
   }
   [[nodiscard]] std::string type_name() const override { return "Linear"; }
+  int trace(Tracer& t, int x) override {
+    GraphNode n = t.node(NodeKind::linear, {x}, output_shape(t.shape(x)));
+    n.linear = LinearGeometry{opt_.in_features, opt_.out_features, opt_.bias};
+    n.weight = &weight_;
+    n.bias = opt_.bias ? &bias_ : nullptr;
+    return t.add(std::move(n));
+  }
   void own_parameters(std::vector<Parameter*>& out) override {
     out.push_back(w_);
     if (opt_.bias) out.push_back(&bias_);

@@ -10,10 +10,13 @@
 #include <utility>
 #include <vector>
 
+#include "nas/core/error.hpp"
 #include "nas/core/rng.hpp"
 #include "nas/tensor/tensor.hpp"
 
 namespace nas {
+
+class Tracer;  // nas/tensor/trace.hpp
 
 /// What a Parameter is for. Optimizers of different kinds take different groups: DARTS
 /// (Liu et al. 2019) steps the architecture weights (alpha) with Adam and the network
@@ -119,6 +122,14 @@ class Module {
   }
   /// A short type name ("Conv2d", "BatchNorm2d").
   [[nodiscard]] virtual std::string type_name() const = 0;
+  /// Adds the primitive ops computing this module's output from node `x` to the tracer's
+  /// graph and returns the output node's id (see nas/tensor/trace.hpp and nas::trace).
+  /// Every module of the library overrides it; the default says the module cannot be traced.
+  virtual int trace(Tracer& t, int x) {
+    (void)t;
+    (void)x;
+    throw ConfigError("Module::trace: " + type_name() + " cannot be traced (it does not override trace)");
+  }
 
   /// Calls `f(name, child)` for each direct submodule, in a fixed order.
   virtual void for_each_child(const std::function<void(const std::string&, Module&)>& f) { (void)f; }

@@ -8,6 +8,7 @@
 
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/threads.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -104,6 +105,11 @@ class MaxPool2d final : public Module {
 
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return detail::pool_output("MaxPool2d", o_, in); }
   [[nodiscard]] std::string type_name() const override { return "MaxPool2d"; }
+  int trace(Tracer& t, int x) override {
+    GraphNode n = t.node(NodeKind::max_pool2d, {x}, output_shape(t.shape(x)));
+    n.pool = PoolGeometry{o_.kernel, o_.stride, o_.padding, false};
+    return t.add(std::move(n));
+  }
   [[nodiscard]] const Pool2dOptions& options() const noexcept { return o_; }
 
  private:
@@ -236,6 +242,11 @@ class AvgPool2d final : public Module {
 
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return detail::pool_output("AvgPool2d", o_, in); }
   [[nodiscard]] std::string type_name() const override { return "AvgPool2d"; }
+  int trace(Tracer& t, int x) override {
+    GraphNode n = t.node(NodeKind::avg_pool2d, {x}, output_shape(t.shape(x)));
+    n.pool = PoolGeometry{o_.kernel, o_.stride, o_.padding, include_pad_};
+    return t.add(std::move(n));
+  }
   [[nodiscard]] const Pool2dOptions& options() const noexcept { return o_; }
   [[nodiscard]] bool count_include_pad() const noexcept { return include_pad_; }
 
@@ -286,6 +297,7 @@ class GlobalAvgPool final : public Module {
     return Shape{in[0], in[1]};
   }
   [[nodiscard]] std::string type_name() const override { return "GlobalAvgPool"; }
+  int trace(Tracer& t, int x) override { return t.add(NodeKind::global_avg_pool, x, output_shape(t.shape(x))); }
 
  private:
   Shape in_shape_;

@@ -11,6 +11,7 @@
 #include "nas/tensor/conv2d.hpp"
 #include "nas/tensor/hooks.hpp"
 #include "nas/tensor/module.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -122,6 +123,11 @@ class Sequential : public Module {
     return m;
   }
   [[nodiscard]] std::string type_name() const override { return "Sequential"; }
+  /// Each layer on its own node (the fusions are an execution detail, not part of the graph).
+  int trace(Tracer& t, int x) override {
+    for (std::size_t i = 0; i < layers_.size(); ++i) x = t.child(std::to_string(i), *layers_[i], x);
+    return x;
+  }
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override {
     for (std::size_t i = 0; i < layers_.size(); ++i) f(std::to_string(i), *layers_[i]);
   }

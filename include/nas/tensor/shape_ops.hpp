@@ -4,6 +4,7 @@
 #include <string>
 
 #include "nas/tensor/module.hpp"
+#include "nas/tensor/trace.hpp"
 
 namespace nas {
 
@@ -15,6 +16,7 @@ class Identity final : public Module {
   const Tensor& backward(const Tensor& dy) override { return dy; }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "Identity"; }
+  int trace(Tracer& t, int x) override { return t.add(NodeKind::identity, x, t.shape(x)); }
 };
 
 /// The "none" operation of cell spaces: zeros of the strided shape (PyTorch's
@@ -48,6 +50,7 @@ class Zero final : public Module {
     return Shape{in[0], out_channels_ ? out_channels_ : in[1], (in[2] + stride_ - 1) / stride_, (in[3] + stride_ - 1) / stride_};
   }
   [[nodiscard]] std::string type_name() const override { return "Zero"; }
+  int trace(Tracer& t, int x) override { return t.add(NodeKind::zero, x, output_shape(t.shape(x))); }
 
  private:
   int stride_, out_channels_;
@@ -74,6 +77,7 @@ class Flatten final : public Module {
     return Shape{in[0], static_cast<int>(in.per_item())};
   }
   [[nodiscard]] std::string type_name() const override { return "Flatten"; }
+  int trace(Tracer& t, int x) override { return t.add(NodeKind::flatten, x, output_shape(t.shape(x))); }
 
  private:
   Shape in_shape_;
