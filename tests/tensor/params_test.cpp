@@ -200,8 +200,9 @@ TEST_CASE("A single-path step leaves the unused op's weights and optimizer state
   REQUIRE(n.mix->alpha().value[1] == alpha[1]);
   REQUIRE(adam.steps(0) == 0);
   REQUIRE(adam.steps() == 5);
-  for (float m : adam.state().m[0]) REQUIRE(m == 0.0f);  // no weight decay reached alpha's moments either
-  for (float v : adam.state().v[0]) REQUIRE(v == 0.0f);
+  const nas::Adam::State ast = adam.state();
+  for (float m : ast.m[0]) REQUIRE(m == 0.0f);  // no weight decay reached alpha's moments either
+  for (float v : ast.v[0]) REQUIRE(v == 0.0f);
 
   // Path 1 used now: its first step is torch's first momentum step, buf = g + wd * p.
   n.mix->active = 1;
