@@ -1,4 +1,4 @@
-// CellDag: runs a cell's DAG of operations forward and backward, skipping edges that cannot matter.
+// CellDag: runs a cell's DAG of operations (fixed, or switchable per step) forward and backward, skipping what cannot matter.
 #pragma once
 
 #include <algorithm>

@@ -66,7 +66,10 @@ class SharedChoice {
   void set_active(std::size_t e, std::span<const std::size_t> ops, std::span<const float> weights) {
     for (CellDag* c : cells_) c->set_active(e, ops, weights);
   }
-  [[nodiscard]] bool is_active(std::size_t e, std::size_t k) const { return cells_.front()->is_active(e, k); }
+  [[nodiscard]] bool is_active(std::size_t e, std::size_t k) const {
+    if (cells_.empty()) throw ConfigError("Supernet: no cell follows this choice (too few cells for both kinds)");
+    return cells_.front()->is_active(e, k);
+  }
   [[nodiscard]] double weight_grad(std::size_t e, std::size_t k) const {
     double g = 0.0;
     for (const CellDag* c : cells_) g += c->weight_grad(e, k);
