@@ -92,7 +92,8 @@ class HookScope {
       e.type = nm.module->type_name();
       std::vector<Parameter*> own;
       nm.module->own_parameters(own);
-      for (Parameter* p : own) e.parameters.emplace_back(nm.path + "." + p->name, p);
+      for (Parameter* p : own)  // buffers (BatchNorm's running statistics) have no gradient to report
+        if (p->learnable()) e.parameters.emplace_back(nm.path + "." + p->name, p);
       e.path = std::move(nm.path);
       entries_.emplace(nm.module, std::move(e));
     }
