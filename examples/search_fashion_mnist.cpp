@@ -32,6 +32,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -89,25 +90,6 @@ std::string now_utc() {
   std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
   return buf;
 }
-
-// Prints the final training's epochs as they finish; a new network starts at epoch 1.
-struct EpochPrinter {
-  std::size_t last_epoch = 0;
-  double elapsed = 0.0;  // the current network's epochs so far
-  int network = 1, networks = 1;
-  void operator()(const nas::EpochInfo& e) {
-    if (e.epoch <= last_epoch) {
-      ++network;
-      elapsed = 0.0;
-    }
-    last_epoch = e.epoch;
-    elapsed += e.seconds;
-    const double left = elapsed / static_cast<double>(e.epoch) * (static_cast<double>(e.epochs) - static_cast<double>(e.epoch));
-    std::fprintf(stderr, "final training%s: epoch %zu of %zu, train loss %.4f, %.0f s elapsed, about %.0f s left\n",
-                 networks > 1 ? (" (network " + std::to_string(network) + " of " + std::to_string(networks) + ")").c_str() : "",
-                 e.epoch, e.epochs, e.train_loss, elapsed, std::max(0.0, left));
-  }
-};
 
 }  // namespace
 
@@ -295,8 +277,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "final network: C=%d would get about %.1f epochs\n", width, epochs);
   const int final_channels = final_options.training.network.channels;
   const double final_seconds = final_options.seconds, epochs_possible = plan.epochs_per_network;
-  EpochPrinter printer{.networks = members};
-  final_options.training.on_epoch = [&printer](const nas::EpochInfo& e) { printer(e); };
+  nas::EpochLines epoch_lines("final training", members);
+  final_options.training.on_epoch = std::ref(epoch_lines);  // one printer for every network
   std::fprintf(stderr, "final training: %d x C=%d N=%d on %zu images for about %.0f s each (about %.1f epochs each), %s\n",
                members, final_channels, c.cells, train_all.size(), final_seconds / members, epochs_possible,
                augment ? "with random crops and flips" : "without augmentation");

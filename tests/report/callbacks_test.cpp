@@ -141,3 +141,20 @@ TEST_CASE("JsonlJournal appends when asked and works through make_journal with a
   REQUIRE_THAT(lines[1], Catch::Contains("\"arch\":\"#7\""));
   std::filesystem::remove(path);
 }
+
+TEST_CASE("EpochLines prints one line per epoch and counts networks by restarting epochs", "[report][progress]") {
+  std::ostringstream out;
+  nas::EpochLines lines("final training", 2, out);
+  lines({.epoch = 1, .epochs = 3, .train_loss = 0.5, .seconds = 10.0});
+  lines({.epoch = 2, .epochs = 3, .train_loss = 0.25, .seconds = 20.0});
+  lines.on_epoch({.epoch = 1, .epochs = 2, .train_loss = 0.75, .seconds = 4.0});
+  CHECK(lines.network() == 2);
+  CHECK(out.str() ==
+        "final training (network 1 of 2): epoch 1 of 3, train loss 0.5000, 10 s elapsed, about 20 s left\n"
+        "final training (network 1 of 2): epoch 2 of 3, train loss 0.2500, 30 s elapsed, about 15 s left\n"
+        "final training (network 2 of 2): epoch 1 of 2, train loss 0.7500, 4 s elapsed, about 4 s left\n");
+  std::ostringstream one;
+  nas::EpochLines single("training", 1, one);
+  single({.epoch = 3, .epochs = 3, .train_loss = 0.1, .seconds = 1.0});
+  CHECK(one.str() == "training: epoch 3 of 3, train loss 0.1000, 1 s elapsed, about 0 s left\n");
+}

@@ -1,4 +1,4 @@
-// ProgressBar callback: a live status line on terminals, plain summary lines otherwise.
+// ProgressBar callback: a live status line on terminals, plain summary lines otherwise; EpochLines for training outside a search.
 #pragma once
 
 #include <unistd.h>
@@ -13,6 +13,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
 
 #include "nas/core/budget.hpp"
 #include "nas/core/callbacks.hpp"
@@ -175,6 +176,49 @@ class ProgressBar {
   double best_ = std::numeric_limits<double>::quiet_NaN();
   double cost_ = 0.0;
   std::optional<EpochInfo> epoch_;
+};
+
+/// Prints one line per finished epoch of training that runs outside a search (a final
+/// training, an ensemble's networks one after the other): "final training (network 2 of
+/// 3): epoch 4 of 9, train loss 0.3121, 12 s elapsed, about 15 s left". A network's epochs
+/// count from 1, so an epoch number that does not grow starts the next network; the time
+/// left is the network's mean epoch time times its epochs to go. Use it as a callback
+/// (`on_epoch`) or as TrainingOptions::on_epoch (`operator()`); it keeps count, so where
+/// options are copied (ensemble_final_training copies them per network) pass
+/// `std::ref(lines)`.
+class EpochLines {
+ public:
+  explicit EpochLines(std::string label = "training", int networks = 1, std::ostream& out = std::cerr)
+      : label_(std::move(label)), networks_(std::max(1, networks)), out_(&out) {}
+
+  void operator()(const EpochInfo& e) {
+    if (e.epoch <= last_epoch_) {
+      ++network_;
+      elapsed_ = 0.0;
+    }
+    last_epoch_ = e.epoch;
+    elapsed_ += e.seconds;
+    const double per_epoch = elapsed_ / static_cast<double>(std::max<std::size_t>(1, e.epoch));
+    const double left = per_epoch * (static_cast<double>(e.epochs) - static_cast<double>(e.epoch));
+    const std::string which =
+        networks_ > 1 ? " (network " + std::to_string(network_) + " of " + std::to_string(networks_) + ")" : "";
+    char buf[160];
+    std::snprintf(buf, sizeof buf, ": epoch %zu of %zu, train loss %.4f, %.0f s elapsed, about %.0f s left\n", e.epoch,
+                  e.epochs, e.train_loss, elapsed_, std::max(0.0, left));
+    *out_ << label_ << which << buf << std::flush;
+  }
+  void on_epoch(const EpochInfo& e) { (*this)(e); }
+
+  /// The network the last line was about (1-based).
+  [[nodiscard]] int network() const noexcept { return network_; }
+
+ private:
+  std::string label_;
+  int networks_;
+  std::ostream* out_;
+  std::size_t last_epoch_ = 0;
+  double elapsed_ = 0.0;  // the current network's epochs so far
+  int network_ = 1;
 };
 
 }  // namespace nas
