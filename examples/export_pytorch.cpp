@@ -2,6 +2,7 @@
 //
 //   export_pytorch --space nb201 --arch '|nor_conv_3x3~0|+|...|' --out net/
 //   export_pytorch --space darts --arch "Genotype(normal=[...], ...)" --channels 16 --cells 8 --out net/
+//   export_pytorch --space nb201 --network out/search_fashion_mnist/network_0.nasstate --out net/   # the main job's network
 //
 // Builds the network (weights from --seed), runs two training-mode forwards on a seeded
 // random batch so that BatchNorm's running statistics are not their initial 0 and 1,
@@ -16,6 +17,7 @@
 #include <nas/model/cell_network.hpp>
 #include <nas/model/export_pytorch.hpp>
 #include <nas/model/graph.hpp>
+#include <nas/model/save.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -40,11 +42,13 @@ nas::Tensor random_batch(const nas::Shape& s, std::uint64_t seed) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Writes a network of a cell space as a PyTorch module with its weights"};
-  std::string space_name, arch_text, out_dir;
+  std::string space_name, arch_text, network_file, out_dir;
   int channels = 16, cells = -1, classes = 10, size = 32, in_channels = 3, batch = 4;
   std::uint64_t seed = 0;
   app.add_option("--space", space_name, "nb201 or darts")->required();
-  app.add_option("--arch", arch_text, "the architecture in the space's text form")->required();
+  auto* arch_opt = app.add_option("--arch", arch_text, "the architecture in the space's text form (fresh, seeded weights)");
+  app.add_option("--network", network_file, "a trained network saved by nas::save_network (the main job's network_0.nasstate)")
+      ->excludes(arch_opt);
   app.add_option("--channels", channels, "C: channels of the first stage or cells (16)");
   app.add_option("--cells", cells, "N: cells per stage (nb201, 5) or in all (darts, 8)");
   app.add_option("--classes", classes, "output classes (10)");
@@ -65,6 +69,7 @@ int main(int argc, char** argv) {
 
   if (space_name != "nb201" && space_name != "darts")
     return usage_error("--space '" + space_name + "' is not one of nb201, darts");
+  if (arch_text.empty() == network_file.empty()) return usage_error("give --arch STRING or --network FILE (one of them)");
   if (cells == -1) cells = space_name == "nb201" ? 5 : 8;
   const auto at_least = [](const char* opt, int v, int lo) {
     return v >= lo ? std::string() : std::string(opt) + " (" + std::to_string(v) + ") must be >= " + std::to_string(lo);
@@ -73,19 +78,24 @@ int main(int argc, char** argv) {
                                  at_least("--classes", classes, 2), at_least("--size", size, 4),
                                  at_least("--in-channels", in_channels, 1), at_least("--batch", batch, 2)})
     if (!bad.empty()) return usage_error(bad);
-  const nas::NetworkInput input{.channels = in_channels, .height = size, .width = size, .classes = classes};
+  nas::NetworkInput input{.channels = in_channels, .height = size, .width = size, .classes = classes};
   const nas::NetworkOptions options{.channels = channels, .cells = cells, .seed = seed};
   std::unique_ptr<nas::Module> net;
+  const bool trained = !network_file.empty();
   try {
-    if (space_name == "nb201") {
-      const nas::Nb201Space space;
-      net = nas::make_network(space, space.decode(arch_text), input, options);
-    } else {
-      const auto space = nas::CellSpace::darts();
-      net = nas::make_network(space, space.decode(arch_text), input, options);
-    }
+    // A saved network brings its own input shape, options and weights.
+    const auto build = [&](const auto& space) -> std::unique_ptr<nas::Module> {
+      if (!trained) return nas::make_network(space, space.decode(arch_text), input, options);
+      auto loaded = nas::load_network(network_file, space);
+      input = loaded->input();
+      return loaded;
+    };
+    if (space_name == "nb201")
+      net = build(nas::Nb201Space{});
+    else
+      net = build(nas::CellSpace::darts());
   } catch (const nas::Error& e) {
-    return usage_error("--arch '" + arch_text + "': " + e.what());
+    return usage_error(trained ? "--network '" + network_file + "': " + e.what() : "--arch '" + arch_text + "': " + e.what());
   }
   const std::filesystem::path dir(out_dir);
   std::error_code ec;
@@ -96,7 +106,10 @@ int main(int argc, char** argv) {
   try {
     const nas::Shape shape = input.batch(batch);
     net->train();
-    for (std::uint64_t k = 0; k < 2; ++k) (void)net->forward(random_batch(shape, seed + 100 + k));
+    // Fresh weights: a couple of training batches move BatchNorm's running statistics off
+    // their initial values, so the check exercises them. A trained network keeps its own.
+    if (!trained)
+      for (std::uint64_t k = 0; k < 2; ++k) (void)net->forward(random_batch(shape, seed + 100 + k));
     const nas::Tensor x = random_batch(shape, seed + 1);
     net->eval();
     const nas::Tensor eval_logits = net->forward(x);

@@ -5,7 +5,8 @@
 //     search_fashion_mnist --strategy hyperband --budget 1800 --out out/hb1800
 //
 // Writes <out>/report.md, <out>/search.svg (best-so-far curve), <out>/journal.jsonl (one
-// line per trial), <out>/history.csv and <out>/result.json.
+// line per trial), <out>/history.csv, <out>/result.json and the final network(s),
+// <out>/network_<k>.nasstate (nas::load_network reads them back).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -282,6 +283,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "final training: %d x C=%d N=%d on %zu images for about %.0f s each (about %.1f epochs each), %s\n",
                members, final_channels, c.cells, train_all.size(), final_seconds / members, epochs_possible,
                augment ? "with random crops and flips" : "without augmentation");
+  final_options.save_path = c.out + "/network.nasstate";  // network_<k>.nasstate: nas::load_network reads them back
   const nas::EnsembleResult ens =
       nas::ensemble_final_training(space, result.best, final_options, members, train_all, d.test);
   const double total = since(t0);
@@ -292,9 +294,11 @@ int main(int argc, char** argv) {
   const nas::FinalResult& fin = ens.members.front();  // cost and latency: every network is the same
   double final_train_seconds = 0.0;
   std::vector<double> network_accuracies;
+  std::vector<std::string> saved;
   for (const auto& m : ens.members) {
     final_train_seconds += m.train_seconds;
     if (m.ok) network_accuracies.push_back(m.test_accuracy);
+    if (!m.saved_path.empty()) saved.push_back(std::filesystem::path(m.saved_path).filename().string());
   }
   const bool any_cut = std::any_of(ens.members.begin(), ens.members.end(), [](const auto& m) { return m.cut_short; });
 
@@ -326,6 +330,7 @@ int main(int argc, char** argv) {
   j["final_networks"] = members;
   j["final_networks_trained"] = ens.members.size();
   j["network_test_accuracies"] = network_accuracies;  // each network alone; the first is the single-network result
+  j["saved_networks"] = saved;
   j["test_accuracy"] = ens.test_accuracy;  // of the networks' averaged probabilities (the network itself when 1)
   j["test_loss"] = ens.test_loss;
   j[nas::metric::params] = fin.params;
@@ -376,7 +381,11 @@ int main(int argc, char** argv) {
      << " and tested once on the " << nas::fmt_count(static_cast<long long>(d.test.size())) << " test images.\n\n"
      << table.str() << "\n"
      << "![best validation accuracy so far](search.svg)\n\n"
-     << "Files: `journal.jsonl` (one line per trial), `history.csv`, `result.json`, `search.svg`.\n";
+     << "Files: `journal.jsonl` (one line per trial), `history.csv`, `result.json`, `search.svg`, and the trained "
+     << (saved.size() > 1 ? "networks" : "network") << " (`" << (saved.empty() ? std::string("none") : saved.front())
+     << (saved.size() > 1 ? "` to `" + saved.back() : std::string()) << "`; `nas::load_network` reads "
+     << (saved.size() > 1 ? "them" : "it") << " back, and `export_pytorch` turns " << (saved.size() > 1 ? "them" : "it")
+     << " into PyTorch code).\n";
   md.close();
 
   std::printf("winner: %s\n", winner.c_str());

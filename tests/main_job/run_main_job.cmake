@@ -1,6 +1,7 @@
 # The main job end to end on tiny stand-in data: it runs a short search and final
 # training and writes its report; pointed at a directory without the data, it says how
-# to get it. Arguments: -DWRITER=<nas_tiny_fashion_mnist> -DJOB=<search_fashion_mnist> -DWORK_DIR=<dir>
+# to get it; the network it saves exports to PyTorch. Arguments: -DWRITER=<nas_tiny_fashion_mnist>
+# -DJOB=<search_fashion_mnist> -DEXPORT=<export_pytorch> -DWORK_DIR=<dir>
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}/empty")
 
@@ -32,7 +33,7 @@ execute_process(COMMAND "${JOB}" --data "${WORK_DIR}/data" --out "${WORK_DIR}/ou
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the main job failed (${rc}):\n${out}\n${err}")
 endif()
-foreach(f report.md search.svg journal.jsonl history.csv result.json)
+foreach(f report.md search.svg journal.jsonl history.csv result.json network_0.nasstate network_1.nasstate)
   if(NOT EXISTS "${WORK_DIR}/out/${f}")
     message(FATAL_ERROR "the main job did not write ${f}")
   endif()
@@ -51,5 +52,13 @@ endif()
 # 10 classes: chance is 10 %. The patterns are easy, so a trained network is far above it.
 if(acc LESS 60 OR trials LESS 2 OR NOT augment OR epochs LESS_EQUAL 0)
   message(FATAL_ERROR "implausible result: test accuracy ${acc} %, ${trials} trials, augment ${augment}, ${epochs} epochs\n${json}")
+endif()
+# The saved network travels on: export_pytorch loads it and writes it as torch.nn code.
+if(EXPORT)
+  execute_process(COMMAND "${EXPORT}" --space nb201 --network "${WORK_DIR}/out/network_0.nasstate" --out "${WORK_DIR}/export"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT EXISTS "${WORK_DIR}/export/network.py" OR NOT out MATCHES "nb201 network")
+    message(FATAL_ERROR "export_pytorch could not export the saved network (${rc}):\n${out}\n${err}")
+  endif()
 endif()
 message(STATUS "main job on tiny data: test accuracy ${acc} % after ${trials} trials and ${epochs} final epochs")

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "nas/core/error.hpp"
 #include "nas/data/dataset.hpp"
 #include "nas/estimate/trained.hpp"
+#include "nas/model/save.hpp"
 #include "nas/tensor/latency.hpp"
 #include "nas/tensor/softmax.hpp"
 
@@ -41,6 +43,11 @@ struct FinalTrainingOptions {
   /// Keep the test set's class probabilities in FinalResult::test_probabilities (for
   /// ensembles: ensemble_scores averages them).
   bool keep_test_probabilities = false;
+  /// Not empty: the trained network is saved there (nas::save_network: architecture,
+  /// options, weights and BatchNorm statistics; load it with nas::load_network), with its
+  /// test accuracy and epochs in the file's metadata. For ensemble_final_training, member
+  /// k goes to `<stem>_<k><extension>`. A network whose training failed is not saved.
+  std::string save_path;
 };
 
 /// What final_training measured.
@@ -62,6 +69,7 @@ struct FinalResult {
   /// With FinalTrainingOptions::keep_test_probabilities: softmax outputs on the test set,
   /// row-major [test images, classes].
   std::vector<float> test_probabilities;
+  std::string saved_path;  ///< where the network was saved (FinalTrainingOptions::save_path), if it was
 };
 
 /// Concatenates two data sets of the same image shape and classes (e.g. train and valid).
@@ -266,6 +274,12 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
     r.reason = "test loss is not finite";
     r.test_probabilities.clear();
   }
+  if (r.ok && !options.save_path.empty()) {
+    save_network(options.save_path, space, run.network(),
+                 {{"test_accuracy", std::to_string(r.test_accuracy)}, {"epochs", std::to_string(r.epochs)},
+                  {"train_seconds", std::to_string(r.train_seconds)}});
+    r.saved_path = options.save_path;
+  }
   if (options.latency_repeats > 0) {
     const NetworkInput in = NetworkInput::of(train);
     r.latency_ms_batch1 = inference_latency_ms(run.network(), in.batch(1), options.latency_repeats);
@@ -307,6 +321,10 @@ EnsembleResult ensemble_final_training(const Space& space, const typename Space:
     m.training.seed = options.training.seed + static_cast<std::uint64_t>(k);
     m.keep_test_probabilities = true;
     if (k > 0) m.latency_repeats = 0;
+    if (!options.save_path.empty()) {
+      const std::filesystem::path p(options.save_path);
+      m.save_path = (p.parent_path() / (p.stem().string() + "_" + std::to_string(k) + p.extension().string())).string();
+    }
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const double share = 1.0 / static_cast<double>(members - k);
     if (k > 0 && ((options.seconds > 0.0 && elapsed >= options.seconds) ||

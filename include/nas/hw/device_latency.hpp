@@ -12,6 +12,8 @@
 
 #include "nas/core/error.hpp"
 #include "nas/core/evaluation.hpp"
+#include "nas/core/metrics.hpp"
+#include "nas/data/read_file.hpp"
 #include "nas/estimate/nb201_table.hpp"
 #include "nas/space/nb201_space.hpp"
 
@@ -33,7 +35,7 @@ class Nb201DeviceLatency {
   static constexpr std::size_t num_cells = 15625;
 
   [[nodiscard]] static Nb201DeviceLatency load(const std::filesystem::path& path) {
-    return parse(detail::read_maybe_gzip(path), path.string());
+    return parse(read_file_bytes<std::string>(path.string(), "Nb201DeviceLatency"), path.string());
   }
   /// Finds `hw_latency.csv.gz` as Nb201Table finds its file (environment variable
   /// `NAS_NB201_LATENCY`, then the source tree and the install prefix).
@@ -126,7 +128,7 @@ class TableLatency {
     Evaluation e;
     const double ms = table_->ms(arch, column_);
     e.score = -ms;
-    e.metrics.set("latency_ms", ms);
+    e.metrics.set(metric::latency_ms, ms);
     return e;
   }
   [[nodiscard]] double latency_ms(const Arch& arch) const { return table_->ms(arch, column_); }

@@ -8,6 +8,7 @@
 #include "nas/core/concepts.hpp"
 #include "nas/core/error.hpp"
 #include "nas/core/evaluation.hpp"
+#include "nas/core/metrics.hpp"
 
 namespace nas {
 
@@ -45,7 +46,7 @@ template <class Est, class Arch>
 Evaluation latency_of(Est& latency, const Arch& arch, const char* where) {
   Evaluation l = latency.evaluate(arch, Fidelity{});
   if (!l.ok()) return l;
-  if (!l.metrics.contains("latency_ms"))
+  if (!l.metrics.contains(metric::latency_ms))
     throw ConfigError(std::string(where) + ": the latency estimator's evaluation has no 'latency_ms' metric");
   return l;
 }
@@ -79,7 +80,7 @@ class MnasReward {
     Evaluation e = acc_.evaluate(arch, fidelity);
     if (!e.ok()) return e;
     detail::merge_metrics(e, l);
-    const double ms = *l.metrics.get("latency_ms");
+    const double ms = *l.metrics.get(metric::latency_ms);
     e.metrics.set("accuracy", e.score);
     e.score = mnas_reward(e.score, ms, opt_);
     e.metrics.set("reward", e.score);
@@ -109,11 +110,11 @@ class LatencyConstraint {
   Evaluation evaluate(const Arch& arch, Fidelity fidelity) {
     Evaluation l = detail::latency_of(lat_, arch, "LatencyConstraint");
     if (!l.ok()) return l;
-    const double ms = *l.metrics.get("latency_ms");
+    const double ms = *l.metrics.get(metric::latency_ms);
     if (ms > max_ms_) {
       Evaluation f = Evaluation::failed("latency " + std::to_string(ms) + " ms above the limit of " +
                                         std::to_string(max_ms_) + " ms");
-      f.metrics.set("latency_ms", ms);
+      f.metrics.set(metric::latency_ms, ms);
       return f;
     }
     Evaluation e = acc_.evaluate(arch, fidelity);

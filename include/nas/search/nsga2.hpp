@@ -86,7 +86,7 @@ class Nsga2Type {
 
   template <class Space, class Est, class... Callbacks>
   ParetoResult<typename Space::Arch> run(const Space& space, Est& estimator, const Budget& budget,
-                                         Callbacks&... callbacks) const {
+                                         Callbacks&&... callbacks) const {
     static_assert(check_search_space<Space>());
     static_assert(check_estimator<Est, typename Space::Arch>());
     using Arch = typename Space::Arch;
