@@ -162,56 +162,18 @@ class CellNetwork<Nb201Space> final : public Module {
   std::vector<detail::Nb201Cell*> cells_;
 };
 
-/// The DARTS network (Liu et al. 2019, NetworkCIFAR without the auxiliary head) for a
-/// CellSpace architecture: a 3x3 conv stem (no bias) and BN with stem_multiplier * C
-/// channels; `cells` cells, of which those at positions cells/3 and 2*cells/3 reduce
-/// (stride 2 on the edges leaving the cell inputs, channels doubled); each cell takes
-/// the outputs of the previous `inputs` cells (the stem stands in before the first),
-/// preprocessed by a 1x1 ReLU-Conv-BN, or by FactorizedReduce when that input is at twice
-/// the resolution; its nodes sum their two picks; its output concatenates all intermediate
-/// nodes. Then global average pooling and a linear classifier. A space without a
-/// reduction cell type uses the normal cell in the reduction positions.
-template <>
-class CellNetwork<CellSpace> final : public Module {
+namespace detail {
+
+/// The skeleton DARTS networks share (Liu et al. 2019, NetworkCIFAR and model_search.py
+/// Network): a stem; cells, each taking earlier states (0 = the stem, k + 1 = cell k's
+/// output) through its preprocessing ops into a CellDag; global average pooling and a
+/// linear classifier. CellNetwork<CellSpace> (fixed cells, from a plan) and
+/// Supernet<CellSpace> (switchable cells) derive from it and differ only in how they
+/// build the cells, so both run the same forward, backward, shapes, MACs, trace and
+/// parameter paths ("stem", "cells.<k>.preprocess<j>", "cells.<k>.edges...",
+/// "global_pooling", "classifier").
+class DartsBody : public Module {
  public:
-  using Arch = CellArch;
-
-  /// Builds the network a plan of CellSpace describes (plan_network()), drawing the
-  /// weights op by op in plan order from Rng(plan.options.seed).
-  explicit CellNetwork(const NetworkPlan& plan)
-      : plan_(detail::plan_of(plan, "CellSpace", "CellNetwork<CellSpace>")),
-        arch_(std::get<CellArch>(plan.arch)),
-        input_(plan.input),
-        options_(plan.options) {
-    Rng rng(options_.seed);
-    const std::size_t cells_begin = plan_.cells.empty() ? plan_.ops.size() : plan_.cells.front().first_op;
-    for (std::size_t i = 0; i < cells_begin; ++i) stem_.add(make_op(plan_.ops[i], rng));
-    for (std::size_t k = 0; k < plan_.cells.size(); ++k) {
-      const PlannedCell& pc = plan_.cells[k];
-      Cell cell;
-      cell.reduction = pc.reduction;
-      cell.sources = pc.sources;
-      for (std::size_t i = pc.first_op; i < pc.end_op; ++i)
-        if (plan_.ops[i].role == OpRole::preprocess) cell.pre.push_back(make_op(plan_.ops[i], rng));
-      cell.dag = std::make_unique<CellDag>(pc.inputs, pc.states, detail::plan_edges(plan_, pc, rng), pc.outputs);
-      detail::check_runs(plan_, pc, *cell.dag, k);
-      cells_.push_back(std::move(cell));
-    }
-    for (std::size_t i = plan_.cells.empty() ? cells_begin : plan_.cells.back().end_op; i < plan_.ops.size(); ++i) {
-      const PlannedOp& op = plan_.ops[i];
-      if (op.kind == "classifier")
-        classifier_ = std::make_unique<Linear>(
-            Linear::Options{.in_features = op.in.channels, .out_features = op.out.channels, .init = op.init}, rng);
-    }
-    if (!classifier_) throw ConfigError("CellNetwork<CellSpace>: the plan has no classifier");
-    const std::size_t L = cells_.size();
-    states_.resize(L + 1);
-    grads_.resize(L + 1);
-    touched_.resize(L + 1);
-  }
-  CellNetwork(const CellSpace& space, const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
-      : CellNetwork(plan_network(space, arch, input, options)) {}
-
   const Tensor& forward(const Tensor& x) override {
     states_[0] = &stem_.forward(x);
     report_forward(stem_, *states_[0]);
@@ -276,8 +238,6 @@ class CellNetwork<CellSpace> final : public Module {
     }
     return total + classifier_->macs(pool_.output_shape(st.back()));
   }
-  [[nodiscard]] double macs() const { return macs(input_.batch(1)); }
-  [[nodiscard]] std::string type_name() const override { return "CellNetwork<CellSpace>"; }
   /// The stem, each cell's preprocessing and DAG under "cells.<k>", pooling, classifier.
   int trace(Tracer& t, int x) override {
     std::vector<int> states{t.child("stem", stem_, x)};
@@ -302,15 +262,10 @@ class CellNetwork<CellSpace> final : public Module {
     f("classifier", *classifier_);
   }
 
-  [[nodiscard]] const Arch& arch() const noexcept { return arch_; }
-  [[nodiscard]] const NetworkInput& input() const noexcept { return input_; }
-  [[nodiscard]] const NetworkOptions& options() const noexcept { return options_; }
   [[nodiscard]] std::size_t num_cells() const noexcept { return cells_.size(); }
   [[nodiscard]] bool is_reduction(std::size_t k) const { return cells_.at(k).reduction; }
-  /// The plan the network was built from.
-  [[nodiscard]] const NetworkPlan& plan() const noexcept { return plan_; }
 
- private:
+ protected:
   struct Cell {
     std::vector<std::unique_ptr<Module>> pre;
     std::vector<int> sources;
@@ -326,17 +281,88 @@ class CellNetwork<CellSpace> final : public Module {
     return cell.dag->output_shape(pre_shapes);
   }
 
-  NetworkPlan plan_;
-  Arch arch_;
-  NetworkInput input_;
-  NetworkOptions options_;
+  /// Sizes the per-state buffers once the cells are built.
+  void cells_built() {
+    states_.resize(cells_.size() + 1);
+    grads_.resize(cells_.size() + 1);
+    touched_.resize(cells_.size() + 1);
+  }
+
   Sequential stem_;
   std::vector<Cell> cells_;
   GlobalAvgPool pool_;
   std::unique_ptr<Linear> classifier_;
+
+ private:
   std::vector<const Tensor*> states_;
   std::vector<Tensor> grads_;
   std::vector<bool> touched_;
+};
+
+}  // namespace detail
+
+/// The DARTS network (Liu et al. 2019, NetworkCIFAR without the auxiliary head) for a
+/// CellSpace architecture: a 3x3 conv stem (no bias) and BN with stem_multiplier * C
+/// channels; `cells` cells, of which those at positions cells/3 and 2*cells/3 reduce
+/// (stride 2 on the edges leaving the cell inputs, channels doubled); each cell takes
+/// the outputs of the previous `inputs` cells (the stem stands in before the first),
+/// preprocessed by a 1x1 ReLU-Conv-BN, or by FactorizedReduce when that input is at twice
+/// the resolution; its nodes sum their two picks; its output concatenates all intermediate
+/// nodes. Then global average pooling and a linear classifier. A space without a
+/// reduction cell type uses the normal cell in the reduction positions.
+template <>
+class CellNetwork<CellSpace> final : public detail::DartsBody {
+ public:
+  using Arch = CellArch;
+
+  /// Builds the network a plan of CellSpace describes (plan_network()), drawing the
+  /// weights op by op in plan order from Rng(plan.options.seed).
+  explicit CellNetwork(const NetworkPlan& plan)
+      : plan_(detail::plan_of(plan, "CellSpace", "CellNetwork<CellSpace>")),
+        arch_(std::get<CellArch>(plan.arch)),
+        input_(plan.input),
+        options_(plan.options) {
+    Rng rng(options_.seed);
+    const std::size_t cells_begin = plan_.cells.empty() ? plan_.ops.size() : plan_.cells.front().first_op;
+    for (std::size_t i = 0; i < cells_begin; ++i) stem_.add(make_op(plan_.ops[i], rng));
+    for (std::size_t k = 0; k < plan_.cells.size(); ++k) {
+      const PlannedCell& pc = plan_.cells[k];
+      Cell cell;
+      cell.reduction = pc.reduction;
+      cell.sources = pc.sources;
+      for (std::size_t i = pc.first_op; i < pc.end_op; ++i)
+        if (plan_.ops[i].role == OpRole::preprocess) cell.pre.push_back(make_op(plan_.ops[i], rng));
+      cell.dag = std::make_unique<CellDag>(pc.inputs, pc.states, detail::plan_edges(plan_, pc, rng), pc.outputs);
+      detail::check_runs(plan_, pc, *cell.dag, k);
+      cells_.push_back(std::move(cell));
+    }
+    for (std::size_t i = plan_.cells.empty() ? cells_begin : plan_.cells.back().end_op; i < plan_.ops.size(); ++i) {
+      const PlannedOp& op = plan_.ops[i];
+      if (op.kind == "classifier")
+        classifier_ = std::make_unique<Linear>(
+            Linear::Options{.in_features = op.in.channels, .out_features = op.out.channels, .init = op.init}, rng);
+    }
+    if (!classifier_) throw ConfigError("CellNetwork<CellSpace>: the plan has no classifier");
+    cells_built();
+  }
+  CellNetwork(const CellSpace& space, const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
+      : CellNetwork(plan_network(space, arch, input, options)) {}
+
+  using detail::DartsBody::macs;
+  [[nodiscard]] double macs() const { return macs(input_.batch(1)); }
+  [[nodiscard]] std::string type_name() const override { return "CellNetwork<CellSpace>"; }
+
+  [[nodiscard]] const Arch& arch() const noexcept { return arch_; }
+  [[nodiscard]] const NetworkInput& input() const noexcept { return input_; }
+  [[nodiscard]] const NetworkOptions& options() const noexcept { return options_; }
+  /// The plan the network was built from.
+  [[nodiscard]] const NetworkPlan& plan() const noexcept { return plan_; }
+
+ private:
+  NetworkPlan plan_;
+  Arch arch_;
+  NetworkInput input_;
+  NetworkOptions options_;
 };
 
 /// Builds the network of `arch` (heap-allocated, as optimizers keep pointers to its parameters).

@@ -343,7 +343,7 @@ class Supernet<Nb201Space> final : public Module {
 /// in Supernet<Nb201Space>. Parameter paths: "cells.<k>.edges.<edge>.<op>....",
 /// the rest as CellNetwork<CellSpace>'s.
 template <>
-class Supernet<CellSpace> final : public Module {
+class Supernet<CellSpace> final : public detail::DartsBody {
  public:
   using Arch = CellArch;
 
@@ -411,9 +411,7 @@ class Supernet<CellSpace> final : public Module {
     for (auto& cell : cells_) choice(kind_of(cell)).add(*cell.dag);
     classifier_ = std::make_unique<Linear>(
         Linear::Options{.in_features = ch.back(), .out_features = input.classes, .init = options.init}, rng);
-    states_.resize(static_cast<std::size_t>(L) + 1);
-    grads_.resize(static_cast<std::size_t>(L) + 1);
-    touched_.resize(static_cast<std::size_t>(L) + 1);
+    cells_built();
   }
 
   /// Activates each node's two picks of `arch` (normal and, if the space has it, reduction
@@ -454,94 +452,13 @@ class Supernet<CellSpace> final : public Module {
   }
   [[nodiscard]] std::size_t num_ops() const noexcept { return ops_.size(); }
   [[nodiscard]] const std::vector<std::string>& op_names() const noexcept { return ops_; }
-  [[nodiscard]] std::size_t num_cells() const noexcept { return cells_.size(); }
-  [[nodiscard]] bool is_reduction(std::size_t k) const { return cells_.at(k).reduction; }
   /// The choice cell k follows (CellKind::normal for every cell of a space without reductions).
   [[nodiscard]] CellKind kind(std::size_t k) const { return kind_of(cells_.at(k)); }
   /// Cell k's DAG (plans(), has_run(), op_runs()).
   [[nodiscard]] const CellDag& cell(std::size_t k) const { return *cells_.at(k).dag; }
 
-  const Tensor& forward(const Tensor& x) override {
-    states_[0] = &stem_.forward(x);
-    report_forward(stem_, *states_[0]);
-    for (std::size_t k = 0; k < cells_.size(); ++k) {
-      Cell& cell = cells_[k];
-      cell.in.clear();
-      for (std::size_t j = 0; j < cell.pre.size(); ++j) {
-        cell.in.push_back(&cell.pre[j]->forward(*states_[static_cast<std::size_t>(cell.sources[j])]));
-        report_forward(*cell.pre[j], *cell.in.back());
-      }
-      states_[k + 1] = &cell.dag->forward(cell.in);
-      if (hooks_active()) report_part(true, *this, "cells." + std::to_string(k), "Cell", *states_[k + 1]);
-    }
-    const Tensor& pooled = pool_.forward(*states_.back());
-    report_forward(pool_, pooled);
-    const Tensor& y = classifier_->forward(pooled);
-    report_forward(*classifier_, y);
-    return y;
-  }
-
-  const Tensor& backward(const Tensor& dy) override {
-    const Tensor& g = observed_backward(pool_, observed_backward(*classifier_, dy));
-    std::fill(touched_.begin(), touched_.end(), false);
-    const std::size_t L = cells_.size();
-    grads_[L].copy_from(g);
-    touched_[L] = true;
-    for (std::size_t k = L; k-- > 0;) {
-      Cell& cell = cells_[k];
-      if (hooks_active()) report_part(false, *this, "cells." + std::to_string(k), "Cell", grads_[k + 1]);
-      cell.dag->backward(grads_[k + 1]);
-      for (std::size_t j = cell.pre.size(); j-- > 0;) {
-        const Tensor& d = observed_backward(*cell.pre[j], cell.dag->input_grad(static_cast<int>(j)));
-        const auto s = static_cast<std::size_t>(cell.sources[j]);
-        if (!touched_[s]) {
-          grads_[s].copy_from(d);
-          touched_[s] = true;
-        } else {
-          add_into(grads_[s], d);
-        }
-      }
-    }
-    return observed_backward(stem_, grads_[0]);
-  }
-
-  [[nodiscard]] Shape output_shape(const Shape& in) const override {
-    std::vector<Shape> st{stem_.output_shape(in)};
-    for (const auto& cell : cells_) {
-      std::vector<Shape> pre_shapes;
-      for (std::size_t j = 0; j < cell.pre.size(); ++j)
-        pre_shapes.push_back(cell.pre[j]->output_shape(st[static_cast<std::size_t>(cell.sources[j])]));
-      st.push_back(cell.dag->output_shape(pre_shapes));
-    }
-    return classifier_->output_shape(pool_.output_shape(st.back()));
-  }
-  /// Multiply-accumulates per image of every op of every cell (the whole supernet).
-  [[nodiscard]] double macs(const Shape& in) const override {
-    double total = stem_.macs(in);
-    std::vector<Shape> st{stem_.output_shape(in)};
-    for (const auto& cell : cells_) {
-      std::vector<Shape> pre_shapes;
-      for (std::size_t j = 0; j < cell.pre.size(); ++j) {
-        const Shape& s = st[static_cast<std::size_t>(cell.sources[j])];
-        total += cell.pre[j]->macs(s);
-        pre_shapes.push_back(cell.pre[j]->output_shape(s));
-      }
-      total += cell.dag->macs(pre_shapes);
-      st.push_back(cell.dag->output_shape(pre_shapes));
-    }
-    return total + classifier_->macs(pool_.output_shape(st.back()));
-  }
+  /// MACs count every op of every cell (the whole supernet).
   [[nodiscard]] std::string type_name() const override { return "Supernet<CellSpace>"; }
-  void for_each_child(const std::function<void(const std::string&, Module&)>& f) override {
-    f("stem", stem_);
-    for (std::size_t k = 0; k < cells_.size(); ++k) {
-      const std::string prefix = "cells." + std::to_string(k) + ".";
-      for (std::size_t j = 0; j < cells_[k].pre.size(); ++j) f(prefix + "preprocess" + std::to_string(j), *cells_[k].pre[j]);
-      cells_[k].dag->for_each_op([&](const std::string& name, Module& mod) { f(prefix + name, mod); });
-    }
-    f("global_pooling", pool_);
-    f("classifier", *classifier_);
-  }
   [[nodiscard]] const NetworkInput& input() const noexcept { return input_; }
   [[nodiscard]] const SupernetOptions& options() const noexcept { return options_; }
 
@@ -576,14 +493,6 @@ class Supernet<CellSpace> final : public Module {
   }
 
  private:
-  struct Cell {
-    std::vector<std::unique_ptr<Module>> pre;
-    std::vector<int> sources;
-    std::unique_ptr<CellDag> dag;
-    std::vector<const Tensor*> in;
-    bool reduction = false;
-  };
-
   [[nodiscard]] CellKind kind_of(const Cell& c) const noexcept {
     return c.reduction && has_reduction_ ? CellKind::reduce : CellKind::normal;
   }
@@ -631,15 +540,8 @@ class Supernet<CellSpace> final : public Module {
   bool has_reduction_;
   NetworkInput input_;
   SupernetOptions options_;
-  Sequential stem_;
-  std::vector<Cell> cells_;
-  GlobalAvgPool pool_;
-  std::unique_ptr<Linear> classifier_;
   detail::SharedChoice normal_, reduce_;
   std::vector<std::vector<std::size_t>> per_edge_;
-  std::vector<const Tensor*> states_;
-  std::vector<Tensor> grads_;
-  std::vector<bool> touched_;
 };
 
 }  // namespace nas
