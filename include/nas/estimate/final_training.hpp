@@ -47,7 +47,7 @@ struct FinalTrainingOptions {
   /// options, weights and BatchNorm statistics; load it with nas::load_network), with its
   /// test accuracy and epochs in the file's metadata. For ensemble_final_training, member
   /// k goes to `<stem>_<k><extension>`. A network whose training failed is not saved.
-  std::string save_path;
+  std::string save_path{};
 };
 
 /// What final_training measured.
@@ -69,7 +69,7 @@ struct FinalResult {
   /// With FinalTrainingOptions::keep_test_probabilities: softmax outputs on the test set,
   /// row-major [test images, classes].
   std::vector<float> test_probabilities;
-  std::string saved_path;  ///< where the network was saved (FinalTrainingOptions::save_path), if it was
+  std::string saved_path{};  ///< where the network was saved (FinalTrainingOptions::save_path), if it was
 };
 
 /// Concatenates two data sets of the same image shape and classes (e.g. train and valid).

@@ -97,6 +97,7 @@ class Reinforce {
             const double onehot = static_cast<int>(j - offset[i]) == choices[i] ? 1.0 : 0.0;
             g[j] = static_cast<float>(-advantage * (onehot - probs[j]));
           }
+        logits.has_grad = true;  // written by hand: Adam steps only parameters that received a gradient
         adam.step();
       }
       ctx.generation(step);
