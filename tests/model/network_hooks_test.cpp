@@ -1,6 +1,8 @@
 // Hooks on whole networks: every ReLU, cell and edge op of NB201 and DARTS networks and supernets, by path.
 #include <catch2/catch.hpp>
 
+#include <nas/testing/compare.hpp>
+
 #include <nas/model/cell_network.hpp>
 #include <nas/model/supernet.hpp>
 #include <nas/tensor/hooks.hpp>
@@ -16,26 +18,9 @@
 
 namespace {
 
-nas::Tensor random_tensor(const nas::Shape& s, std::uint64_t seed) {
-  nas::Tensor x(s);
-  nas::Rng rng(seed);
-  nas::testing::fill_away_from_zero(x, rng);
-  return x;
-}
-
-bool same_bits(const nas::Tensor& a, const nas::Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.numel() * sizeof(float)) == 0;
-}
-
-double rel_diff(const nas::Tensor& a, const nas::Tensor& b) {
-  if (a.shape() != b.shape()) return 1.0;
-  double d = 0.0, m = 1e-30;
-  for (std::size_t i = 0; i < a.numel(); ++i) {
-    d = std::max(d, static_cast<double>(std::abs(a[i] - b[i])));
-    m = std::max(m, static_cast<double>(std::abs(b[i])));
-  }
-  return d / m;
-}
+using nas::testing::random_tensor;
+using nas::testing::rel_diff;
+using nas::testing::same_bits;
 
 struct Events {
   std::map<std::string, nas::Tensor> out, grad, param;

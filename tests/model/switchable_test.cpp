@@ -1,6 +1,8 @@
 // Switchable cells and supernets: a selected path equals its stand-alone network; inactive ops cost nothing.
 #include <catch2/catch.hpp>
 
+#include <nas/testing/compare.hpp>
+
 #include <nas/model/supernet.hpp>
 #include <nas/testing/gradcheck.hpp>
 #include <nas/tensor/workspace.hpp>
@@ -14,27 +16,9 @@
 
 namespace {
 
-nas::Tensor random_tensor(const nas::Shape& s, std::uint64_t seed) {
-  nas::Tensor x(s);
-  nas::Rng rng(seed);
-  nas::testing::fill_away_from_zero(x, rng);
-  return x;
-}
-
-bool same_bits(const nas::Tensor& a, const nas::Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.numel() * sizeof(float)) == 0;
-}
-
-// max |a - b| / max |b| (1 when the shapes differ).
-double rel_diff(const nas::Tensor& a, const nas::Tensor& b) {
-  if (a.shape() != b.shape()) return 1.0;
-  double d = 0.0, m = 1e-30;
-  for (std::size_t i = 0; i < a.numel(); ++i) {
-    d = std::max(d, static_cast<double>(std::abs(a[i] - b[i])));
-    m = std::max(m, static_cast<double>(std::abs(b[i])));
-  }
-  return d / m;
-}
+using nas::testing::random_tensor;
+using nas::testing::rel_diff;
+using nas::testing::same_bits;
 
 bool all_zero(const nas::Tensor& t) {
   return std::all_of(t.begin(), t.end(), [](float v) { return v == 0.0f; });
