@@ -70,9 +70,11 @@
 #include "nas/estimate/final_training.hpp"
 #include "nas/estimate/function.hpp"
 #include "nas/estimate/nb201_table.hpp"
+#include "nas/estimate/ranking.hpp"
 #include "nas/estimate/synthetic.hpp"
 #include "nas/estimate/tabular.hpp"
 #include "nas/estimate/trained.hpp"
+#include "nas/estimate/zero_cost.hpp"
 
 // hw
 #include "nas/hw/cost.hpp"
