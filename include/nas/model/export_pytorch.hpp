@@ -39,9 +39,17 @@ inline void write_tensor_file(const std::filesystem::path& path, const std::vect
   for (const auto& t : tensors) {
     if (t.name.empty() || t.name.find_first_of(" \n\t") != std::string::npos)
       throw ConfigError("write_tensor_file: tensor name '" + t.name + "' is empty or holds white space");
-    header += t.name + " " + std::to_string(t.tensor.rank());
-    for (int d = 0; d < t.tensor.rank(); ++d) header += " " + std::to_string(t.tensor.dim(d));
-    header += " " + std::to_string(offset) + "\n";
+    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on " " + std::string.
+    header += t.name;
+    header += ' ';
+    header += std::to_string(t.tensor.rank());
+    for (int d = 0; d < t.tensor.rank(); ++d) {
+      header += ' ';
+      header += std::to_string(t.tensor.dim(d));
+    }
+    header += ' ';
+    header += std::to_string(offset);
+    header += '\n';
     offset += t.tensor.numel();
   }
   std::ofstream f(path, std::ios::binary);
