@@ -299,6 +299,7 @@ int main(int argc, char** argv) {
     final_train_seconds += m.train_seconds;
     if (m.ok) network_accuracies.push_back(m.test_accuracy);
     if (!m.saved_path.empty()) saved.push_back(std::filesystem::path(m.saved_path).filename().string());
+    if (!m.save_error.empty()) std::fprintf(stderr, "search_fashion_mnist: warning: network not saved: %s\n", m.save_error.c_str());
   }
   const bool any_cut = std::any_of(ens.members.begin(), ens.members.end(), [](const auto& m) { return m.cut_short; });
 

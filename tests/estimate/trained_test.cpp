@@ -1,12 +1,15 @@
 // TrainedEstimator and final_training: learning, failure on NaN, resuming across fidelities, determinism.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <thread>
 
 #include <nas/data/synthetic.hpp>
+#include <nas/model/save.hpp>
 #include <nas/estimate/cached.hpp>
 #include <nas/estimate/final_training.hpp>
 #include <nas/estimate/trained.hpp>
@@ -192,6 +195,30 @@ TEST_CASE("final_training retrains from scratch, tests once and measures latency
   CHECK(r.latency_ms_batch64 > 0.0);
   const auto both = nas::concat(d.train, d.test);
   CHECK(both.size() == d.train.size() + d.test.size());
+}
+
+TEST_CASE("final_training saves the trained network, and a path it cannot write costs no result", "[estimate][trained]") {
+  const auto& d = synthetic();
+  const auto dir = std::filesystem::temp_directory_path() / "nas_final_save_test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  nas::FinalTrainingOptions fo{.training = tiny(1.0), .latency_repeats = 0};
+  fo.save_path = (dir / "net.nasstate").string();
+  const auto r = nas::final_training(nas::Nb201Space{}, conv_arch, fo, d.train, d.test);
+  REQUIRE(r.ok);
+  CHECK(r.saved_path == fo.save_path);
+  CHECK(r.save_error.empty());
+  // The saved network is the trained one: it scores the test set as final_training did.
+  auto loaded = nas::load_network(r.saved_path, nas::Nb201Space{});
+  CHECK(nas::evaluate_network(*loaded, d.test, 256).accuracy == Approx(r.test_accuracy));
+
+  fo.save_path = (dir / "missing" / "net.nasstate").string();  // a directory that does not exist
+  const auto r2 = nas::final_training(nas::Nb201Space{}, conv_arch, fo, d.train, d.test);
+  REQUIRE(r2.ok);
+  CHECK(r2.test_accuracy == r.test_accuracy);  // same seed: the same network, measured and kept
+  CHECK(r2.saved_path.empty());
+  CHECK_THAT(r2.save_error, Catch::Contains("missing"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("final_training re-plans its horizon when training runs slower than the probe", "[estimate][trained]") {

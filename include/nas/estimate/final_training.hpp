@@ -70,6 +70,7 @@ struct FinalResult {
   /// row-major [test images, classes].
   std::vector<float> test_probabilities;
   std::string saved_path{};  ///< where the network was saved (FinalTrainingOptions::save_path), if it was
+  std::string save_error{};  ///< why saving failed, if it did (the other results stand)
 };
 
 /// Concatenates two data sets of the same image shape and classes (e.g. train and valid).
@@ -275,10 +276,15 @@ FinalResult final_training(const Space& space, const typename Space::Arch& arch,
     r.test_probabilities.clear();
   }
   if (r.ok && !options.save_path.empty()) {
-    save_network(options.save_path, space, run.network(),
-                 {{"test_accuracy", std::to_string(r.test_accuracy)}, {"epochs", std::to_string(r.epochs)},
-                  {"train_seconds", std::to_string(r.train_seconds)}});
-    r.saved_path = options.save_path;
+    // A file that cannot be written must not cost the measured result: it is reported.
+    try {
+      save_network(options.save_path, space, run.network(),
+                   {{"test_accuracy", std::to_string(r.test_accuracy)}, {"epochs", std::to_string(r.epochs)},
+                    {"train_seconds", std::to_string(r.train_seconds)}});
+      r.saved_path = options.save_path;
+    } catch (const Error& e) {
+      r.save_error = e.what();
+    }
   }
   if (options.latency_repeats > 0) {
     const NetworkInput in = NetworkInput::of(train);
