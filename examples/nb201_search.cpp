@@ -8,7 +8,7 @@
 
 #include <nas/estimate/tabular.hpp>
 #include <nas/report/svg.hpp>
-#include <nas/search/factory.hpp>
+#include <nas/search/nb201_protocol.hpp>
 #include <nas/space/nb201_space.hpp>
 
 #include <algorithm>
@@ -30,160 +30,9 @@ namespace {
 const std::vector<std::string> all_strategies(nas::strategy_names.begin(), nas::strategy_names.end());
 const std::vector<std::string> all_datasets{"cifar10", "cifar100", "imagenet16"};
 
-// Hyper-parameters of the baselines (see benchmarks/reports/nb201.md for their sources).
-struct Settings {
-  std::size_t rea_population = 10;
-  std::size_t rea_sample = 3;
-  double reinforce_lr = 0.01;
-  double reinforce_momentum = 0.9;
-  double eta = 3.0;
-};
+using Settings = nas::Nb201ProtocolSettings;
+using Summary = nas::Nb201ProtocolSummary;
 
-// What one search returned: the recommended cell's 200-epoch accuracies, the evaluations
-// it made, and the test accuracy of its recommendation at each point of the time grid.
-struct RunOutcome {
-  double valid = 0.0;
-  double test = 0.0;
-  std::size_t evaluations = 0;
-  std::vector<double> curve;
-};
-
-struct Summary {
-  std::string strategy, dataset;
-  std::size_t runs = 0;
-  double budget = 0.0;
-  double valid_mean = 0.0, valid_std = 0.0, test_mean = 0.0, test_std = 0.0;
-  double optimum_valid = 0.0, optimum_test = 0.0;
-  double evaluations_mean = 0.0;
-  double wall_s = 0.0;
-  std::vector<double> grid, curve;  // mean test accuracy of the recommendation vs simulated seconds
-};
-
-void mean_std(const std::vector<double>& v, double& mean, double& stddev) {
-  mean = 0.0;
-  for (double x : v) mean += x;
-  mean /= static_cast<double>(v.size());
-  double s2 = 0.0;
-  for (double x : v) s2 += (x - mean) * (x - mean);
-  stddev = std::sqrt(s2 / static_cast<double>(v.size()));  // population std, as numpy's default
-}
-
-// Replays a history to find, after each trial, what the strategy would recommend: the
-// best score (single fidelity) or the best score at the highest fidelity (SH, Hyperband).
-template <class History>
-std::vector<std::size_t> recommendations(const History& h, bool by_fidelity) {
-  std::vector<std::size_t> rec(h.size(), static_cast<std::size_t>(-1));
-  std::size_t best = static_cast<std::size_t>(-1);
-  for (std::size_t i = 0; i < h.size(); ++i) {
-    const auto& t = h[i];
-    if (t.eval.ok()) {
-      if (best == static_cast<std::size_t>(-1)) {
-        best = i;
-      } else {
-        const auto& b = h[best];
-        const bool higher = by_fidelity && t.fidelity.epochs > b.fidelity.epochs;
-        const bool same = !by_fidelity || t.fidelity.epochs == b.fidelity.epochs;
-        if (higher || (same && t.eval.score > b.eval.score)) best = i;
-      }
-    }
-    rec[i] = best;
-  }
-  return rec;
-}
-
-RunOutcome run_strategy(const std::string& name, const Settings& s, std::uint64_t seed, const nas::Nb201Space& space,
-                        const nas::TabularEstimator& table_est, double budget, const std::vector<double>& grid) {
-  // The benchmark's search-time signal is the 12-epoch validation accuracy; the table
-  // knows two schedules only, so the multi-fidelity strategies get a two-rung ladder.
-  const auto strategy = nas::make_strategy(name, {.seed = seed,
-                                                  .fidelity = nas::Fidelity{12},
-                                                  .population = s.rea_population,
-                                                  .sample = s.rea_sample,
-                                                  .learning_rate = s.reinforce_lr,
-                                                  .momentum = s.reinforce_momentum,
-                                                  .eta = s.eta,
-                                                  .fidelities = {12, 200}});
-  nas::TabularEstimator est = table_est;  // copies share the table
-  const auto result = strategy.run(space, est, nas::Budget{.cost_seconds = budget});
-  const auto d = static_cast<std::size_t>(est.options().dataset);
-  RunOutcome out;
-  out.evaluations = result.history.size();
-  if (result.found) {
-    const auto& r = est.record(result.best);
-    out.valid = r.valid[d];
-    out.test = r.test[d];
-  } else {
-    out.valid = out.test = std::numeric_limits<double>::quiet_NaN();
-  }
-  const auto rec = recommendations(result.history, strategy.multi_fidelity());
-  out.curve.assign(grid.size(), std::numeric_limits<double>::quiet_NaN());
-  std::size_t i = 0;
-  for (std::size_t g = 0; g < grid.size(); ++g) {
-    while (i < result.history.size() && result.history[i].total_cost <= grid[g]) ++i;
-    if (i > 0 && rec[i - 1] != static_cast<std::size_t>(-1))
-      out.curve[g] = est.record(result.history[rec[i - 1]].arch).test[d];
-  }
-  return out;
-}
-
-Summary run_protocol(const std::string& strategy, const std::string& dataset, const Settings& settings,
-                     const std::shared_ptr<const nas::Nb201Table>& table, std::size_t runs, double budget, std::uint64_t seed,
-                     unsigned threads) {
-  const nas::Nb201Space space;
-  const nas::TabularEstimator est(table, {.dataset = nas::parse_nb201_dataset(dataset), .metrics = false});
-  std::vector<double> grid(101);
-  for (std::size_t g = 0; g < grid.size(); ++g) grid[g] = budget * static_cast<double>(g) / 100.0;
-
-  std::vector<RunOutcome> outcomes(runs);
-  const auto start = std::chrono::steady_clock::now();
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
-  const auto worker = [&] {
-    try {
-      for (std::size_t r = next++; r < runs && !failed; r = next++) {
-        // Run r's seed depends only on (seed, r): results do not depend on the thread count.
-        outcomes[r] = run_strategy(strategy, settings, nas::run_seed(seed, r), space, est, budget, grid);
-      }
-    } catch (...) {
-      if (!failed.exchange(true)) error = std::current_exception();
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  Summary s;
-  s.strategy = strategy;
-  s.dataset = dataset;
-  s.runs = runs;
-  s.budget = budget;
-  s.wall_s = wall;
-  std::vector<double> valid, test;
-  for (const auto& o : outcomes) {
-    if (!std::isnan(o.valid)) valid.push_back(o.valid), test.push_back(o.test);
-    s.evaluations_mean += static_cast<double>(o.evaluations) / static_cast<double>(runs);
-  }
-  if (valid.empty()) throw nas::DataError("nb201_search: no run of " + strategy + " found any architecture");
-  mean_std(valid, s.valid_mean, s.valid_std);
-  mean_std(test, s.test_mean, s.test_std);
-  const auto oracle = est.oracle();
-  s.optimum_valid = oracle.best_valid;
-  s.optimum_test = oracle.best_test;
-  s.grid = grid;
-  s.curve.assign(grid.size(), std::numeric_limits<double>::quiet_NaN());
-  for (std::size_t g = 0; g < grid.size(); ++g) {
-    double sum = 0.0;
-    std::size_t n = 0;
-    for (const auto& o : outcomes)
-      if (!std::isnan(o.curve[g])) sum += o.curve[g], ++n;
-    if (n * 2 >= runs) s.curve[g] = sum / static_cast<double>(n);  // plotted once most runs recommend something
-  }
-  return s;
-}
 
 nlohmann::json to_json(const Summary& s) {
   return {{"strategy", s.strategy},
@@ -394,7 +243,7 @@ int main(int argc, char** argv) {
     const std::clock_t c1 = std::clock();  // process CPU time, all threads
     for (const auto& ds : datasets)
       for (const auto& st : strategies) {
-        results.push_back(run_protocol(st, ds, settings, table, runs, budget, seed, threads));
+        results.push_back(nas::run_nb201_protocol(st, ds, settings, table, runs, budget, seed, threads));
         const auto& s = results.back();
         std::printf("%-10s %-10s %5zu %8.0f %16s %16s %8.1f %8.3f\n", s.strategy.c_str(), s.dataset.c_str(), s.runs, s.budget,
                     pm(s.valid_mean, s.valid_std).c_str(), pm(s.test_mean, s.test_std).c_str(), s.evaluations_mean, s.wall_s);

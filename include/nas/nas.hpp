@@ -90,6 +90,7 @@
 #include "nas/search/factory.hpp"
 #include "nas/search/hyperband.hpp"
 #include "nas/search/local_search.hpp"
+#include "nas/search/nb201_protocol.hpp"
 #include "nas/search/nsga2.hpp"
 #include "nas/search/random_search.hpp"
 #include "nas/search/reinforce.hpp"
