@@ -201,7 +201,14 @@ class TrainingRun {
       }
       opt_->zero_grad();
       net_->backward(ce.backward());
-      if (options_.grad_clip > 0.0) clip_grad_norm(params_, options_.grad_clip);
+      if (options_.grad_clip > 0.0) {
+        const double norm = clip_grad_norm(params_, options_.grad_clip);
+        if (!std::isfinite(norm)) {  // clipping would turn it into NaN weights: stop here, weights intact
+          failure_ = "gradient norm became " + std::string(std::isnan(norm) ? "NaN" : "infinite") + " at epoch " +
+                     std::to_string(steps_ / steps_per_epoch_ + 1) + " step " + std::to_string(steps_ % steps_per_epoch_ + 1);
+          return false;
+        }
+      }
       opt_->step();
       ++steps_;
       sum += loss;

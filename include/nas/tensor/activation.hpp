@@ -16,14 +16,15 @@ namespace detail {
 // them (branch-free) also when they run inside an OpenMP region, where loops over
 // captured pointers are kept scalar and mispredict on the sign of every element.
 inline void relu_forward(const float* __restrict x, float* __restrict y, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] <= 0.0f ? 0.0f : x[i];  // NaN stays NaN, as in PyTorch
 }
 inline void relu_backward(const float* __restrict y, const float* __restrict dy, float* __restrict dx, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] <= 0.0f ? 0.0f : dy[i];
 }
 }  // namespace detail
 
-/// max(x, 0). The gradient at exactly 0 is taken as 0, as in PyTorch.
+/// max(x, 0). The gradient at exactly 0 is taken as 0, and NaN propagates (forward and
+/// backward), as in PyTorch: a diverged network is not made to look healthy.
 class ReLU final : public Module {
  public:
   const Tensor& forward(const Tensor& x) override {

@@ -707,7 +707,7 @@ inline void copy_strided(float* __restrict d, const float* __restrict s, int n, 
   if (step == 1) {
     for (int i = 0; i < n; i += 16) {
       __m512 v = load_first(s + i, n - i);
-      if (relu) v = _mm512_max_ps(v, zero);
+      if (relu) v = _mm512_max_ps(zero, v);  // the second operand wins on NaN: NaN stays NaN
       _mm512_storeu_ps(d + i, v);
     }
     return;
@@ -719,7 +719,7 @@ inline void copy_strided(float* __restrict d, const float* __restrict s, int n, 
       const __m512 lo = load_first(s + 2 * i, last);
       const __m512 hi = last > 16 ? load_first(s + 2 * i + 16, last - 16) : _mm512_setzero_ps();
       __m512 v = _mm512_permutex2var_ps(lo, even, hi);
-      if (relu) v = _mm512_max_ps(v, zero);
+      if (relu) v = _mm512_max_ps(zero, v);  // the second operand wins on NaN: NaN stays NaN
       _mm512_storeu_ps(d + i, v);
     }
     return;
@@ -727,7 +727,7 @@ inline void copy_strided(float* __restrict d, const float* __restrict s, int n, 
 #endif
   for (int i = 0; i < n; ++i) {
     const float v = s[static_cast<std::size_t>(i) * step];
-    d[i] = relu && !(v > 0.0f) ? 0.0f : v;
+    d[i] = relu && v <= 0.0f ? 0.0f : v;
   }
 }
 
@@ -978,9 +978,9 @@ inline void conv2d_weight_grad_direct(const Conv2dShape& s, const float* x, cons
 }  // namespace detail
 
 namespace detail {
-/// dx[i] = 0 where x[i] <= 0: the gradient through a ReLU, in place.
+/// dx[i] = 0 where x[i] <= 0: the gradient through a ReLU, in place (NaN passes, as in PyTorch).
 inline void relu_mask(const float* __restrict x, float* __restrict dx, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) dx[i] = x[i] > 0.0f ? dx[i] : 0.0f;
+  for (std::size_t i = 0; i < n; ++i) dx[i] = x[i] <= 0.0f ? 0.0f : dx[i];
 }
 }  // namespace detail
 

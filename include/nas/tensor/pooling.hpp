@@ -138,14 +138,16 @@ class MaxPool2d final : public Module {
           if (s == 1) {
             for (int ow = 0; ow < Wo; ++ow) {
               const float v = in[ow], b = best[ow];
-              best[ow] = v > b ? v : b;
-              arg[ow] = v > b ? base + ow + kw : arg[ow];
+              const bool take = v > b || v != v;  // NaN wins and stays, as in PyTorch
+              best[ow] = take ? v : b;
+              arg[ow] = take ? base + ow + kw : arg[ow];
             }
           } else {
             for (int ow = 0; ow < Wo; ++ow) {
               const float v = in[ow * s], b = best[ow];
-              best[ow] = v > b ? v : b;
-              arg[ow] = v > b ? base + ow * s + kw : arg[ow];
+              const bool take = v > b || v != v;
+              best[ow] = take ? v : b;
+              arg[ow] = take ? base + ow * s + kw : arg[ow];
             }
           }
         }
