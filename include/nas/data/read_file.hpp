@@ -34,9 +34,13 @@ Bytes read_file_bytes(const std::string& path, std::string_view where) {
     const long end = std::ftell(f);
     if (end > 0) hint = static_cast<std::size_t>(end);
     unsigned char trailer[4];
-    if (gzip && end >= 4 && std::fseek(f, -4, SEEK_END) == 0 && std::fread(trailer, 1, 4, f) == 4)
-      hint = std::size_t{trailer[0]} | (std::size_t{trailer[1]} << 8) | (std::size_t{trailer[2]} << 16) |
-             (std::size_t{trailer[3]} << 24);
+    if (gzip && end >= 4 && std::fseek(f, -4, SEEK_END) == 0 && std::fread(trailer, 1, 4, f) == 4) {
+      const std::size_t isize = std::size_t{trailer[0]} | (std::size_t{trailer[1]} << 8) |
+                                (std::size_t{trailer[2]} << 16) | (std::size_t{trailer[3]} << 24);
+      // The trailer is only a hint, and a damaged or hostile file may claim 4 GiB: deflate
+      // expands at most 1032-fold, so never reserve more than that.
+      hint = std::min(isize, static_cast<std::size_t>(end) * 1032 + 64);
+    }
   }
   Bytes bytes(hint + 1, 0);  // one spare byte to see the end without growing
   std::size_t got = 0;
