@@ -8,7 +8,7 @@
 
 TEST_CASE("load_fashion_mnist reads 60000 + 10000 labelled 28x28 images", "[data][fashion]") {
   if (nas::find_fashion_mnist().empty()) {
-    WARN("Fashion-MNIST not installed (sudo apt-get install dataset-fashion-mnist): test skipped");
+    WARN("SKIPPED: Fashion-MNIST not installed (sudo apt-get install dataset-fashion-mnist)");
     return;
   }
   const auto data = nas::load_fashion_mnist();

@@ -260,7 +260,7 @@ TEST_CASE("NB201 params and FLOPs equal the benchmark's columns for 200 architec
   } catch (const nas::DataError&) {
     const std::filesystem::path shared = std::filesystem::path(NAS_SHARED_DIR) / "data" / "nb201" / "nb201.csv";
     if (!std::filesystem::exists(shared)) {
-      WARN("no NAS-Bench-201 table found: test skipped");
+      WARN("SKIPPED: no NAS-Bench-201 table found (data/nb201/nb201.csv.gz)");
       return;
     }
     path = shared;

@@ -40,7 +40,7 @@ TEST_CASE("On NAS-Bench-201 CIFAR-10, regularized evolution beats random search 
           "[search][nb201]") {
   const auto table = shipped_table();
   if (!table) {
-    WARN("data/nb201/nb201.csv.gz is absent: skipped");
+    WARN("SKIPPED: data/nb201/nb201.csv.gz is absent");
     return;
   }
   const nas::Nb201Space space;
@@ -61,7 +61,7 @@ TEST_CASE("On NAS-Bench-201 CIFAR-10, regularized evolution beats random search 
 TEST_CASE("Successive halving on NAS-Bench-201 recommends a cell evaluated at 200 epochs", "[search][nb201]") {
   const auto table = shipped_table();
   if (!table) {
-    WARN("data/nb201/nb201.csv.gz is absent: skipped");
+    WARN("SKIPPED: data/nb201/nb201.csv.gz is absent");
     return;
   }
   const nas::Nb201Space space;
