@@ -57,7 +57,8 @@ TEST_CASE("Sequential backward matches finite differences through all layers", "
   x.fill_normal(rng);
   // The BatchNorm right after the convolution writes its gradient over the convolution's output.
   REQUIRE(dynamic_cast<nas::BatchNorm2d&>(net[1]).overwrites_input_in_backward());
-  const auto r = nas::testing::gradcheck(net, x, {.eps = 1e-3, .floor = 0.2});
+  // A ReLU after the BatchNorm: kinks that a step may cross, so one-sided differences count too.
+  const auto r = nas::testing::gradcheck(net, x, {.eps = 1e-3, .floor = 0.2, .kink_tolerant = true});
   INFO(r.worst);
   REQUIRE(r.max_error < 3e-2);
 }

@@ -274,6 +274,22 @@ TEST_CASE("Bad state files give errors naming the file and what is wrong", "[ten
   put_str(bad_group, "w");
   bad_group.push_back(7);
   fails_with("bad_group", framed(bad_group), "group code 7");
+  // Found by fuzzing: a zero dimension (an empty tensor no writer makes), and four large
+  // dimensions whose product wraps around 2^64 to 0 and so would pass the size check.
+  auto dims_body = [&](std::uint32_t d0, std::uint32_t d) {
+    std::string b;
+    put(b, std::uint32_t{0});
+    put(b, std::uint32_t{1});
+    put_str(b, "w");
+    b.push_back(0);
+    b.push_back(4);
+    put(b, d0);
+    for (int k = 0; k < 3; ++k) put(b, d);
+    b.append(16, '\0');
+    return b;
+  };
+  fails_with("zero_dimension", framed(dims_body(0, 1)), "dimension 0");
+  fails_with("wrapping_dimensions", framed(dims_body(1u << 30, 1u << 30)), "needs more bytes");
 
   // Files of another layout: the tensor path and the shapes.
   const std::string of_wide = tmp.file("wide.nasstate"), of_headless = tmp.file("headless.nasstate");

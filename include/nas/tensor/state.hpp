@@ -344,8 +344,13 @@ inline void save_state(const std::string& path, Module& m, const StateMetadata& 
     std::uint64_t numel = 1;
     for (int d = 0; d < rank; ++d) {
       const auto v = r.get<std::uint32_t>("a tensor dimension");
-      if (v > 0x7fffffffu) r.fail("tensor '" + t.path + "' has dimension " + std::to_string(v));
+      if (v < 1 || v > 0x7fffffffu)
+        r.fail("tensor '" + t.path + "' has dimension " + std::to_string(v) + " (expected 1 to 2147483647)");
       dims[d] = static_cast<int>(v);
+      // Checked before multiplying, so that four large dimensions cannot wrap around to a
+      // small count that passes the size check below.
+      if (numel > r.left() / sizeof(float) / v)
+        r.fail("tensor '" + t.path + "' needs more bytes of values than the body's " + std::to_string(r.left()) + " left");
       numel *= v;
     }
     if (numel * sizeof(float) > r.left())
