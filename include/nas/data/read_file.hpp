@@ -15,13 +15,27 @@
 
 namespace nas {
 
+/// The most bytes a shipped table (the NB201 accuracies, latencies, zero-cost scores: 0.3
+/// to 5 MB each) may inflate to: 50 times the largest, so a damaged or hostile file is
+/// refused before it fills the memory.
+inline constexpr std::size_t max_table_bytes = std::size_t{256} << 20;
+
 /// Reads a whole file, decompressing it when it starts with the gzip magic bytes
 /// (1f 8b): the format is detected from the content, never from the file name.
 /// Bytes: std::vector<unsigned char> (binary formats) or std::string (text). Throws
 /// DataError starting with `where` when the file cannot be opened or read, or its gzip
 /// stream is corrupt or cut short.
+///
+/// `max_bytes` bounds the (inflated) size: a file or gzip stream larger than that is a
+/// DataError saying so before it fills the memory (a gzip stream of a few kB can inflate
+/// to gigabytes). The tables pass a bound far above their real size; the default is none.
 template <class Bytes = std::vector<unsigned char>>
-Bytes read_file_bytes(const std::string& path, std::string_view where) {
+Bytes read_file_bytes(const std::string& path, std::string_view where,
+                      std::size_t max_bytes = static_cast<std::size_t>(-1)) {
+  const auto too_large = [&](const std::string& what) {
+    return DataError(std::string(where) + ": '" + path + "' " + what + ", more than the " + std::to_string(max_bytes) +
+                     " bytes this file may hold");
+  };
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) throw DataError(std::string(where) + ": cannot open '" + path + "': " + std::strerror(errno));
   unsigned char head[2] = {0, 0};
@@ -41,6 +55,11 @@ Bytes read_file_bytes(const std::string& path, std::string_view where) {
       // expands at most 1032-fold, so never reserve more than that.
       hint = std::min(isize, static_cast<std::size_t>(end) * 1032 + 64);
     }
+    if (!gzip && hint > max_bytes) {
+      std::fclose(f);
+      throw too_large("is " + std::to_string(hint) + " bytes");
+    }
+    hint = std::min(hint, max_bytes);
   }
   Bytes bytes(hint + 1, 0);  // one spare byte to see the end without growing
   std::size_t got = 0;
@@ -51,6 +70,10 @@ Bytes read_file_bytes(const std::string& path, std::string_view where) {
       const std::size_t n = std::fread(bytes.data() + got, 1, bytes.size() - got, f);
       got += n;
       if (n == 0) break;
+      if (got > max_bytes) {  // a file that grew, or a pipe
+        std::fclose(f);
+        throw too_large("holds over " + std::to_string(max_bytes) + " bytes");
+      }
     }
     const bool failed = std::ferror(f) != 0;
     std::fclose(f);
@@ -74,6 +97,10 @@ Bytes read_file_bytes(const std::string& path, std::string_view where) {
     }
     if (n == 0) break;
     got += static_cast<std::size_t>(n);
+    if (got > max_bytes) {
+      gzclose(gz);
+      throw too_large("inflates to over " + std::to_string(max_bytes) + " bytes");
+    }
   }
   // A gzip stream cut short reads as end of file; gzerror reports it as Z_BUF_ERROR.
   int code = 0;

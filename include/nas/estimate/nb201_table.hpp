@@ -212,7 +212,7 @@ class Nb201Table {
 
   /// Loads nb201.csv, plain or gzip-compressed (detected by its magic bytes).
   [[nodiscard]] static Nb201Table load(const std::filesystem::path& path) {
-    const std::string text = read_file_bytes<std::string>(path.string(), "Nb201Table");
+    const std::string text = read_file_bytes<std::string>(path.string(), "Nb201Table", max_table_bytes);
     Nb201Table t = parse(text, path.string());
     t.path_ = path;
     return t;
@@ -325,7 +325,7 @@ class Nb201Table {
   /// Loads nb201_seeds.csv(.gz) (`index,seed,cifar10_valid,cifar100_valtest,imagenet16_valtest`)
   /// for per-seed queries. DataError naming file, line and column on bad data.
   void load_seeds(const std::filesystem::path& path) {
-    const std::string text = read_file_bytes<std::string>(path.string(), "Nb201Table");
+    const std::string text = read_file_bytes<std::string>(path.string(), "Nb201Table", max_table_bytes);
     parse_seeds(text, path.string());
   }
   void parse_seeds(std::string_view text, const std::string& name) {

@@ -70,7 +70,7 @@ class PublishedZeroCost {
   };
 
   [[nodiscard]] static PublishedZeroCost load(const std::filesystem::path& path) {
-    const auto text = read_file_bytes<std::string>(path.string(), "PublishedZeroCost");
+    const auto text = read_file_bytes<std::string>(path.string(), "PublishedZeroCost", max_table_bytes);
     PublishedZeroCost t;
     detail::CsvCursor cur(text, path.string());
     std::string_view line;

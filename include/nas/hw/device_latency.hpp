@@ -35,7 +35,7 @@ class Nb201DeviceLatency {
   static constexpr std::size_t num_cells = 15625;
 
   [[nodiscard]] static Nb201DeviceLatency load(const std::filesystem::path& path) {
-    return parse(read_file_bytes<std::string>(path.string(), "Nb201DeviceLatency"), path.string());
+    return parse(read_file_bytes<std::string>(path.string(), "Nb201DeviceLatency", max_table_bytes), path.string());
   }
   /// Finds `hw_latency.csv.gz` as Nb201Table finds its file (environment variable
   /// `NAS_NB201_LATENCY`, then the source tree and the install prefix).
