@@ -2,6 +2,7 @@
 #pragma once
 
 // core
+#include "nas/core/ask_tell.hpp"
 #include "nas/core/budget.hpp"
 #include "nas/core/callbacks.hpp"
 #include "nas/core/concepts.hpp"
@@ -84,6 +85,7 @@
 #include "nas/hw/pareto.hpp"
 
 // search
+#include "nas/search/asha.hpp"
 #include "nas/search/categorical.hpp"
 #include "nas/search/categorical_view.hpp"
 #include "nas/search/evolution.hpp"
@@ -96,6 +98,11 @@
 #include "nas/search/reinforce.hpp"
 #include "nas/search/stopping.hpp"
 #include "nas/search/successive_halving.hpp"
+
+// exec
+#include "nas/exec/driver.hpp"
+#include "nas/exec/serial.hpp"
+#include "nas/exec/thread_pool.hpp"
 
 // report
 #include "nas/report/csv.hpp"

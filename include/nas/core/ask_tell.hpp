@@ -26,6 +26,18 @@ struct Proposal {
   Fidelity fidelity{};
 };
 
+/// A finished trial read back from a journal, to rebuild a state by replay: the proposal
+/// id, how many proposals the state had made when it was told, and what was evaluated.
+template <class Arch>
+struct ReplayTrial {
+  std::size_t id = 0;
+  std::size_t asked = 0;
+  Arch arch{};
+  Fidelity fidelity{};
+  Evaluation eval{};
+  double wall_seconds = 0.0;
+};
+
 /// What an estimator may use for one evaluation, handed to estimators that offer
 /// `evaluate(arch, fidelity, const EvalContext&)`:
 /// - `threads`: its share of the machine's cores (an executor with k workers on n cores

@@ -70,6 +70,11 @@ class RunContext {
 
   /// Records an evaluation made elsewhere (an executor, a shared-weights supernet).
   const Trial<Arch>& record(const Arch& arch, Fidelity fidelity, Evaluation e) {
+    return record(arch, fidelity, std::move(e), history_.size(), history_.size() + 1);
+  }
+  /// As record(arch, fidelity, e), for the proposal `id` of a state that had made `asked`
+  /// proposals when the result came back (what a journal needs to replay the run).
+  const Trial<Arch>& record(const Arch& arch, Fidelity fidelity, Evaluation e, std::size_t id, std::size_t asked) {
     e.check_finite();
     total_cost_ += e.cost_seconds;
     Trial<Arch> t;
@@ -78,9 +83,28 @@ class RunContext {
     t.eval = std::move(e);
     t.total_cost = total_cost_;
     t.wall_seconds = elapsed();
+    t.id = id;
+    t.asked = asked;
     const auto& stored = history_.push(std::move(t));
     if (std::apply([&](auto&... cs) { return notify_trial(stored, history_, cs...); }, callbacks_)) stop("callback");
     return stored;
+  }
+
+  /// Puts a trial of an earlier, interrupted run back into the history without telling
+  /// the callbacks (they, and the journal, saw it then): the cost it charged counts again.
+  const Trial<Arch>& restore(const Arch& arch, Fidelity fidelity, Evaluation e, std::size_t id, std::size_t asked,
+                             double wall_seconds) {
+    e.check_finite();
+    total_cost_ += e.cost_seconds;
+    Trial<Arch> t;
+    t.arch = arch;
+    t.fidelity = fidelity;
+    t.eval = std::move(e);
+    t.total_cost = total_cost_;
+    t.wall_seconds = wall_seconds;
+    t.id = id;
+    t.asked = asked;
+    return history_.push(std::move(t));
   }
 
   /// Tells callbacks a generation (evolution), rung (successive halving) or iteration ended.

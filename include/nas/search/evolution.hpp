@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -141,18 +142,20 @@ class Evolution {
         return propose(space_->sample(rng_));
       }
       if (population_.size() < options_.population) return std::nullopt;  // waiting for the initial population
-      if (!options_.asynchronous && children_in_flight_ > 0 && batch_made_ >= options_.batch)
-        return std::nullopt;
       if (!gen0_) {
         gen0_ = true;
         generation(0);
       }
-      if (children_in_flight_ == 0) batch_made_ = 0;
-      ++batch_made_;
-      ++children_in_flight_;
-      const std::span<const Member<Arch>> view(population_);
-      const std::size_t parent = selection_.select(view, options_.sample, rng_);
-      return propose(mutation_.mutate(*space_, population_[parent].arch, rng_));
+      if (options_.asynchronous) return propose(child());
+      // Synchronous: a batch's children all come from the population as it stood when the
+      // batch began, whatever the executor (so a serial run and a pool agree).
+      if (batch_.empty()) {
+        if (children_in_flight_ > 0) return std::nullopt;  // waiting for the batch's results
+        for (std::size_t i = 0; i < options_.batch; ++i) batch_.push_back(child());
+      }
+      Arch next = std::move(batch_.front());
+      batch_.pop_front();
+      return propose(std::move(next));
     }
 
     void tell(std::size_t id, const Evaluation& e) {
@@ -167,10 +170,18 @@ class Evolution {
     }
 
     [[nodiscard]] static std::string name() { return Evolution::name(); }
+    /// Whether results are taken in the order they finish (Options::asynchronous).
+    [[nodiscard]] bool asynchronous() const noexcept { return options_.asynchronous; }
     [[nodiscard]] const std::vector<Member<Arch>>& population() const noexcept { return population_; }
 
    private:
+    Arch child() {
+      const std::span<const Member<Arch>> view(population_);
+      const std::size_t parent = selection_.select(view, options_.sample, rng_);
+      return mutation_.mutate(*space_, population_[parent].arch, rng_);
+    }
     Proposal<Arch> propose(Arch arch) {
+      if (asked() >= options_.population) ++children_in_flight_;
       Proposal<Arch> p{new_id(), std::move(arch), options_.fidelity};
       pending_.emplace_back(p.id, p.arch);
       return p;
@@ -193,7 +204,8 @@ class Evolution {
     Removal removal_{};
     std::vector<Member<Arch>> population_;
     std::vector<std::pair<std::size_t, Arch>> pending_;
-    std::size_t initial_asked_ = 0, children_in_flight_ = 0, batch_made_ = 0, born_ = 0, cycles_ = 0;
+    std::size_t initial_asked_ = 0, children_in_flight_ = 0, born_ = 0, cycles_ = 0;
+    std::deque<Arch> batch_;
     bool gen0_ = false;
   };
   /// A fresh run's state; checks the options. `space` must outlive the state.
