@@ -110,6 +110,9 @@
 #include "nas/report/format.hpp"
 #include "nas/report/history_report.hpp"
 #include "nas/report/journal.hpp"
+#if __has_include(<nlohmann/json.hpp>)
+#include "nas/report/journal_reader.hpp"  // needs nlohmann/json (Debian nlohmann-json3-dev)
+#endif
 #include "nas/report/json.hpp"
 #include "nas/report/markdown.hpp"
 #include "nas/report/progress.hpp"
