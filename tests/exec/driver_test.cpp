@@ -287,3 +287,24 @@ TEST_CASE("A journal that does not match the run is refused", "[exec][resume]") 
   CHECK_THROWS_WITH(nas::resume(b, est, serial, {.evaluations = 10}, {}, std::span<const nas::ReplayTrial<ChoiceArch>>(journal)),
                     Catch::Contains("resume: journal trial 0 (id 0) is not what the state proposes"));
 }
+
+TEST_CASE("The evaluation that crosses a cost budget is kept by default and discarded with Overrun::discard", "[exec][budget]") {
+  const OneMaxSpace space(6, 3, 1);
+  nas::testing::FunctionEstimator est{[](const ChoiceArch&, nas::Fidelity) { return 0.5; }, 10.0};  // 10 s per call
+  const nas::RandomSearch rs({.seed = 1});
+  const auto kept = rs.run(space, est, {.cost_seconds = 25});
+  CHECK(kept.history.size() == 3);
+  CHECK(kept.history.total_cost() == 30.0);
+  const auto dropped = rs.run(space, est, {.cost_seconds = 25, .overrun = nas::Overrun::discard});
+  CHECK(dropped.history.size() == 2);
+  CHECK(dropped.history.total_cost() == 20.0);
+  CHECK(dropped.stop_reason == "cost");
+  const auto exact = rs.run(space, est, {.cost_seconds = 30, .overrun = nas::Overrun::discard});
+  CHECK(exact.history.size() == 3);  // reaching the budget exactly is no overrun
+
+  nas::ThreadPool pool(3);
+  auto state = rs.start(space);
+  const auto pooled = nas::drive(state, est, pool, {.cost_seconds = 25, .overrun = nas::Overrun::discard}, {});
+  CHECK(pooled.history.size() == 2);
+  CHECK(pooled.history.total_cost() == 20.0);
+}

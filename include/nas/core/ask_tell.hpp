@@ -143,8 +143,9 @@ void drive_serial(State& state, Ctx& ctx) {
     auto p = state.ask(ctx.history());
     generations();
     if (!p || ctx.done()) break;
-    const auto& t = ctx.evaluate(p->arch, p->fidelity);
-    state.tell(p->id, t.eval);
+    const auto* t = ctx.offer(p->arch, p->fidelity, ctx.measure(p->arch, p->fidelity), p->id, p->id + 1);
+    if (!t) break;  // discarded: it would have overrun the cost budget
+    state.tell(p->id, t->eval);
     generations();
   }
   stopped(state, ctx.done());

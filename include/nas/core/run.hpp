@@ -50,6 +50,12 @@ class RunContext {
 
   /// Evaluates one architecture at one fidelity and records it.
   const Trial<Arch>& evaluate(const Arch& arch, Fidelity fidelity = {}) {
+    return record(arch, fidelity, measure(arch, fidelity));
+  }
+
+  /// Calls the estimator (the first half of evaluate): an exception other than
+  /// ConfigError and DataError becomes a failed evaluation.
+  Evaluation measure(const Arch& arch, Fidelity fidelity) {
     Evaluation e;
     try {
       if constexpr (wants_epochs && requires(const EpochSink& sink) { estimator_.evaluate(arch, fidelity, sink); }) {
@@ -65,7 +71,22 @@ class RunContext {
     } catch (const std::exception& ex) {
       e = Evaluation::failed(std::string("exception: ") + ex.what());
     }
-    return record(arch, fidelity, std::move(e));
+    return e;
+  }
+
+  /// True when the budget discards overruns (Overrun::discard) and recording `e` would
+  /// take the charged cost past cost_seconds.
+  [[nodiscard]] bool overruns(const Evaluation& e) const noexcept {
+    return budget_.overrun == Overrun::discard && budget_.cost_seconds && total_cost_ + e.cost_seconds > *budget_.cost_seconds;
+  }
+  /// Records `e` unless it overruns a discarding budget; then stops the run ("cost") and
+  /// returns nullptr.
+  const Trial<Arch>* offer(const Arch& arch, Fidelity fidelity, Evaluation e, std::size_t id, std::size_t asked) {
+    if (overruns(e)) {
+      stop("cost");
+      return nullptr;
+    }
+    return &record(arch, fidelity, std::move(e), id, asked);
   }
 
   /// Records an evaluation made elsewhere (an executor, a shared-weights supernet).

@@ -219,9 +219,15 @@ Result<typename State::Arch> resume(State& state, Est&& estimator, Executor& exe
       box.ready.notify_one();
     });
   };
+  bool discarded = false;
   const auto commit = [&](Done& d) {
-    const auto& t = ctx.record(d.proposal.arch, d.proposal.fidelity, std::move(d.eval), d.proposal.id, state.asked());
-    state.tell(d.proposal.id, t.eval);
+    if (discarded) return;  // after a discarded overrun nothing more is recorded
+    const auto* t = ctx.offer(d.proposal.arch, d.proposal.fidelity, std::move(d.eval), d.proposal.id, state.asked());
+    if (!t) {  // discarded (Overrun::discard): nothing more is proposed
+      stopping = discarded = true;
+      return;
+    }
+    state.tell(d.proposal.id, t->eval);
     generations();
   };
 
