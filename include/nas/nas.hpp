@@ -101,6 +101,7 @@
 
 // exec
 #include "nas/exec/driver.hpp"
+#include "nas/exec/mpi.hpp"  // empty unless <mpi.h> is on the include path
 #include "nas/exec/serial.hpp"
 #include "nas/exec/thread_pool.hpp"
 
