@@ -2,6 +2,7 @@
 #pragma once
 
 // core
+#include "nas/core/ask_tell.hpp"
 #include "nas/core/budget.hpp"
 #include "nas/core/callbacks.hpp"
 #include "nas/core/concepts.hpp"
@@ -84,6 +85,7 @@
 #include "nas/hw/pareto.hpp"
 
 // search
+#include "nas/search/asha.hpp"
 #include "nas/search/categorical.hpp"
 #include "nas/search/categorical_view.hpp"
 #include "nas/search/evolution.hpp"
@@ -97,12 +99,21 @@
 #include "nas/search/stopping.hpp"
 #include "nas/search/successive_halving.hpp"
 
+// exec
+#include "nas/exec/driver.hpp"
+#include "nas/exec/mpi.hpp"  // empty unless <mpi.h> is on the include path
+#include "nas/exec/serial.hpp"
+#include "nas/exec/thread_pool.hpp"
+
 // report
 #include "nas/report/csv.hpp"
 #include "nas/report/curves.hpp"
 #include "nas/report/format.hpp"
 #include "nas/report/history_report.hpp"
 #include "nas/report/journal.hpp"
+#if __has_include(<nlohmann/json.hpp>)
+#include "nas/report/journal_reader.hpp"  // needs nlohmann/json (Debian nlohmann-json3-dev)
+#endif
 #include "nas/report/json.hpp"
 #include "nas/report/markdown.hpp"
 #include "nas/report/progress.hpp"

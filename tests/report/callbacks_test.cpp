@@ -112,7 +112,7 @@ TEST_CASE("JsonlJournal writes one flushed JSON line per trial", "[report][journ
     REQUIRE_THAT(l, Catch::Contains("\"strategy\":\"ToySearch\""));
   }
   REQUIRE(lines[2] ==
-          R"({"trial":2,"strategy":"ToySearch","arch":"arch-2","fidelity":0,"epochs":1,"score":0.2,"cost":2,)"
+          R"({"trial":2,"id":2,"asked":3,"strategy":"ToySearch","arch":"arch-2","fidelity":0,"epochs":1,"score":0.2,"cost":2,)"
           R"("total_cost":6,"wall":)" + lines[2].substr(lines[2].find("\"wall\":") + 7, lines[2].find(",\"status") - lines[2].find("\"wall\":") - 7) +
           R"(,"status":"ok","reason":"","metrics":{"params":2000,"odd \"metric\"":1}})");
   REQUIRE_THAT(lines[3], Catch::Contains("\"status\":\"failed\"") && Catch::Contains("\"score\":null") &&

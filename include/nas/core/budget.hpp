@@ -9,6 +9,12 @@
 
 namespace nas {
 
+/// What happens to the evaluation that takes the charged cost past `cost_seconds`.
+enum class Overrun {
+  keep,     ///< it is recorded (and may win); the run then stops
+  discard,  ///< it is dropped and the run stops: the NAS-Bench-201 baselines' code (AutoDL-Projects' R_EA.py, RANDOM.py) does this
+};
+
 /// Any combination of limits; the search stops at the first one reached.
 ///
 ///     nas::Budget{.evaluations = 500}
@@ -21,6 +27,7 @@ struct Budget {
   std::optional<std::size_t> evaluations{};
   std::optional<double> cost_seconds{};
   std::optional<double> wall_seconds{};
+  Overrun overrun = Overrun::keep;  ///< the evaluation that crosses cost_seconds: kept or discarded
 
   [[nodiscard]] bool unbounded() const noexcept { return !evaluations && !cost_seconds && !wall_seconds; }
 

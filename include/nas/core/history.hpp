@@ -18,6 +18,8 @@ struct Trial {
   Evaluation eval{};
   double total_cost = 0.0;    ///< cost-seconds charged so far, this trial included
   double wall_seconds = 0.0;  ///< real seconds since the run began, when this trial ended
+  std::size_t id = 0;         ///< the id of the proposal it answers (= index in a serial run)
+  std::size_t asked = 0;      ///< proposals the strategy had made when it was told (for replay)
 };
 
 /// Every trial of a run in the order they finished.

@@ -50,6 +50,12 @@ class RunContext {
 
   /// Evaluates one architecture at one fidelity and records it.
   const Trial<Arch>& evaluate(const Arch& arch, Fidelity fidelity = {}) {
+    return record(arch, fidelity, measure(arch, fidelity));
+  }
+
+  /// Calls the estimator (the first half of evaluate): an exception other than
+  /// ConfigError and DataError becomes a failed evaluation.
+  Evaluation measure(const Arch& arch, Fidelity fidelity) {
     Evaluation e;
     try {
       if constexpr (wants_epochs && requires(const EpochSink& sink) { estimator_.evaluate(arch, fidelity, sink); }) {
@@ -65,11 +71,31 @@ class RunContext {
     } catch (const std::exception& ex) {
       e = Evaluation::failed(std::string("exception: ") + ex.what());
     }
-    return record(arch, fidelity, std::move(e));
+    return e;
+  }
+
+  /// True when the budget discards overruns (Overrun::discard) and recording `e` would
+  /// take the charged cost past cost_seconds.
+  [[nodiscard]] bool overruns(const Evaluation& e) const noexcept {
+    return budget_.overrun == Overrun::discard && budget_.cost_seconds && total_cost_ + e.cost_seconds > *budget_.cost_seconds;
+  }
+  /// Records `e` unless it overruns a discarding budget; then stops the run ("cost") and
+  /// returns nullptr.
+  const Trial<Arch>* offer(const Arch& arch, Fidelity fidelity, Evaluation e, std::size_t id, std::size_t asked) {
+    if (overruns(e)) {
+      stop("cost");
+      return nullptr;
+    }
+    return &record(arch, fidelity, std::move(e), id, asked);
   }
 
   /// Records an evaluation made elsewhere (an executor, a shared-weights supernet).
   const Trial<Arch>& record(const Arch& arch, Fidelity fidelity, Evaluation e) {
+    return record(arch, fidelity, std::move(e), history_.size(), history_.size() + 1);
+  }
+  /// As record(arch, fidelity, e), for the proposal `id` of a state that had made `asked`
+  /// proposals when the result came back (what a journal needs to replay the run).
+  const Trial<Arch>& record(const Arch& arch, Fidelity fidelity, Evaluation e, std::size_t id, std::size_t asked) {
     e.check_finite();
     total_cost_ += e.cost_seconds;
     Trial<Arch> t;
@@ -78,9 +104,28 @@ class RunContext {
     t.eval = std::move(e);
     t.total_cost = total_cost_;
     t.wall_seconds = elapsed();
+    t.id = id;
+    t.asked = asked;
     const auto& stored = history_.push(std::move(t));
     if (std::apply([&](auto&... cs) { return notify_trial(stored, history_, cs...); }, callbacks_)) stop("callback");
     return stored;
+  }
+
+  /// Puts a trial of an earlier, interrupted run back into the history without telling
+  /// the callbacks (they, and the journal, saw it then): the cost it charged counts again.
+  const Trial<Arch>& restore(const Arch& arch, Fidelity fidelity, Evaluation e, std::size_t id, std::size_t asked,
+                             double wall_seconds) {
+    e.check_finite();
+    total_cost_ += e.cost_seconds;
+    Trial<Arch> t;
+    t.arch = arch;
+    t.fidelity = fidelity;
+    t.eval = std::move(e);
+    t.total_cost = total_cost_;
+    t.wall_seconds = wall_seconds;
+    t.id = id;
+    t.asked = asked;
+    return history_.push(std::move(t));
   }
 
   /// Tells callbacks a generation (evolution), rung (successive halving) or iteration ended.

@@ -22,9 +22,14 @@ struct JournalOptions {
 
 /// Writes every trial of a search as one JSON object per line (JSON Lines):
 ///
-///     {"trial":0,"strategy":"RandomSearch","arch":"|nor_conv_3x3~0|+...","fidelity":0,
-///      "epochs":200,"score":93.76,"cost":2000.1,"total_cost":2000.1,"wall":0.01,
+///     {"trial":0,"id":0,"asked":1,"strategy":"RandomSearch","arch":"|nor_conv_3x3~0|+...",
+///      "fidelity":0,"epochs":200,"score":93.76,"cost":2000.1,"total_cost":2000.1,"wall":0.01,
 ///      "status":"ok","reason":"","metrics":{"valid_accuracy":91.2,"params":1.07e6}}
+///
+/// `id` is the proposal the trial answers and `asked` how many proposals the strategy
+/// had made when it was told: with them, read_journal (nas/report/journal_reader.hpp)
+/// and nas::resume replay the run. A program may first write one line
+/// `{"run":{...}}` with its options and seed (write_run), which resume checks.
 ///
 /// `arch` is the architecture's text encoding (from the encoder given, usually the
 /// space's `encode`); `fidelity` the epochs asked for (0 = the estimator's default),
@@ -70,6 +75,8 @@ class JsonlJournal {
     JsonWriter j;
     j.begin_object();
     j.field("trial", t.index);
+    j.field("id", t.id);
+    j.field("asked", t.asked);
     if (!strategy_.empty()) j.field("strategy", strategy_);
     j.field("arch", encode_(t.arch));
     j.field("fidelity", t.fidelity.epochs);
@@ -84,13 +91,21 @@ class JsonlJournal {
     for (const auto& m : t.eval.metrics) j.field(m.name, m.value);
     j.end_object();
     j.end_object();
-    const std::string& line = j.str();
+    put(j.str());
+  }
+
+  /// Writes the `{"run":...}` line: `run_json` is a JSON object (the run's options, seed).
+  void write_run(const std::string& run_json) { put("{\"run\":" + run_json + "}"); }
+
+ private:
+  void put(const std::string& line) {
     if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fputc('\n', file_) == EOF ||
         std::fflush(file_) != 0)
       throw DataError("JsonlJournal: write failed on '" + path_ + "': " + std::strerror(errno));
     ++lines_;
   }
 
+ public:
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   /// Lines written so far.
   [[nodiscard]] std::size_t lines() const noexcept { return lines_; }

@@ -3,12 +3,17 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <algorithm>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "nas/core/ask_tell.hpp"
 #include "nas/core/budget.hpp"
 #include "nas/core/concepts.hpp"
 #include "nas/core/error.hpp"
@@ -79,6 +84,14 @@ struct EvolutionOptions {
   std::size_t sample = 5;       ///< S: tournament size (1 <= S <= P)
   Fidelity fidelity{};          ///< fidelity of every evaluation
   std::uint64_t seed = 0;
+  /// Synchronous: children made from one population before any of them is told (1 is
+  /// Real et al.'s steady state; a parallel executor with k workers keeps them busy with
+  /// batch = k, and gives the same results as a serial run with the same batch).
+  std::size_t batch = 1;
+  /// Asynchronous (Real et al. 2019, sec. 3, as run on hundreds of workers): whenever a
+  /// worker is free it gets a child of the population as it stands; `batch` is ignored.
+  /// Serially it is the same as batch = 1.
+  bool asynchronous = false;
 };
 
 /// Steady-state evolution (Real et al. 2019, "Regularized evolution for image
@@ -113,6 +126,96 @@ class Evolution {
       return "Evolution";
   }
 
+  /// The ask/tell state of one run (see SearchState in nas/core/ask_tell.hpp).
+  template <class Space>
+  class State : public detail::StateBase {
+   public:
+    using Arch = typename Space::Arch;
+
+    State(const Space& space, const Options& options) : space_(&space), options_(options), rng_(options.seed) {
+      population_.reserve(options.population + 1);
+    }
+
+    std::optional<Proposal<Arch>> ask(const History<Arch>& /*history*/) {
+      if (initial_asked_ < options_.population) {  // the random initial population
+        ++initial_asked_;
+        return propose(space_->sample(rng_));
+      }
+      if (population_.size() < options_.population) return std::nullopt;  // waiting for the initial population
+      if (!gen0_) {
+        gen0_ = true;
+        generation(0);
+      }
+      if (options_.asynchronous) return propose(child());
+      // Synchronous: a batch's children all come from the population as it stood when the
+      // batch began, whatever the executor (so a serial run and a pool agree).
+      if (batch_.empty()) {
+        if (children_in_flight_ > 0) return std::nullopt;  // waiting for the batch's results
+        for (std::size_t i = 0; i < options_.batch; ++i) batch_.push_back(child());
+      }
+      Arch next = std::move(batch_.front());
+      batch_.pop_front();
+      return propose(std::move(next));
+    }
+
+    void tell(std::size_t id, const Evaluation& e) {
+      mark_told();
+      const double fitness = e.ok() ? e.score : -std::numeric_limits<double>::infinity();
+      population_.push_back(Member<Arch>{pending_arch(id), fitness, born_++});
+      if (id < options_.population) return;  // ids 0..P-1 are the initial population
+      --children_in_flight_;
+      const std::size_t gone = removal_.remove(std::span<const Member<Arch>>(population_));
+      population_.erase(population_.begin() + static_cast<std::ptrdiff_t>(gone));
+      generation(++cycles_);
+    }
+
+    [[nodiscard]] static std::string name() { return Evolution::name(); }
+    /// Whether results are taken in the order they finish (Options::asynchronous).
+    [[nodiscard]] bool asynchronous() const noexcept { return options_.asynchronous; }
+    [[nodiscard]] const std::vector<Member<Arch>>& population() const noexcept { return population_; }
+
+   private:
+    Arch child() {
+      const std::span<const Member<Arch>> view(population_);
+      const std::size_t parent = selection_.select(view, options_.sample, rng_);
+      return mutation_.mutate(*space_, population_[parent].arch, rng_);
+    }
+    Proposal<Arch> propose(Arch arch) {
+      if (asked() >= options_.population) ++children_in_flight_;
+      Proposal<Arch> p{new_id(), std::move(arch), options_.fidelity};
+      pending_.emplace_back(p.id, p.arch);
+      return p;
+    }
+    Arch pending_arch(std::size_t id) {
+      for (auto it = pending_.begin(); it != pending_.end(); ++it)
+        if (it->first == id) {
+          Arch a = std::move(it->second);
+          pending_.erase(it);
+          return a;
+        }
+      throw ConfigError(Evolution::name() + "::tell: unknown proposal id " + std::to_string(id));
+    }
+
+    const Space* space_;
+    Options options_;
+    Rng rng_;
+    Selection selection_{};
+    Mutation mutation_{};
+    Removal removal_{};
+    std::vector<Member<Arch>> population_;
+    std::vector<std::pair<std::size_t, Arch>> pending_;
+    std::size_t initial_asked_ = 0, children_in_flight_ = 0, born_ = 0, cycles_ = 0;
+    std::deque<Arch> batch_;
+    bool gen0_ = false;
+  };
+  /// A fresh run's state; checks the options. `space` must outlive the state.
+  template <class Space>
+  [[nodiscard]] State<Space> start(const Space& space) const {
+    static_assert(check_search_space<Space>());
+    validate(name() + "::run");
+    return State<Space>(space, options_);
+  }
+
   template <class Space, class Est, class... Callbacks>
   Result<typename Space::Arch> run(const Space& space, Est& estimator, const Budget& budget,
                                    Callbacks&&... callbacks) const {
@@ -120,41 +223,24 @@ class Evolution {
     static_assert(check_estimator<Est, typename Space::Arch>());
     using Arch = typename Space::Arch;
     const std::string where = name() + "::run";
-    if (options_.population == 0) throw ConfigError(where + ": population (0) must be >= 1");
-    if (options_.sample == 0) throw ConfigError(where + ": sample (0) must be >= 1");
-    if (options_.sample > options_.population)
-      throw ConfigError(where + ": sample (" + std::to_string(options_.sample) + ") exceeds population (" +
-                        std::to_string(options_.population) + ")");
+    validate(where);
     budget.require_bounded(where.c_str());
-
+    auto state = start(space);
     RunContext<Arch, Est, Callbacks...> ctx(name(), estimator, budget, callbacks...);
-    Rng rng(options_.seed);
-    Selection selection{};
-    Mutation mutation{};
-    Removal removal{};
-    std::vector<Member<Arch>> population;
-    population.reserve(options_.population + 1);
-    std::size_t born = 0;
-    const auto add = [&](Arch arch) {
-      const auto& t = ctx.evaluate(arch, options_.fidelity);
-      const double fitness = t.eval.ok() ? t.eval.score : -std::numeric_limits<double>::infinity();
-      population.push_back(Member<Arch>{std::move(arch), fitness, born++});
-    };
-
-    while (population.size() < options_.population && !ctx.done()) add(space.sample(rng));
-    if (!ctx.done()) ctx.generation(0);
-    for (std::size_t cycle = 1; !ctx.done(); ++cycle) {
-      const std::span<const Member<Arch>> view(population);
-      const std::size_t parent = selection.select(view, options_.sample, rng);
-      add(mutation.mutate(space, population[parent].arch, rng));
-      const std::size_t gone = removal.remove(std::span<const Member<Arch>>(population));
-      population.erase(population.begin() + static_cast<std::ptrdiff_t>(gone));
-      ctx.generation(cycle);
-    }
-    return ctx.finish();
+    drive_serial(state, ctx);
+    return ctx.finish(state.recommend(ctx.history()));
   }
 
  private:
+  void validate(const std::string& where) const {
+    if (options_.population == 0) throw ConfigError(where + ": population (0) must be >= 1");
+    if (options_.sample == 0) throw ConfigError(where + ": sample (0) must be >= 1");
+    if (options_.batch == 0) throw ConfigError(where + ": batch (0) must be >= 1");
+    if (options_.sample > options_.population)
+      throw ConfigError(where + ": sample (" + std::to_string(options_.sample) + ") exceeds population (" +
+                        std::to_string(options_.population) + ")");
+  }
+
   Options options_;
 };
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "nas/core/ask_tell.hpp"
 #include "nas/core/budget.hpp"
 #include "nas/core/concepts.hpp"
 #include "nas/core/rng.hpp"
@@ -42,25 +43,27 @@ class Hyperband {
     static_assert(check_search_space<Space>());
     static_assert(check_estimator<Est, typename Space::Arch>());
     using Arch = typename Space::Arch;
-    const std::vector<double> ladder = hyperband_ladder();
+    (void)hyperband_ladder();
     budget.require_bounded("Hyperband::run");
-    const std::size_t s_max = ladder.size() - 1;
-
+    auto state = start(space);
     RunContext<Arch, Est, Callbacks...> ctx("Hyperband", estimator, budget, callbacks...);
-    Rng rng(options_.seed);
-    Sampler sampler{};
-    std::size_t generation = 0;
-    bool running = true;
-    while (running && !ctx.done()) {
-      for (std::size_t s = s_max + 1; s-- > 0;) {
-        const std::vector<double> rungs(ladder.end() - static_cast<std::ptrdiff_t>(s + 1), ladder.end());
-        if (!detail::halving_bracket(space, sampler, ctx, rng, bracket_size(s, s_max), rungs, options_.eta, generation)) {
-          running = false;
-          break;
-        }
-      }
-    }
-    return ctx.finish(detail::best_at_highest_fidelity(ctx.history()));
+    drive_serial(state, ctx);
+    return ctx.finish(state.recommend(ctx.history()));
+  }
+
+  template <class Space>
+  using State = detail::HalvingState<Space, Sampler>;
+
+  /// A fresh run's state (brackets s = s_max, ..., 0, repeated); checks the options.
+  /// `space` must outlive the state.
+  template <class Space>
+  [[nodiscard]] State<Space> start(const Space& space) const {
+    static_assert(check_search_space<Space>());
+    std::vector<double> ladder = hyperband_ladder();
+    const std::size_t s_max = ladder.size() - 1;
+    std::vector<typename State<Space>::Bracket> schedule;
+    for (std::size_t s = s_max + 1; s-- > 0;) schedule.push_back({bracket_size(s, s_max), s_max - s});
+    return State<Space>(space, "Hyperband", std::move(ladder), std::move(schedule), options_.eta, options_.seed);
   }
 
   /// Candidates of bracket s: ceil((s_max + 1) / (s + 1) * eta^s).

@@ -6,8 +6,11 @@
 #include <limits>
 #include <optional>
 #include <unordered_map>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "nas/core/ask_tell.hpp"
 #include "nas/core/budget.hpp"
 #include "nas/core/concepts.hpp"
 #include "nas/core/error.hpp"
@@ -40,6 +43,104 @@ class LocalSearch {
 
   [[nodiscard]] const Options& options() const noexcept { return options_; }
 
+  /// The ask/tell state of one run (see SearchState in nas/core/ask_tell.hpp). Hill
+  /// climbing is sequential: one proposal at a time.
+  template <class Space>
+  class State : public detail::StateBase {
+   public:
+    using Arch = typename Space::Arch;
+
+    State(const Space& space, const Options& options) : space_(&space), options_(options), rng_(options.seed) {}
+
+    std::optional<Proposal<Arch>> ask(const History<Arch>& /*history*/) {
+      if (exhausted() || waiting_) return std::nullopt;
+      if (phase_ == Phase::restart) {
+        current_ = space_->sample(rng_);
+        for (std::size_t draws = 1; known_.contains(current_) && draws < options_.max_restart_draws; ++draws)
+          current_ = space_->sample(rng_);
+        if (known_.contains(current_)) {  // (nearly) the whole space is known
+          exhaust("finished");
+          return std::nullopt;
+        }
+        waiting_ = true;
+        return Proposal<Arch>{new_id(), current_, options_.fidelity};
+      }
+      waiting_ = true;  // Phase::neighbour: around_[pos_] is not known yet
+      return Proposal<Arch>{new_id(), around_[pos_], options_.fidelity};
+    }
+
+    void tell(std::size_t /*id*/, const Evaluation& e) {
+      if (!waiting_) throw ConfigError("LocalSearch::tell: no proposal is waiting for a result");
+      mark_told();
+      waiting_ = false;
+      const double s = e.ok() ? e.score : -std::numeric_limits<double>::infinity();
+      if (phase_ == Phase::restart) {
+        known_.emplace(current_, s);
+        current_score_ = s;
+        start_scan();
+      } else {
+        known_.emplace(around_[pos_], s);
+        if (s > current_score_) {
+          move_to(pos_, s);
+        } else {
+          ++pos_;
+        }
+      }
+      advance();
+    }
+
+    [[nodiscard]] static std::string name() { return "LocalSearch"; }
+
+   private:
+    enum class Phase { restart, neighbour };
+
+    void start_scan() {
+      around_ = space_->neighbors(current_);
+      rng_.shuffle(around_);
+      pos_ = 0;
+      phase_ = Phase::neighbour;
+    }
+    void move_to(std::size_t i, double score) {
+      current_ = std::move(around_[i]);
+      current_score_ = score;
+      generation(scans_++);
+      start_scan();
+    }
+    // Walks the scan over neighbours already known (they cost nothing) until one needs an
+    // evaluation, or the scan ends at a local optimum (then the next ask restarts).
+    void advance() {
+      while (pos_ < around_.size()) {
+        const auto it = known_.find(around_[pos_]);
+        if (it == known_.end()) return;
+        if (it->second > current_score_)
+          move_to(pos_, it->second);
+        else
+          ++pos_;
+      }
+      generation(scans_++);
+      phase_ = Phase::restart;
+    }
+
+    const Space* space_;
+    Options options_;
+    Rng rng_;
+    std::unordered_map<Arch, double> known_;
+    Arch current_{};
+    double current_score_ = 0.0;
+    std::vector<Arch> around_;
+    std::size_t pos_ = 0, scans_ = 0;
+    Phase phase_ = Phase::restart;
+    bool waiting_ = false;
+  };
+
+  /// A fresh run's state; checks the options. `space` must outlive the state.
+  template <class Space>
+  [[nodiscard]] State<Space> start(const Space& space) const {
+    static_assert(check_search_space<Space>());
+    if (options_.max_restart_draws == 0) throw ConfigError("LocalSearch::run: max_restart_draws (0) must be >= 1");
+    return State<Space>(space, options_);
+  }
+
   template <class Space, class Est, class... Callbacks>
   Result<typename Space::Arch> run(const Space& space, Est& estimator, const Budget& budget,
                                    Callbacks&&... callbacks) const {
@@ -48,51 +149,10 @@ class LocalSearch {
     using Arch = typename Space::Arch;
     if (options_.max_restart_draws == 0) throw ConfigError("LocalSearch::run: max_restart_draws (0) must be >= 1");
     budget.require_bounded("LocalSearch::run");
-
+    auto state = start(space);
     RunContext<Arch, Est, Callbacks...> ctx("LocalSearch", estimator, budget, callbacks...);
-    Rng rng(options_.seed);
-    std::unordered_map<Arch, double> known;
-    // The score of `a` (-inf if failed), evaluating it if new; nullopt once the run must stop.
-    const auto score_of = [&](const Arch& a) -> std::optional<double> {
-      if (auto it = known.find(a); it != known.end()) return it->second;
-      if (ctx.done()) return std::nullopt;
-      const auto& t = ctx.evaluate(a, options_.fidelity);
-      const double s = t.eval.ok() ? t.eval.score : -std::numeric_limits<double>::infinity();
-      known.emplace(a, s);
-      return s;
-    };
-
-    std::size_t scans = 0;
-    while (!ctx.done()) {
-      Arch current = space.sample(rng);
-      for (std::size_t draws = 1; known.contains(current) && draws < options_.max_restart_draws; ++draws)
-        current = space.sample(rng);
-      if (known.contains(current)) break;  // (nearly) the whole space is known
-      auto current_score = score_of(current);
-      if (!current_score) break;
-      bool stopped = false;
-      for (bool improved = true; improved && !stopped;) {
-        improved = false;
-        std::vector<Arch> around = space.neighbors(current);
-        rng.shuffle(around);
-        for (auto& n : around) {
-          const auto s = score_of(n);
-          if (!s) {
-            stopped = true;
-            break;
-          }
-          if (*s > *current_score) {
-            current = std::move(n);
-            current_score = s;
-            improved = true;
-            break;
-          }
-        }
-        if (!stopped) ctx.generation(scans++);
-      }
-      if (stopped) break;
-    }
-    return ctx.finish();
+    drive_serial(state, ctx);
+    return ctx.finish(state.recommend(ctx.history()));
   }
 
  private:

@@ -3,12 +3,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "nas/core/ask_tell.hpp"
 #include "nas/core/budget.hpp"
 #include "nas/core/concepts.hpp"
 #include "nas/core/error.hpp"
@@ -84,6 +88,187 @@ class Nsga2Type {
   [[nodiscard]] const Options& options() const noexcept { return options_; }
   static std::string name() { return "Nsga2"; }
 
+  /// The ask/tell state of one run (see SearchState in nas/core/ask_tell.hpp). Each
+  /// generation is one synchronous batch: its N children are proposed before any is told,
+  /// and environmental selection runs once all are told.
+  template <class Space>
+  class State : public detail::StateBase {
+   public:
+    using Arch = typename Space::Arch;
+
+    State(const Space& space, const Nsga2Type& strategy)
+        : space_(&space), strategy_(&strategy), options_(strategy.options_), rng_(options_.seed), archive_(options_.objectives),
+          worst_(options_.objectives.size(), std::numeric_limits<double>::infinity()) {}
+
+    std::optional<Proposal<Arch>> ask(const History<Arch>& /*history*/) {
+      if (exhausted()) return std::nullopt;
+      if (!initialized_) {
+        if (initial_asked_ < options_.population) {
+          Arch a;
+          if (fresh([&] { return space_->sample(rng_); }, a)) {
+            ++initial_asked_;
+            return propose(std::move(a));
+          }
+          initial_asked_ = options_.population;  // the space is (nearly) used up
+        }
+        if (in_flight_ > 0) return std::nullopt;
+        if (population_.empty()) {
+          exhaust("finished");
+          return std::nullopt;
+        }
+        assign_ranks(population_);
+        initialized_ = true;
+        generation(0);
+        begin_generation();
+      }
+      while (true) {
+        while (made_ < options_.population) {
+          Arch child;
+          const bool ok = fresh(
+              [&] {
+                const Individual& p1 = tournament();
+                const Individual& p2 = tournament();
+                Arch c = rng_.uniform() < options_.crossover_rate ? crossover_.cross(*space_, p1.arch, p2.arch, rng_) : p1.arch;
+                return mutation_.mutate(*space_, c, rng_);
+              },
+              child);
+          ++made_;
+          if (ok) {
+            ++evaluated_;
+            return propose(std::move(child));
+          }
+        }
+        if (in_flight_ > 0) return std::nullopt;
+        if (evaluated_ == 0) {  // no unseen child in a whole generation: the space is used up
+          exhaust("exhausted");
+          return std::nullopt;
+        }
+        end_generation();
+      }
+    }
+
+    void tell(std::size_t id, const Evaluation& e) {
+      mark_told();
+      Arch arch;
+      bool found = false;
+      for (auto it = pending_.begin(); it != pending_.end(); ++it)
+        if (it->first == id) {
+          arch = std::move(it->second);
+          pending_.erase(it);
+          found = true;
+          break;
+        }
+      if (!found) throw ConfigError("Nsga2::tell: unknown proposal id " + std::to_string(id));
+      --in_flight_;
+      Individual ind{arch, worst_};
+      if (e.ok()) {
+        std::vector<double> values = strategy_->objective_values(e, name() + "::run");
+        archive_.add(arch, values);
+        ind.point = to_minimized(values, options_.objectives);
+      }
+      (initialized_ ? all_ : population_).push_back(std::move(ind));
+      if (initialized_ && made_ == options_.population && in_flight_ == 0) end_generation();
+    }
+
+    /// The run ended early: a generation partly made still goes through selection.
+    void stopped() {
+      if (initialized_ && made_ > 0 && in_flight_ == 0) end_generation();
+    }
+
+    [[nodiscard]] static std::string name() { return Nsga2Type::name(); }
+    /// The non-dominated set of every architecture evaluated so far.
+    [[nodiscard]] const ParetoArchive<Arch>& archive() const noexcept { return archive_; }
+
+   private:
+    struct Individual {
+      Arch arch;
+      std::vector<double> point;  // minimization form; +inf for a failed evaluation
+      std::size_t rank = 0;
+      double crowding = 0.0;
+    };
+
+    Proposal<Arch> propose(Arch arch) {
+      seen_.insert(arch);
+      ++in_flight_;
+      Proposal<Arch> p{new_id(), std::move(arch), options_.fidelity};
+      pending_.emplace_back(p.id, p.arch);
+      return p;
+    }
+    // A fresh architecture from `draw`, or none when every draw was seen before.
+    template <class Draw>
+    bool fresh(Draw&& draw, Arch& out) {
+      for (std::size_t k = 0; k < options_.max_redraws; ++k) {
+        out = draw();
+        if (!seen_.contains(out)) return true;
+      }
+      return false;
+    }
+    std::vector<std::vector<std::size_t>> assign_ranks(std::vector<Individual>& pop) {
+      std::vector<std::vector<double>> pts;
+      for (const auto& ind : pop) pts.push_back(ind.point);
+      auto fronts = non_dominated_sort(pts);
+      for (std::size_t f = 0; f < fronts.size(); ++f) {
+        const auto d = crowding_distance(pts, fronts[f]);
+        for (std::size_t i = 0; i < fronts[f].size(); ++i) {
+          pop[fronts[f][i]].rank = f;
+          pop[fronts[f][i]].crowding = d[i];
+        }
+      }
+      return fronts;
+    }
+    const Individual& tournament() {
+      const Individual& a = population_[rng_.index(population_.size())];
+      const Individual& b = population_[rng_.index(population_.size())];
+      if (a.rank != b.rank) return a.rank < b.rank ? a : b;
+      return b.crowding > a.crowding ? b : a;
+    }
+    void begin_generation() {
+      all_ = population_;
+      made_ = evaluated_ = 0;
+    }
+    // Environmental selection: whole fronts while they fit, then the least crowded.
+    void end_generation() {
+      const auto fronts = assign_ranks(all_);
+      std::vector<Individual> next;
+      for (const auto& front : fronts) {
+        if (next.size() + front.size() <= options_.population) {
+          for (std::size_t i : front) next.push_back(all_[i]);
+          continue;
+        }
+        std::vector<std::size_t> order(front.begin(), front.end());
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return all_[a].crowding > all_[b].crowding; });
+        for (std::size_t k = 0; next.size() < options_.population; ++k) next.push_back(all_[order[k]]);
+        break;
+      }
+      population_ = std::move(next);
+      assign_ranks(population_);
+      generation(generation_++);
+      begin_generation();
+    }
+
+    const Space* space_;
+    const Nsga2Type* strategy_;
+    Options options_;
+    Rng rng_;
+    Crossover crossover_{};
+    Mutation mutation_{};
+    ParetoArchive<Arch> archive_;
+    std::unordered_set<Arch> seen_;
+    std::vector<double> worst_;
+    std::vector<Individual> population_, all_;
+    std::vector<std::pair<std::size_t, Arch>> pending_;
+    std::size_t initial_asked_ = 0, in_flight_ = 0, made_ = 0, evaluated_ = 0, generation_ = 1;
+    bool initialized_ = false;
+  };
+
+  /// A fresh run's state; checks the options. `space` and this strategy must outlive it.
+  template <class Space>
+  [[nodiscard]] State<Space> start(const Space& space) const {
+    static_assert(check_search_space<Space>());
+    validate(name() + "::run");
+    return State<Space>(space, *this);
+  }
+
   template <class Space, class Est, class... Callbacks>
   ParetoResult<typename Space::Arch> run(const Space& space, Est& estimator, const Budget& budget,
                                          Callbacks&&... callbacks) const {
@@ -93,112 +278,13 @@ class Nsga2Type {
     const std::string where = name() + "::run";
     validate(where);
     budget.require_bounded(where.c_str());
-
+    auto state = start(space);
     RunContext<Arch, Est, Callbacks...> ctx(name(), estimator, budget, callbacks...);
-    Rng rng(options_.seed);
-    Crossover crossover{};
-    Mutation mutation{};
-    ParetoArchive<Arch> archive(options_.objectives);
-    std::unordered_set<Arch> seen;
-    const std::size_t m = options_.objectives.size();
-    const std::vector<double> worst(m, std::numeric_limits<double>::infinity());
-
-    struct Individual {
-      Arch arch;
-      std::vector<double> point;  // minimization form; +inf for a failed evaluation
-      std::size_t rank = 0;
-      double crowding = 0.0;
-    };
-    std::vector<Individual> population;
-
-    const auto evaluate = [&](const Arch& arch) {
-      const auto& t = ctx.evaluate(arch, options_.fidelity);
-      seen.insert(arch);
-      if (!t.eval.ok()) return Individual{arch, worst};
-      std::vector<double> values = objective_values(t.eval, where);
-      archive.add(arch, values);
-      return Individual{arch, to_minimized(values, options_.objectives)};
-    };
-    // A fresh architecture from `draw`, or none when every draw was seen before.
-    const auto fresh = [&](auto&& draw, Arch& out) {
-      for (std::size_t k = 0; k < options_.max_redraws; ++k) {
-        out = draw();
-        if (!seen.contains(out)) return true;
-      }
-      return false;
-    };
-    const auto assign_ranks = [&](std::vector<Individual>& pop) {
-      std::vector<std::vector<double>> pts;
-      for (const auto& ind : pop) pts.push_back(ind.point);
-      const auto fronts = non_dominated_sort(pts);
-      for (std::size_t f = 0; f < fronts.size(); ++f) {
-        const auto d = crowding_distance(pts, fronts[f]);
-        for (std::size_t i = 0; i < fronts[f].size(); ++i) {
-          pop[fronts[f][i]].rank = f;
-          pop[fronts[f][i]].crowding = d[i];
-        }
-      }
-      return fronts;
-    };
-    const auto tournament = [&]() -> const Individual& {
-      const Individual& a = population[rng.index(population.size())];
-      const Individual& b = population[rng.index(population.size())];
-      if (a.rank != b.rank) return a.rank < b.rank ? a : b;
-      return b.crowding > a.crowding ? b : a;
-    };
-
-    while (population.size() < options_.population && !ctx.done()) {
-      Arch a;
-      if (!fresh([&] { return space.sample(rng); }, a)) break;  // the space is (nearly) used up
-      population.push_back(evaluate(a));
-    }
-    if (!population.empty() && !ctx.done()) {
-      assign_ranks(population);
-      ctx.generation(0);
-    }
-    for (std::size_t gen = 1; !population.empty() && !ctx.done(); ++gen) {
-      std::vector<Individual> all = population;
-      std::size_t made = 0, evaluated = 0;
-      while (made < options_.population && !ctx.done()) {
-        Arch child;
-        const bool ok = fresh(
-            [&] {
-              const Individual& p1 = tournament();
-              const Individual& p2 = tournament();
-              Arch c = rng.uniform() < options_.crossover_rate ? crossover.cross(space, p1.arch, p2.arch, rng) : p1.arch;
-              return mutation.mutate(space, c, rng);
-            },
-            child);
-        ++made;
-        if (ok) {
-          all.push_back(evaluate(child));
-          ++evaluated;
-        }
-      }
-      if (evaluated == 0 && !ctx.done()) {  // no unseen child in a whole generation: the space is used up
-        ctx.stop("exhausted");
-        break;
-      }
-      // Environmental selection: whole fronts while they fit, then the least crowded.
-      const auto fronts = assign_ranks(all);
-      std::vector<Individual> next;
-      for (const auto& front : fronts) {
-        if (next.size() + front.size() <= options_.population) {
-          for (std::size_t i : front) next.push_back(all[i]);
-          continue;
-        }
-        std::vector<std::size_t> order(front.begin(), front.end());
-        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return all[a].crowding > all[b].crowding; });
-        for (std::size_t k = 0; next.size() < options_.population; ++k) next.push_back(all[order[k]]);
-        break;
-      }
-      population = std::move(next);
-      assign_ranks(population);
-      ctx.generation(gen);
-    }
+    drive_serial(state, ctx);
+    if (state.exhausted() && std::string_view(state.exhausted()) == "exhausted") ctx.stop("exhausted");
     ParetoResult<Arch> out;
-    static_cast<Result<Arch>&>(out) = ctx.finish();
-    out.front = archive.entries();
+    static_cast<Result<Arch>&>(out) = ctx.finish(state.recommend(ctx.history()));
+    out.front = state.archive().entries();
     return out;
   }
 

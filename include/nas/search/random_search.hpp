@@ -3,9 +3,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
+#include "nas/core/ask_tell.hpp"
 #include "nas/core/budget.hpp"
 #include "nas/core/concepts.hpp"
 #include "nas/core/error.hpp"
@@ -35,6 +37,52 @@ class RandomSearch {
 
   [[nodiscard]] const Options& options() const noexcept { return options_; }
 
+  /// The ask/tell state of one run (see SearchState in nas/core/ask_tell.hpp).
+  template <class Space>
+  class State : public detail::StateBase {
+   public:
+    using Arch = typename Space::Arch;
+
+    State(const Space& space, const Options& options) : space_(&space), options_(options), rng_(options.seed), size_(space.size()) {}
+
+    std::optional<Proposal<Arch>> ask(const History<Arch>& /*history*/) {
+      if (exhausted()) return std::nullopt;
+      Arch arch = space_->sample(rng_);
+      if (options_.dedup) {
+        if (size_.fits_u64() && seen_.size() >= size_.to_u64()) {  // every architecture evaluated
+          exhaust("finished");
+          return std::nullopt;
+        }
+        std::size_t draws = 0;
+        while (seen_.contains(arch) && ++draws <= options_.max_resamples) arch = space_->sample(rng_);
+        if (seen_.contains(arch)) {
+          exhaust("finished");
+          return std::nullopt;
+        }
+        seen_.insert(arch);
+      }
+      return Proposal<Arch>{new_id(), std::move(arch), options_.fidelity};
+    }
+    void tell(std::size_t /*id*/, const Evaluation& /*e*/) { mark_told(); }
+    [[nodiscard]] static std::string name() { return "RandomSearch"; }
+
+   private:
+    const Space* space_;
+    Options options_;
+    Rng rng_;
+    SpaceSize size_;
+    std::unordered_set<Arch> seen_;
+  };
+
+  /// A fresh run's state; checks the options. `space` must outlive the state.
+  template <class Space>
+  [[nodiscard]] State<Space> start(const Space& space) const {
+    static_assert(check_search_space<Space>());
+    if (options_.dedup && options_.max_resamples == 0)
+      throw ConfigError("RandomSearch::run: max_resamples (0) must be >= 1 when dedup is on");
+    return State<Space>(space, options_);
+  }
+
   /// Runs until the budget (which must set some limit) is spent or a callback stops it.
   template <class Space, class Est, class... Callbacks>
   Result<typename Space::Arch> run(const Space& space, Est& estimator, const Budget& budget,
@@ -43,25 +91,10 @@ class RandomSearch {
     static_assert(check_estimator<Est, typename Space::Arch>());
     using Arch = typename Space::Arch;
     budget.require_bounded("RandomSearch::run");
-    if (options_.dedup && options_.max_resamples == 0)
-      throw ConfigError("RandomSearch::run: max_resamples (0) must be >= 1 when dedup is on");
-
+    auto state = start(space);
     RunContext<Arch, Est, Callbacks...> ctx("RandomSearch", estimator, budget, callbacks...);
-    Rng rng(options_.seed);
-    std::unordered_set<Arch> seen;
-    const SpaceSize size = space.size();
-    while (!ctx.done()) {
-      Arch arch = space.sample(rng);
-      if (options_.dedup) {
-        if (size.fits_u64() && seen.size() >= size.to_u64()) break;  // every architecture evaluated
-        std::size_t draws = 0;
-        while (seen.contains(arch) && ++draws <= options_.max_resamples) arch = space.sample(rng);
-        if (seen.contains(arch)) break;
-        seen.insert(arch);
-      }
-      ctx.evaluate(arch, options_.fidelity);
-    }
-    return ctx.finish();
+    drive_serial(state, ctx);
+    return ctx.finish(state.recommend(ctx.history()));
   }
 
  private:

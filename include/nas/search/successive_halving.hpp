@@ -6,10 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "nas/core/ask_tell.hpp"
 #include "nas/core/budget.hpp"
 #include "nas/core/concepts.hpp"
 #include "nas/core/error.hpp"
@@ -88,37 +90,6 @@ inline std::size_t bracket_evaluations(std::size_t n, std::size_t rungs, double 
   return total;
 }
 
-/// One successive-halving bracket: sample n candidates, evaluate them at ladder[0],
-/// keep the best floor(n/eta) ok ones (failed never promoted; ties keep the earlier
-/// candidate) for ladder[1], and so on. Tells callbacks a generation per rung.
-/// Returns false if the budget or a callback stopped it midway.
-template <class Space, class Sampler, class Ctx>
-bool halving_bracket(const Space& space, Sampler& sampler, Ctx& ctx, Rng& rng, std::size_t n,
-                     const std::vector<double>& ladder, double eta, std::size_t& generation) {
-  using Arch = typename Space::Arch;
-  std::vector<Arch> rung;
-  rung.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) rung.push_back(sampler(space, rng, ctx.history()));
-  std::vector<std::pair<double, std::size_t>> scored;
-  for (std::size_t k = 0; k < ladder.size(); ++k) {
-    scored.clear();
-    for (std::size_t i = 0; i < rung.size(); ++i) {
-      if (ctx.done()) return false;
-      const auto& t = ctx.evaluate(rung[i], Fidelity{ladder[k]});
-      if (t.eval.ok()) scored.emplace_back(t.eval.score, i);
-    }
-    ctx.generation(generation++);
-    if (k + 1 == ladder.size() || scored.empty()) break;
-    std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    scored.resize(std::min(scored.size(), promoted_count(rung.size(), eta)));
-    std::vector<Arch> next;
-    next.reserve(scored.size());
-    for (const auto& s : scored) next.push_back(rung[s.second]);
-    rung = std::move(next);
-  }
-  return true;
-}
-
 /// The recommendation of multi-fidelity strategies: among ok trials, the best score at
 /// the highest fidelity reached (scores at different fidelities are not comparable).
 template <class Arch>
@@ -132,6 +103,90 @@ const Trial<Arch>* best_at_highest_fidelity(const History<Arch>& history) {
   }
   return best;
 }
+
+/// The ask/tell state of SuccessiveHalving and Hyperband: brackets taken in turn from
+/// `schedule` (candidates, index of the bracket's first rung in `ladder`), cycled until
+/// the run ends. Each rung is one synchronous batch: all its candidates are proposed at
+/// once, and the next rung is formed when all are told (scores kept per candidate, so
+/// the order of the tells does not matter). Tells a generation per finished rung.
+template <class Space, class Sampler>
+class HalvingState : public StateBase {
+ public:
+  using Arch = typename Space::Arch;
+  struct Bracket {
+    std::size_t candidates = 0;
+    std::size_t first_rung = 0;
+  };
+
+  HalvingState(const Space& space, std::string name, std::vector<double> ladder, std::vector<Bracket> schedule, double eta,
+               std::uint64_t seed)
+      : space_(&space), name_(std::move(name)), ladder_(std::move(ladder)), schedule_(std::move(schedule)), eta_(eta), rng_(seed) {}
+
+  std::optional<Proposal<Arch>> ask(const History<Arch>& history) {
+    if (!in_bracket_) {
+      const Bracket& b = schedule_[bracket_];
+      rung_.clear();
+      rung_.reserve(b.candidates);
+      for (std::size_t i = 0; i < b.candidates; ++i) rung_.push_back(sampler_(*space_, rng_, history));
+      k_ = b.first_rung;
+      begin_rung();
+      in_bracket_ = true;
+    }
+    if (next_slot_ == rung_.size()) return std::nullopt;  // waiting for this rung's results
+    if (next_slot_ == 0) first_id_ = asked();
+    return Proposal<Arch>{new_id(), rung_[next_slot_++], Fidelity{ladder_[k_]}};
+  }
+
+  void tell(std::size_t id, const Evaluation& e) {
+    mark_told();
+    const std::size_t slot = id - first_id_;
+    if (slot >= rung_.size() || done_[slot])
+      throw ConfigError(name_ + "::tell: proposal id " + std::to_string(id) + " is not one of the current rung's");
+    done_[slot] = 1;
+    if (e.ok()) score_[slot] = e.score;
+    if (++told_in_rung_ < rung_.size()) return;
+    generation(generation_++);
+    std::vector<std::pair<double, std::size_t>> scored;
+    for (std::size_t i = 0; i < rung_.size(); ++i)
+      if (!std::isnan(score_[i])) scored.emplace_back(score_[i], i);
+    if (k_ + 1 == ladder_.size() || scored.empty()) {
+      in_bracket_ = false;
+      bracket_ = (bracket_ + 1) % schedule_.size();
+      return;
+    }
+    std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    scored.resize(std::min(scored.size(), promoted_count(rung_.size(), eta_)));
+    std::vector<Arch> next;
+    next.reserve(scored.size());
+    for (const auto& s : scored) next.push_back(rung_[s.second]);
+    rung_ = std::move(next);
+    ++k_;
+    begin_rung();
+  }
+
+  [[nodiscard]] std::string name() const { return name_; }
+  [[nodiscard]] const Trial<Arch>* recommend(const History<Arch>& h) const { return best_at_highest_fidelity(h); }
+
+ private:
+  void begin_rung() {
+    next_slot_ = told_in_rung_ = 0;
+    score_.assign(rung_.size(), std::numeric_limits<double>::quiet_NaN());
+    done_.assign(rung_.size(), 0);
+  }
+
+  const Space* space_;
+  std::string name_;
+  std::vector<double> ladder_;
+  std::vector<Bracket> schedule_;
+  double eta_;
+  Rng rng_;
+  Sampler sampler_{};
+  std::vector<Arch> rung_;
+  std::vector<double> score_;
+  std::vector<unsigned char> done_;
+  std::size_t bracket_ = 0, k_ = 0, next_slot_ = 0, told_in_rung_ = 0, first_id_ = 0, generation_ = 0;
+  bool in_bracket_ = false;
+};
 
 }  // namespace detail
 
@@ -166,17 +221,26 @@ class SuccessiveHalving {
     static_assert(check_search_space<Space>());
     static_assert(check_estimator<Est, typename Space::Arch>());
     using Arch = typename Space::Arch;
-    const std::vector<double> ladder = detail::halving_ladder(options_, "SuccessiveHalving::run");
+    (void)detail::halving_ladder(options_, "SuccessiveHalving::run");
     budget.require_bounded("SuccessiveHalving::run");
-    const std::size_t n = initial_candidates(ladder.size(), budget);
 
+    auto state = start(space, budget);
     RunContext<Arch, Est, Callbacks...> ctx("SuccessiveHalving", estimator, budget, callbacks...);
-    Rng rng(options_.seed);
-    Sampler sampler{};
-    std::size_t generation = 0;
-    while (!ctx.done())
-      if (!detail::halving_bracket(space, sampler, ctx, rng, n, ladder, options_.eta, generation)) break;
-    return ctx.finish(detail::best_at_highest_fidelity(ctx.history()));
+    drive_serial(state, ctx);
+    return ctx.finish(state.recommend(ctx.history()));
+  }
+
+  template <class Space>
+  using State = detail::HalvingState<Space, Sampler>;
+
+  /// A fresh run's state; checks the options. The budget sets the first rung's size when
+  /// `candidates` is 0 (see Options). `space` must outlive the state.
+  template <class Space>
+  [[nodiscard]] State<Space> start(const Space& space, const Budget& budget = {}) const {
+    static_assert(check_search_space<Space>());
+    std::vector<double> ladder = detail::halving_ladder(options_, "SuccessiveHalving::run");
+    const std::size_t n = initial_candidates(ladder.size(), budget);
+    return State<Space>(space, "SuccessiveHalving", std::move(ladder), {{n, 0}}, options_.eta, options_.seed);
   }
 
   /// The first rung's size for a ladder of `rungs` rungs under `budget` (see Options).
