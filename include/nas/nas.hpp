@@ -75,6 +75,8 @@
 #include "nas/estimate/tabular.hpp"
 #include "nas/estimate/trained.hpp"
 #include "nas/estimate/zero_cost.hpp"
+#include "nas/estimate/zero_cost_estimator.hpp"
+#include "nas/estimate/zero_cost_proxies.hpp"
 
 // hw
 #include "nas/hw/cost.hpp"
@@ -96,6 +98,7 @@
 #include "nas/search/reinforce.hpp"
 #include "nas/search/stopping.hpp"
 #include "nas/search/successive_halving.hpp"
+#include "nas/search/warm_start.hpp"
 
 // report
 #include "nas/report/csv.hpp"
