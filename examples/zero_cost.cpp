@@ -144,6 +144,18 @@ int main(int argc, char** argv) {
 
     std::vector<std::vector<double>> scores(idx.size());
     std::vector<double> seconds(idx.size());
+    // Rows are written as cells finish (in completion order), so an interrupted run keeps what it scored.
+    std::ofstream csv;
+    std::mutex csv_mutex;
+    if (!csv_path.empty()) {
+      if (auto dir = std::filesystem::path(csv_path).parent_path(); !dir.empty()) std::filesystem::create_directories(dir);
+      csv.open(csv_path);
+      if (!csv) throw nas::ConfigError("--csv: cannot write '" + csv_path + "'");
+      csv << "index";
+      for (auto p : proxies) csv << "," << nas::to_string(p);
+      csv << ",seconds,cifar10_test,cifar100_test,imagenet16_test\n";
+      csv.precision(10);
+    }
     std::atomic<std::size_t> next{0}, done{0};
     std::atomic<bool> failed{false};
     std::exception_ptr error;
@@ -158,6 +170,13 @@ int main(int argc, char** argv) {
                                                 {.channels = 16, .cells = 5, .seed = seed});
           scores[i] = nas::zero_cost_scores(net, image, proxies, batch).values;
           seconds[i] = std::chrono::duration<double>(clock_type::now() - a).count();
+          if (csv.is_open()) {
+            std::lock_guard<std::mutex> lock(csv_mutex);
+            csv << idx[i];
+            for (double v : scores[i]) csv << "," << v;
+            const auto& r = table[idx[i]];
+            csv << "," << seconds[i] << "," << r.test[0] << "," << r.test[1] << "," << r.test[2] << std::endl;
+          }
           progress.tick(++done);
         }
       } catch (...) {
@@ -211,21 +230,7 @@ int main(int argc, char** argv) {
       std::ofstream(json_path) << j.dump(2) << "\n";
       std::printf("wrote %s\n", json_path.c_str());
     }
-    if (!csv_path.empty()) {
-      if (auto dir = std::filesystem::path(csv_path).parent_path(); !dir.empty()) std::filesystem::create_directories(dir);
-      std::ofstream csv(csv_path);
-      csv << "index";
-      for (auto p : proxies) csv << "," << nas::to_string(p);
-      csv << ",seconds,cifar10_test,cifar100_test,imagenet16_test\n";
-      csv.precision(10);
-      for (std::size_t i = 0; i < idx.size(); ++i) {
-        csv << idx[i];
-        for (double v : scores[i]) csv << "," << v;
-        const auto& r = table[idx[i]];
-        csv << "," << seconds[i] << "," << r.test[0] << "," << r.test[1] << "," << r.test[2] << "\n";
-      }
-      std::printf("wrote %s\n", csv_path.c_str());
-    }
+    if (csv.is_open()) std::printf("wrote %s\n", csv_path.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "zero_cost: %s\n", e.what());
     return 1;
