@@ -76,6 +76,8 @@
 #include "nas/estimate/tabular.hpp"
 #include "nas/estimate/trained.hpp"
 #include "nas/estimate/zero_cost.hpp"
+#include "nas/estimate/zero_cost_estimator.hpp"
+#include "nas/estimate/zero_cost_proxies.hpp"
 
 // hw
 #include "nas/hw/cost.hpp"
@@ -98,6 +100,7 @@
 #include "nas/search/reinforce.hpp"
 #include "nas/search/stopping.hpp"
 #include "nas/search/successive_halving.hpp"
+#include "nas/search/warm_start.hpp"
 
 // exec
 #include "nas/exec/driver.hpp"
