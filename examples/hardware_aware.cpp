@@ -4,10 +4,23 @@
 //
 //     hardware_aware --device pixel3 --evaluations 1000 --seeds 20
 //     hardware_aware --device raspi4 --target-ms 20 --out out/raspi4
+//
+// With --space chain: a layer-wise MobileNetV2/MnasNet space (ChainSpace) searched with the
+// MnasNet reward, accuracy from real (short) training on Fashion-MNIST and latency measured
+// on this machine; then EfficientNet's compound scaling of the winner at phi = 0, 1, 2.
+//
+//     hardware_aware --space chain --evaluations 16 --target-ms 1.0 --out out/chain
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <nas/data/fashion_mnist.hpp>
+#include <nas/data/resize.hpp>
+#include <nas/data/split.hpp>
 #include <nas/estimate/tabular.hpp>
+#include <nas/estimate/trained.hpp>
+#include <nas/hw/latency.hpp>
+#include <nas/model/chain_network.hpp>
+#include <nas/space/compound_scaling.hpp>
 #include <nas/hw/device_latency.hpp>
 #include <nas/hw/objectives.hpp>
 #include <nas/hw/pareto.hpp>
@@ -24,6 +37,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace {
@@ -176,6 +190,140 @@ int run(const std::string& device, const std::string& dataset, std::size_t evalu
   return 0;
 }
 
+// ---- --space chain ------------------------------------------------------------------
+
+struct ChainRunOptions {
+  std::size_t evaluations = 16;
+  double target_ms = 1.0;
+  std::size_t train_images = 3000;      // per search evaluation
+  double epochs = 1.0;                  // per search evaluation
+  std::size_t final_train_images = 10000;
+  double final_epochs = 3.0;
+  std::size_t test_images = 2000;
+  int threads = 1;
+  int latency_repeats = 30;
+  int max_phi = 2;
+  std::uint64_t seed = 0;
+};
+
+// Measured batch-1 inference latency of a ChainSpace network on this machine, with its
+// parameters and MACs from the plan. Cached by architecture.
+class MeasuredChainLatency {
+ public:
+  MeasuredChainLatency(const nas::ChainSpace& space, nas::NetworkInput input, int repeats)
+      : space_(space), input_(input), repeats_(repeats) {}
+  nas::Evaluation evaluate(const nas::ChainArch& arch, nas::Fidelity) {
+    if (auto it = cache_.find(arch); it != cache_.end()) return it->second;
+    nas::ChainNetwork net(space_, arch, input_);
+    nas::Evaluation e;
+    e.score = -nas::inference_latency_ms(net, input_, 1, repeats_);
+    e.metrics.set(nas::metric::latency_ms, -e.score);
+    e.metrics.set("params", static_cast<double>(net.plan().params()));
+    e.metrics.set(nas::metric::macs, net.plan().macs());
+    cache_.emplace(arch, e);
+    return e;
+  }
+
+ private:
+  const nas::ChainSpace& space_;
+  nas::NetworkInput input_;
+  int repeats_;
+  std::unordered_map<nas::ChainArch, nas::Evaluation> cache_;
+};
+
+int run_chain(const ChainRunOptions& o, const std::filesystem::path& out) {
+  nas::set_num_threads(o.threads);
+  const nas::TrainTest data = nas::load_fashion_mnist();
+  const nas::TrainValid tv = nas::train_valid_split(data.train, {.valid_size = 5000, .seed = o.seed});
+  const nas::ChainSpace space;
+  const nas::NetworkInput input = nas::NetworkInput::of(data.train);
+  std::printf("ChainSpace: %s architectures (kernels 3/5/7, expansions 3/4/6, SE on/off, depths 1-4 per stage, widths "
+              "0.5/0.75/1); %zu evaluations, each %.3g epoch(s) on %zu Fashion-MNIST images, %d thread(s)\n",
+              space.size().to_string(true).c_str(), o.evaluations, o.epochs, o.train_images, o.threads);
+
+  nas::TrainedEstimator<nas::ChainSpace> accuracy(
+      space, tv.train, tv.valid,
+      {.epochs = o.epochs, .batch_size = 64, .lr = 0.05, .threads = o.threads, .seed = o.seed, .max_train = o.train_images,
+       .max_valid = 1000});
+  MeasuredChainLatency latency(space, input, o.latency_repeats);
+  nas::MnasReward reward(accuracy, latency, nas::MnasRewardOptions::soft(o.target_ms));
+  const auto rea = nas::RegularizedEvolution({.population = std::min<std::size_t>(8, o.evaluations), .sample = 3, .seed = o.seed})
+                       .run(space, reward, nas::Budget{.evaluations = o.evaluations});
+
+  std::filesystem::create_directories(out);
+  std::ofstream csv(out / "chain_search.csv");
+  csv << "trial,arch,valid_accuracy,latency_ms,params,macs,reward,train_seconds\n";
+  std::vector<double> acc, lat;
+  std::vector<std::vector<double>> points;
+  for (const auto& t : rea.history.trials()) {
+    if (!t.eval.ok()) continue;
+    const double a = *t.eval.metrics.get("accuracy"), l = *t.eval.metrics.get(nas::metric::latency_ms);
+    acc.push_back(a), lat.push_back(l), points.push_back({-a, l});
+    csv << t.index << ",\"" << space.encode(t.arch) << "\"," << a << "," << l << "," << *t.eval.metrics.get("params") << ","
+        << *t.eval.metrics.get(nas::metric::macs) << "," << t.eval.score << "," << t.eval.cost_seconds << "\n";
+  }
+  std::vector<double> front_acc, front_lat;
+  for (std::size_t i : nas::pareto_front(points)) front_acc.push_back(acc[i]), front_lat.push_back(lat[i]);
+  const auto& wm = rea.best_eval.metrics;
+  std::printf("MnasNet reward (T = %.3f ms, w = -0.07): %s\n  valid %.2f%%, %.3f ms, %.0f params, %.2f MMACs, reward %.3f; "
+              "%zu of %zu evaluated on the accuracy/latency front\n",
+              o.target_ms, space.encode(rea.best).c_str(), *wm.get("accuracy"), *wm.get(nas::metric::latency_ms),
+              *wm.get("params"), *wm.get(nas::metric::macs) / 1e6, rea.best_eval.score, front_acc.size(), acc.size());
+
+  // Compound scaling of the winner: longer training on more images, test accuracy.
+  std::ofstream scsv(out / "chain_scaling.csv");
+  scsv << "phi,arch,height,width_multiplier,depth_multiplier,params,macs,latency_ms,test_accuracy,train_seconds\n";
+  nlohmann::json scaled = nlohmann::json::array();
+  std::vector<double> s_acc, s_lat;
+  const nas::Dataset final_train = nas::subset(tv.train, {.size = o.final_train_images, .seed = o.seed, .balanced = true});
+  const nas::Dataset final_test = nas::subset(data.test, {.size = o.test_images, .seed = o.seed, .balanced = true});
+  for (int phi = 0; phi <= o.max_phi; ++phi) {
+    const nas::ScaledChain sc = nas::compound_scale(space, rea.best, input.height, input.width, phi);
+    const nas::Dataset tr = nas::resize_images(final_train, sc.height, sc.width);
+    const nas::Dataset te = nas::resize_images(final_test, sc.height, sc.width);
+    nas::TrainedEstimator<nas::ChainSpace> est(sc.space, tr, te,
+                                               {.epochs = o.final_epochs, .batch_size = 64, .lr = 0.05, .threads = o.threads,
+                                                .seed = o.seed, .cache_size = 0});
+    const nas::Evaluation e = est.evaluate(sc.arch);
+    const nas::NetworkInput in{1, sc.height, sc.width, 10};
+    nas::ChainNetwork net(sc.space, sc.arch, in);
+    const double ms = nas::inference_latency_ms(net, in, 1, o.latency_repeats);
+    const double test_acc = e.ok() ? e.score : std::nan("");
+    s_acc.push_back(test_acc), s_lat.push_back(ms);
+    std::printf("  phi %d: %s at %dx%d, %.0f params, %.2f MMACs, %.3f ms, test accuracy %.2f%% (%.0f s of training)\n", phi,
+                sc.space.encode(sc.arch).c_str(), sc.height, sc.width, static_cast<double>(net.plan().params()),
+                net.plan().macs() / 1e6, ms, test_acc, e.cost_seconds);
+    scsv << phi << ",\"" << sc.space.encode(sc.arch) << "\"," << sc.height << "," << sc.width_multiplier << ","
+         << sc.depth_multiplier << "," << net.plan().params() << "," << net.plan().macs() << "," << ms << "," << test_acc
+         << "," << e.cost_seconds << "\n";
+    scaled.push_back({{"phi", phi}, {"arch", sc.space.encode(sc.arch)}, {"height", sc.height},
+                      {"params", net.plan().params()}, {"macs", net.plan().macs()}, {"latency_ms", ms},
+                      {"test_accuracy", test_acc}, {"train_seconds", e.cost_seconds}});
+  }
+
+  nlohmann::json j{{"space", "chain"}, {"evaluations", o.evaluations}, {"target_ms", o.target_ms},
+                   {"train_images", o.train_images}, {"epochs", o.epochs}, {"final_train_images", o.final_train_images},
+                   {"final_epochs", o.final_epochs}, {"test_images", o.test_images}, {"threads", o.threads},
+                   {"winner", space.encode(rea.best)}, {"winner_valid_accuracy", *wm.get("accuracy")},
+                   {"winner_latency_ms", *wm.get(nas::metric::latency_ms)}, {"winner_reward", rea.best_eval.score},
+                   {"front_points", front_acc.size()}, {"scaling", scaled}};
+  std::ofstream(out / "chain.json") << j.dump(2) << "\n";
+
+  nas::ScatterChart chart({.title = "ChainSpace on Fashion-MNIST: validation accuracy against measured latency",
+                           .x_label = "latency, batch 1, " + std::to_string(o.threads) + " thread(s) (ms)",
+                           .y_label = "accuracy (%)", .width = 900, .height = 540});
+  chart.add("searched (valid, " + std::to_string(o.train_images) + " images x " + nas::detail::shortest_decimal(o.epochs) +
+                " epoch)",
+            lat, acc, 0)
+      .front("front of the searched", front_lat, front_acc, true)
+      .add("winner scaled, phi = 0.." + std::to_string(o.max_phi) + " (test, " + std::to_string(o.final_train_images) +
+               " images x " + nas::detail::shortest_decimal(o.final_epochs) + " epochs)",
+           s_lat, s_acc, 2);
+  chart.save((out / "chain_front.svg").string());
+  std::printf("wrote %s\n", (out / "chain_search.csv, chain_scaling.csv, chain.json, chain_front.svg").string().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,7 +339,31 @@ int main(int argc, char** argv) {
   app.add_option("--population", population, "NSGA-II population")->check(CLI::Range(std::size_t{2}, std::size_t{10000}));
   app.add_option("--target-ms", target_ms, "latency target T of the MnasNet reward")->check(CLI::PositiveNumber);
   app.add_option("--out", out, "directory for the CSV, JSON and SVG");
+  std::string space = "nb201";
+  ChainRunOptions chain;
+  app.add_option("--space", space, "nb201 (the tables) or chain (ChainSpace, trained on Fashion-MNIST)")
+      ->check(CLI::IsMember({"nb201", "chain"}));
+  app.add_option("--train-images", chain.train_images, "chain: training images per search evaluation")
+      ->check(CLI::Range(std::size_t{64}, std::size_t{55000}));
+  app.add_option("--epochs", chain.epochs, "chain: epochs per search evaluation")->check(CLI::Range(0.01, 100.0));
+  app.add_option("--final-train-images", chain.final_train_images, "chain: training images of the scaled networks")
+      ->check(CLI::Range(std::size_t{64}, std::size_t{55000}));
+  app.add_option("--final-epochs", chain.final_epochs, "chain: epochs of the scaled networks")->check(CLI::Range(0.01, 100.0));
+  app.add_option("--test-images", chain.test_images, "chain: test images scored")->check(CLI::Range(std::size_t{10}, std::size_t{10000}));
+  app.add_option("--threads", chain.threads, "chain: threads for training and latency")->check(CLI::Range(1, 64));
+  app.add_option("--max-phi", chain.max_phi, "chain: compound scaling from phi = 0 to this")->check(CLI::Range(0, 4));
+  app.add_option("--seed", chain.seed, "chain: seed of the search and the training");
   CLI11_PARSE(app, argc, argv);
+  if (space == "chain") {
+    chain.evaluations = app.count("--evaluations") ? evaluations : 16;
+    chain.target_ms = app.count("--target-ms") ? target_ms : 1.0;
+    try {
+      return run_chain(chain, out == "out/hardware_aware" ? "out/chain" : out);
+    } catch (const nas::Error& e) {
+      std::fprintf(stderr, "hardware_aware: %s\n", e.what());
+      return 1;
+    }
+  }
   try {
     // The device name is checked against the table before any search starts.
     (void)nas::Nb201DeviceLatency::load_default().device_column(device);

@@ -110,6 +110,7 @@ class Sigmoid final : public Module {
   }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "Sigmoid"; }
+  int trace(Tracer& t, int x) override { return t.add(NodeKind::sigmoid, x, t.shape(x)); }
 
  private:
   Tensor y_, dx_;

@@ -109,6 +109,14 @@ class SqueezeExcite final : public Module {
     return fc1_.macs(p) + fc2_.macs(fc1_.output_shape(p));
   }
   [[nodiscard]] std::string type_name() const override { return "SqueezeExcite"; }
+  int trace(Tracer& t, int x) override {
+    int s = t.child("pool", pool_, x);
+    s = t.child("fc1", fc1_, s);
+    s = t.child("relu", relu_, s);
+    s = t.child("fc2", fc2_, s);
+    s = t.child("gate", gate_, s);
+    return t.add(t.node(NodeKind::channel_scale, {x, s}, t.shape(x)));
+  }
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override {
     f("pool", pool_);
     f("fc1", fc1_);
