@@ -35,6 +35,9 @@ TEST_CASE("compound scaling follows EfficientNet's rounding at phi = 1 and 2", "
   REQUIRE(depths(s1.arch) == std::vector<std::size_t>{2, 3, 4, 5});
   REQUIRE(s1.arch.stages[1][2] == a.stages[1][1]);
   REQUIRE(s1.arch.width == Approx(1.1));
+  REQUIRE(nas::compound_scale(space, space.decode("w0.75|k3e3|k3e3|k3e3|k3e3"), 28, 28, 1.0).space.encode(
+              nas::compound_scale(space, space.decode("w0.75|k3e3|k3e3|k3e3|k3e3"), 28, 28, 1.0).arch) ==
+          "w0.825|k3e3,k3e3|k3e3,k3e3|k3e3,k3e3|k3e3,k3e3");
   REQUIRE(s1.height == 32);  // round(28 * 1.15 = 32.2)
   // Width 1.1: 16 * 1.1 = 17.6 -> 16; 24 * 1.1 = 26.4 -> 24; 44 -> 48; 88 -> 88; head 140.8 -> 144.
   const auto p1 = nas::plan_network(s1.space, s1.arch, {1, s1.height, s1.width, 10});

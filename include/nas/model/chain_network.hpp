@@ -73,7 +73,8 @@ namespace nas {
 /// than one block, at the later positions (stride 1); the head. The resolution at each
 /// stage does not depend on the kernels (padding kernel / 2), so this is the whole set.
 /// With the default space and 1x28x28 inputs: 3 widths x (3 stem + 4 stages x 2 positions
-/// x 18 blocks + 3 head) = 450 keys, fewer where widths round to the same channels.
+/// x 18 blocks + 3 head) = 450 configurations, 339 distinct keys (widths 0.75 and 1 round
+/// to the same channels in the stem and the first stages).
 [[nodiscard]] inline std::vector<OpKey> space_keys(const ChainSpace& space, const NetworkInput& input,
                                                    const NetworkOptions& options = {}) {
   const ChainSpaceOptions& so = space.options();

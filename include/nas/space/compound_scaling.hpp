@@ -53,7 +53,8 @@ struct ScaledChain {
 /// (>= 0), with EfficientNet's rounding rules:
 /// - depth: every stage's block count d becomes ceil(d * alpha^phi) (round_repeats); the
 ///   added blocks repeat the stage's last block;
-/// - width: the architecture's width multiplier is multiplied by beta^phi, and every channel
+/// - width: the architecture's width multiplier is multiplied by beta^phi (kept to 6
+///   decimals), and every channel
 ///   count becomes make_divisible(base * width, 8) (round_filters: the nearest multiple of
 ///   the space's divisor, at least the divisor, never more than 10% below the product);
 ///   the SE ratio and the expansion ratios are kept, so block widths follow;
@@ -87,7 +88,9 @@ struct ScaledChain {
     stage.resize(static_cast<std::size_t>(d), last);
     depths.insert(d);
   }
-  s.arch.width = arch.width * s.width_multiplier;
+  // Rounded to 6 decimals so that the text form stays readable (w0.825, not w0.8250000000000001);
+  // channel counts, rounded to multiples of 8, do not see the difference.
+  s.arch.width = std::round(arch.width * s.width_multiplier * 1e6) / 1e6;
   ChainSpaceOptions o = space.options();
   o.widths = {s.arch.width};
   o.depths.assign(depths.begin(), depths.end());
