@@ -5,11 +5,12 @@
 //     hardware_aware --device pixel3 --evaluations 1000 --seeds 20
 //     hardware_aware --device raspi4 --target-ms 20 --out out/raspi4
 //
-// With --space chain: a layer-wise MobileNetV2/MnasNet space (ChainSpace) searched with the
-// MnasNet reward, accuracy from real (short) training on Fashion-MNIST and latency measured
-// on this machine; then EfficientNet's compound scaling of the winner at phi = 0, 1, 2.
+// With --space chain: a layer-wise MobileNetV2/MnasNet space (ChainSpace), architectures
+// sampled and ranked by the MnasNet reward, accuracy from real (short) training on
+// Fashion-MNIST and latency measured on this machine; then EfficientNet's compound scaling
+// of the winner at phi = 0, 1, 2.
 //
-//     hardware_aware --space chain --evaluations 16 --target-ms 1.0 --out out/chain
+//     nice -n 19 hardware_aware --space chain --evaluations 8 --target-ms 1.0 --lock /work/wt/_measure.lock
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace {
@@ -249,126 +251,146 @@ class MeasureLock {
   bool locked_ = false;
 };
 
-// Measured batch-1 inference latency of a ChainSpace network on this machine, with its
-// parameters and MACs from the plan. Cached by architecture.
-class MeasuredChainLatency {
- public:
-  MeasuredChainLatency(const nas::ChainSpace& space, nas::NetworkInput input, int repeats, const ChainRunOptions& o)
-      : space_(space), input_(input), repeats_(repeats), o_(o) {}
-  nas::Evaluation evaluate(const nas::ChainArch& arch, nas::Fidelity) {
-    if (auto it = cache_.find(arch); it != cache_.end()) return it->second;
-    nas::ChainNetwork net(space_, arch, input_);
-    nas::Evaluation e;
-    const MeasureLock lock(o_.lock, o_.lock_wait);
-    e.score = -nas::inference_latency_ms(net, input_, 1, repeats_);
-    e.metrics.set("latency_locked", lock.locked() ? 1.0 : 0.0);
-    e.metrics.set(nas::metric::latency_ms, -e.score);
-    e.metrics.set("params", static_cast<double>(net.plan().params()));
-    e.metrics.set(nas::metric::macs, net.plan().macs());
-    cache_.emplace(arch, e);
-    return e;
-  }
-
- private:
-  const nas::ChainSpace& space_;
-  nas::NetworkInput input_;
-  int repeats_;
-  const ChainRunOptions& o_;
-  std::unordered_map<nas::ChainArch, nas::Evaluation> cache_;
-};
-
+// Training is background work and latency a timed measurement that must run alone on the
+// machine: the search trains every candidate first, then measures all latencies in one pass
+// holding the measurement lock, then ranks by the MnasNet reward. With a budget of at most
+// one population this is exactly what regularized evolution does (its first population is
+// a uniform sample); larger budgets would interleave measurements with training.
 int run_chain(const ChainRunOptions& o, const std::filesystem::path& out) {
   nas::set_num_threads(o.threads);
   const nas::TrainTest data = nas::load_fashion_mnist();
   const nas::TrainValid tv = nas::train_valid_split(data.train, {.valid_size = 5000, .seed = o.seed});
   const nas::ChainSpace space;
   const nas::NetworkInput input = nas::NetworkInput::of(data.train);
+  const nas::MnasRewardOptions reward = nas::MnasRewardOptions::soft(o.target_ms);
   std::printf("ChainSpace: %s architectures (kernels 3/5/7, expansions 3/4/6, SE on/off, depths 1-4 per stage, widths "
-              "0.5/0.75/1); %zu evaluations, each %.3g epoch(s) on %zu Fashion-MNIST images, %d thread(s)\n",
+              "0.5/0.75/1); %zu sampled, each trained %.3g epoch(s) on %zu Fashion-MNIST images, %d thread(s)\n",
               space.size().to_string(true).c_str(), o.evaluations, o.epochs, o.train_images, o.threads);
+  std::fflush(stdout);
 
   nas::TrainedEstimator<nas::ChainSpace> accuracy(
       space, tv.train, tv.valid,
       {.epochs = o.epochs, .batch_size = 64, .lr = 0.05, .threads = o.threads, .seed = o.seed, .max_train = o.train_images,
-       .max_valid = 1000});
-  MeasuredChainLatency latency(space, input, o.latency_repeats, o);
-  nas::MnasReward reward(accuracy, latency, nas::MnasRewardOptions::soft(o.target_ms));
-  const auto rea = nas::RegularizedEvolution({.population = std::min<std::size_t>(8, o.evaluations), .sample = 3, .seed = o.seed})
-                       .run(space, reward, nas::Budget{.evaluations = o.evaluations});
+       .max_valid = 1000, .cache_size = 0});
+  struct Candidate {
+    nas::ChainArch arch;
+    nas::Evaluation eval;
+    double latency_ms = 0.0;
+    bool locked = false;
+    double reward = 0.0;
+  };
+  std::vector<Candidate> cands;
+  nas::Rng rng(o.seed);
+  std::unordered_set<nas::ChainArch> seen;
+  while (cands.size() < o.evaluations) {
+    nas::ChainArch a = space.sample(rng);
+    if (!seen.insert(a).second) continue;
+    nas::Evaluation e = accuracy.evaluate(a);
+    std::printf("  %2zu  %-62s valid %6.2f%%  %.0f s\n", cands.size(), space.encode(a).c_str(), e.ok() ? e.score : 0.0,
+                e.cost_seconds);
+    std::fflush(stdout);
+    cands.push_back({std::move(a), std::move(e)});
+  }
+  // Latency pass: batch 1, median of o.latency_repeats passes, alone on the machine.
+  {
+    const MeasureLock lock(o.lock, o.lock_wait);
+    for (auto& c : cands) {
+      nas::ChainNetwork net(space, c.arch, input);
+      c.latency_ms = nas::inference_latency_ms(net, input, 1, o.latency_repeats);
+      c.locked = lock.locked();
+    }
+  }
+  for (auto& c : cands) c.reward = c.eval.ok() ? nas::mnas_reward(c.eval.score, c.latency_ms, reward) : -1.0;
+  const Candidate& best = *std::max_element(cands.begin(), cands.end(),
+                                            [](const Candidate& a, const Candidate& b) { return a.reward < b.reward; });
 
   std::filesystem::create_directories(out);
   std::ofstream csv(out / "chain_search.csv");
   csv << "trial,arch,valid_accuracy,latency_ms,latency_locked,params,macs,reward,train_seconds\n";
   std::vector<double> acc, lat;
   std::vector<std::vector<double>> points;
-  for (const auto& t : rea.history.trials()) {
-    if (!t.eval.ok()) continue;
-    const double a = *t.eval.metrics.get("accuracy"), l = *t.eval.metrics.get(nas::metric::latency_ms);
-    acc.push_back(a), lat.push_back(l), points.push_back({-a, l});
-    csv << t.index << ",\"" << space.encode(t.arch) << "\"," << a << "," << l << ","
-        << t.eval.metrics.get_or("latency_locked", 0) << "," << *t.eval.metrics.get("params") << ","
-        << *t.eval.metrics.get(nas::metric::macs) << "," << t.eval.score << "," << t.eval.cost_seconds << "\n";
+  for (std::size_t i = 0; i < cands.size(); ++i) {
+    const auto& c = cands[i];
+    if (!c.eval.ok()) continue;
+    acc.push_back(c.eval.score), lat.push_back(c.latency_ms), points.push_back({-c.eval.score, c.latency_ms});
+    csv << i << ",\"" << space.encode(c.arch) << "\"," << c.eval.score << "," << c.latency_ms << "," << c.locked << ","
+        << *c.eval.metrics.get("params") << "," << *c.eval.metrics.get(nas::metric::macs) << "," << c.reward << ","
+        << c.eval.cost_seconds << "\n";
   }
   std::vector<double> front_acc, front_lat;
   for (std::size_t i : nas::pareto_front(points)) front_acc.push_back(acc[i]), front_lat.push_back(lat[i]);
-  const auto& wm = rea.best_eval.metrics;
   std::printf("MnasNet reward (T = %.3f ms, w = -0.07): %s\n  valid %.2f%%, %.3f ms, %.0f params, %.2f MMACs, reward %.3f; "
-              "%zu of %zu evaluated on the accuracy/latency front\n",
-              o.target_ms, space.encode(rea.best).c_str(), *wm.get("accuracy"), *wm.get(nas::metric::latency_ms),
-              *wm.get("params"), *wm.get(nas::metric::macs) / 1e6, rea.best_eval.score, front_acc.size(), acc.size());
+              "%zu of %zu on the accuracy/latency front; latency measured %s the lock\n",
+              o.target_ms, space.encode(best.arch).c_str(), best.eval.score, best.latency_ms,
+              *best.eval.metrics.get("params"), *best.eval.metrics.get(nas::metric::macs) / 1e6, best.reward,
+              front_acc.size(), acc.size(), best.locked ? "holding" : "WITHOUT");
+  std::fflush(stdout);
 
-  // Compound scaling of the winner: longer training on more images, test accuracy.
-  std::ofstream scsv(out / "chain_scaling.csv");
-  scsv << "phi,arch,height,width_multiplier,depth_multiplier,params,macs,latency_ms,latency_locked,test_accuracy,train_seconds\n";
-  nlohmann::json scaled = nlohmann::json::array();
-  std::vector<double> s_acc, s_lat;
+  // Compound scaling of the winner: longer training on more images, test accuracy; then
+  // the scaled networks' latencies in one locked pass.
   const nas::Dataset final_train = nas::subset(tv.train, {.size = o.final_train_images, .seed = o.seed, .balanced = true});
   const nas::Dataset final_test = nas::subset(data.test, {.size = o.test_images, .seed = o.seed, .balanced = true});
+  std::vector<nas::ScaledChain> scaled;
+  std::vector<nas::Evaluation> scaled_eval;
   for (int phi = 0; phi <= o.max_phi; ++phi) {
-    const nas::ScaledChain sc = nas::compound_scale(space, rea.best, input.height, input.width, phi);
-    const nas::Dataset tr = nas::resize_images(final_train, sc.height, sc.width);
-    const nas::Dataset te = nas::resize_images(final_test, sc.height, sc.width);
-    nas::TrainedEstimator<nas::ChainSpace> est(sc.space, tr, te,
+    scaled.push_back(nas::compound_scale(space, best.arch, input.height, input.width, phi));
+    const nas::ScaledChain& sc = scaled.back();
+    nas::TrainedEstimator<nas::ChainSpace> est(sc.space, nas::resize_images(final_train, sc.height, sc.width),
+                                               nas::resize_images(final_test, sc.height, sc.width),
                                                {.epochs = o.final_epochs, .batch_size = 64, .lr = 0.05, .threads = o.threads,
                                                 .seed = o.seed, .cache_size = 0});
-    const nas::Evaluation e = est.evaluate(sc.arch);
-    const nas::NetworkInput in{1, sc.height, sc.width, 10};
-    nas::ChainNetwork net(sc.space, sc.arch, in);
-    double ms = 0.0;
-    bool locked = false;
-    {
-      const MeasureLock lock(o.lock, o.lock_wait);
-      ms = nas::inference_latency_ms(net, in, 1, o.latency_repeats);
-      locked = lock.locked();
+    scaled_eval.push_back(est.evaluate(sc.arch));
+    std::printf("  phi %d trained: test accuracy %.2f%% (%.0f s)\n", phi, scaled_eval.back().ok() ? scaled_eval.back().score : 0.0,
+                scaled_eval.back().cost_seconds);
+    std::fflush(stdout);
+  }
+  std::vector<double> s_lat(scaled.size());
+  bool s_locked = false;
+  {
+    const MeasureLock lock(o.lock, o.lock_wait);
+    for (std::size_t k = 0; k < scaled.size(); ++k) {
+      const nas::NetworkInput in{1, scaled[k].height, scaled[k].width, 10};
+      nas::ChainNetwork net(scaled[k].space, scaled[k].arch, in);
+      s_lat[k] = nas::inference_latency_ms(net, in, 1, o.latency_repeats);
     }
+    s_locked = lock.locked();
+  }
+  std::ofstream scsv(out / "chain_scaling.csv");
+  scsv << "phi,arch,height,width_multiplier,depth_multiplier,params,macs,latency_ms,latency_locked,test_accuracy,train_seconds\n";
+  nlohmann::json js = nlohmann::json::array();
+  std::vector<double> s_acc;
+  for (std::size_t k = 0; k < scaled.size(); ++k) {
+    const nas::ScaledChain& sc = scaled[k];
+    const nas::NetworkPlan plan = nas::plan_network(sc.space, sc.arch, {1, sc.height, sc.width, 10});
+    const nas::Evaluation& e = scaled_eval[k];
     const double test_acc = e.ok() ? e.score : std::nan("");
-    s_acc.push_back(test_acc), s_lat.push_back(ms);
-    std::printf("  phi %d: %s at %dx%d, %.0f params, %.2f MMACs, %.3f ms, test accuracy %.2f%% (%.0f s of training)\n", phi,
-                sc.space.encode(sc.arch).c_str(), sc.height, sc.width, static_cast<double>(net.plan().params()),
-                net.plan().macs() / 1e6, ms, test_acc, e.cost_seconds);
-    scsv << phi << ",\"" << sc.space.encode(sc.arch) << "\"," << sc.height << "," << sc.width_multiplier << ","
-         << sc.depth_multiplier << "," << net.plan().params() << "," << net.plan().macs() << "," << ms << "," << locked << "," << test_acc
-         << "," << e.cost_seconds << "\n";
-    scaled.push_back({{"phi", phi}, {"arch", sc.space.encode(sc.arch)}, {"height", sc.height},
-                      {"params", net.plan().params()}, {"macs", net.plan().macs()}, {"latency_ms", ms},
-                      {"latency_locked", locked}, {"test_accuracy", test_acc}, {"train_seconds", e.cost_seconds}});
+    s_acc.push_back(test_acc);
+    std::printf("  phi %zu: %s at %dx%d, %zu params, %.2f MMACs, %.3f ms, test accuracy %.2f%%\n", k,
+                sc.space.encode(sc.arch).c_str(), sc.height, sc.width, plan.params(), plan.macs() / 1e6, s_lat[k], test_acc);
+    scsv << k << ",\"" << sc.space.encode(sc.arch) << "\"," << sc.height << "," << sc.width_multiplier << ","
+         << sc.depth_multiplier << "," << plan.params() << "," << plan.macs() << "," << s_lat[k] << "," << s_locked << ","
+         << test_acc << "," << e.cost_seconds << "\n";
+    js.push_back({{"phi", k}, {"arch", sc.space.encode(sc.arch)}, {"height", sc.height}, {"params", plan.params()},
+                  {"macs", plan.macs()}, {"latency_ms", s_lat[k]}, {"latency_locked", s_locked},
+                  {"test_accuracy", test_acc}, {"train_seconds", e.cost_seconds}});
   }
 
   nlohmann::json j{{"space", "chain"}, {"evaluations", o.evaluations}, {"target_ms", o.target_ms},
                    {"train_images", o.train_images}, {"epochs", o.epochs}, {"final_train_images", o.final_train_images},
                    {"final_epochs", o.final_epochs}, {"test_images", o.test_images}, {"threads", o.threads},
-                   {"winner", space.encode(rea.best)}, {"winner_valid_accuracy", *wm.get("accuracy")},
-                   {"winner_latency_ms", *wm.get(nas::metric::latency_ms)}, {"winner_reward", rea.best_eval.score},
-                   {"front_points", front_acc.size()}, {"scaling", scaled}};
+                   {"latency_repeats", o.latency_repeats}, {"winner", space.encode(best.arch)},
+                   {"winner_valid_accuracy", best.eval.score}, {"winner_latency_ms", best.latency_ms},
+                   {"winner_reward", best.reward}, {"search_latency_locked", best.locked},
+                   {"front_points", front_acc.size()}, {"scaling", js}};
   std::ofstream(out / "chain.json") << j.dump(2) << "\n";
 
-  nas::ScatterChart chart({.title = "ChainSpace on Fashion-MNIST: validation accuracy against measured latency",
-                           .x_label = "latency, batch 1, " + std::to_string(o.threads) + " thread(s) (ms)",
+  nas::ScatterChart chart({.title = "ChainSpace on Fashion-MNIST: accuracy against latency measured on this machine",
+                           .x_label = "latency, batch 1, " + std::to_string(o.threads) + " thread (ms)",
                            .y_label = "accuracy (%)", .width = 900, .height = 540});
-  chart.add("searched (valid, " + std::to_string(o.train_images) + " images x " + nas::detail::shortest_decimal(o.epochs) +
-                " epoch)",
+  chart.add("sampled (valid, " + std::to_string(o.train_images) + " images x " + nas::detail::shortest_decimal(o.epochs) +
+                " epochs)",
             lat, acc, 0)
-      .front("front of the searched", front_lat, front_acc, true)
+      .front("their front", front_lat, front_acc, true)
       .add("winner scaled, phi = 0.." + std::to_string(o.max_phi) + " (test, " + std::to_string(o.final_train_images) +
                " images x " + nas::detail::shortest_decimal(o.final_epochs) + " epochs)",
            s_lat, s_acc, 2);
@@ -411,7 +433,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 86400.0));
   CLI11_PARSE(app, argc, argv);
   if (space == "chain") {
-    chain.evaluations = app.count("--evaluations") ? evaluations : 16;
+    chain.evaluations = app.count("--evaluations") ? evaluations : 8;
     chain.target_ms = app.count("--target-ms") ? target_ms : 1.0;
     try {
       return run_chain(chain, out == "out/hardware_aware" ? "out/chain" : out);
