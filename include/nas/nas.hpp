@@ -25,6 +25,7 @@
 #include "nas/tensor/latency.hpp"
 #include "nas/tensor/linear.hpp"
 #include "nas/tensor/loss.hpp"
+#include "nas/tensor/mobile_blocks.hpp"
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/npy.hpp"
 #include "nas/tensor/optim.hpp"
@@ -52,11 +53,13 @@
 
 // space
 #include "nas/space/cell_space.hpp"
+#include "nas/space/chain_space.hpp"
 #include "nas/space/nb201_space.hpp"
 
 // model
 #include "nas/model/cell_dag.hpp"
 #include "nas/model/cell_network.hpp"
+#include "nas/model/chain_network.hpp"
 #include "nas/model/export_pytorch.hpp"
 #include "nas/model/graph.hpp"
 #include "nas/model/ops.hpp"

@@ -21,6 +21,7 @@
 #include "nas/data/batch.hpp"
 #include "nas/data/dataset.hpp"
 #include "nas/model/cell_network.hpp"
+#include "nas/model/chain_network.hpp"
 #include "nas/tensor/loss.hpp"
 #include "nas/tensor/optim.hpp"
 #include "nas/tensor/threads.hpp"

@@ -58,7 +58,8 @@ class Nb201Cell final : public Module {
 
 /// The plan of `Space`'s network, checked to be one (`where` names the caller).
 inline const NetworkPlan& plan_of(const NetworkPlan& plan, std::string_view space, const char* where) {
-  const std::size_t arch_index = space == "Nb201Space" ? 0 : 1;  // the alternative of NetworkPlan::arch
+  // the alternative of NetworkPlan::arch
+  const std::size_t arch_index = space == "Nb201Space" ? 0 : space == "CellSpace" ? 1 : 2;
   if (plan.space != space || plan.arch.index() != arch_index)
     throw ConfigError(std::string(where) + ": the plan is of a " + plan.space + " network, not of " + std::string(space));
   return plan;

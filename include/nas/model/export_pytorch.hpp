@@ -191,6 +191,10 @@ inline std::filesystem::path export_pytorch(const NetworkGraph& g, const std::fi
       }
       case NodeKind::relu: fwd << "        " << out << " = " << stateless("nn.ReLU()") << "(" << x << ")\n"; break;
       case NodeKind::silu: fwd << "        " << out << " = " << stateless("nn.SiLU()") << "(" << x << ")\n"; break;
+      case NodeKind::sigmoid: fwd << "        " << out << " = torch.sigmoid(" << x << ")\n"; break;
+      case NodeKind::channel_scale:
+        fwd << "        " << out << " = " << x << " * " << v(n.inputs[1]) << "[:, :, None, None]\n";
+        break;
       case NodeKind::dropout:
         fwd << "        " << out << " = " << stateless("nn.Dropout(" + py_float(n.p) + ")") << "(" << x << ")\n";
         break;

@@ -21,12 +21,14 @@
 #include "nas/data/dataset.hpp"
 #include "nas/model/ops.hpp"
 #include "nas/space/cell_space.hpp"
+#include "nas/space/chain_space.hpp"
 #include "nas/space/nb201_space.hpp"
 #include "nas/tensor/activation.hpp"
 #include "nas/tensor/batch_norm.hpp"
 #include "nas/tensor/blocks.hpp"
 #include "nas/tensor/conv2d.hpp"
 #include "nas/tensor/linear.hpp"
+#include "nas/tensor/mobile_blocks.hpp"
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/pooling.hpp"
 
@@ -93,6 +95,7 @@ enum class OpRole : std::uint8_t {
   edge,        ///< the op on one edge of a cell
   reduction,   ///< NAS-Bench-201's residual block between stages
   head,        ///< what follows the last cell: BN, ReLU, global pooling, classifier
+  block,       ///< an inverted residual block of a layer-wise network (ChainSpace)
 };
 
 [[nodiscard]] inline std::string_view to_string(OpRole r) noexcept {
@@ -102,6 +105,7 @@ enum class OpRole : std::uint8_t {
     case OpRole::edge: return "edge";
     case OpRole::reduction: return "reduction";
     case OpRole::head: return "head";
+    case OpRole::block: return "block";
   }
   return "?";
 }
@@ -237,7 +241,10 @@ inline OpKey OpKey::parse(std::string_view text) {
 /// `kind` is the canonical op name for cell edges ("nor_conv_3x3", "sep_conv_5x5",
 /// "skip_connect", ...; aliases such as "conv3x3" are canonicalized) and otherwise one of
 /// "stem_conv", "batch_norm", "relu", "global_avg_pool", "classifier",
-/// "resnet_basic_block", "relu_conv_bn" (a 1x1 preprocessing block), "factorized_reduce".
+/// "resnet_basic_block", "relu_conv_bn" (a 1x1 preprocessing block), "factorized_reduce",
+/// "head_conv" (1x1 Conv-BN-ReLU) and, for ChainSpace's inverted residual blocks,
+/// "mbconv_e<expansion>" or "mbconv_e<expansion>_se" (role block; groups is the
+/// depthwise convolution's, expansion x C_in).
 /// `kernel`, `padding`, `groups` and `dilation` are those of the op's spatial convolution
 /// or pooling (groups = in_channels for the depthwise convolutions of sep_conv/dil_conv).
 ///
@@ -309,8 +316,8 @@ struct PlannedCell {
 /// geometry, place, whether it runs and its cost. CellNetwork builds from it, hw/cost.hpp
 /// reads its totals, and a latency table prices it op by op through OpKey.
 struct NetworkPlan {
-  std::string space;  ///< "Nb201Space" or "CellSpace"
-  std::variant<Nb201Arch, CellArch> arch;
+  std::string space;  ///< "Nb201Space", "CellSpace" or "ChainSpace"
+  std::variant<Nb201Arch, CellArch, ChainArch> arch;
   std::string arch_text;  ///< the space's encoding of arch (CellSpace: DARTS' genotype text)
   NetworkInput input;
   NetworkOptions options;
@@ -421,6 +428,12 @@ inline PlannedOp describe_op(std::string_view kind, OpRole role, ImageShape in, 
       add_conv(op, c, co, 1, 1, 1, ho, wo);
       add_bn(op, co);
     }
+  } else if (kind == "head_conv") {  // ConvBNReLU 1x1 (ChainSpace's head)
+    op.kind = kind;
+    op.kernel = 1;
+    set_out(conv_out(h, 1, stride, 0), conv_out(w, 1, stride, 0));
+    add_conv(op, c, co, 1, 1, 1, op.out.height, op.out.width);
+    add_bn(op, co);
   } else if (kind == "relu_conv_bn") {
     op.kind = kind;
     op.kernel = 1;
@@ -489,6 +502,60 @@ inline PlannedOp describe_op(std::string_view kind, OpRole role, ImageShape in, 
     }
   }
   check_fits(op, where);
+  return op;
+}
+
+// "mbconv_e<expansion>" or "mbconv_e<expansion>_se": the kind of an inverted residual
+// block (its kernel is the key's). Returns false for other kinds.
+inline bool parse_mbconv_kind(std::string_view kind, int& expansion, bool& se) {
+  constexpr std::string_view prefix = "mbconv_e";
+  if (kind.substr(0, prefix.size()) != prefix) return false;
+  std::string_view rest = kind.substr(prefix.size());
+  se = rest.size() > 3 && rest.substr(rest.size() - 3) == "_se";
+  if (se) rest.remove_suffix(3);
+  return parse_key_int(rest, expansion) && expansion >= 1;
+}
+inline std::string mbconv_kind(int expansion, bool se) {
+  return "mbconv_e" + std::to_string(expansion) + (se ? "_se" : "");
+}
+
+/// Describes an inverted residual block (InvertedResidual: expansion, depthwise kernel,
+/// SE, projection) on an input of shape `in`. `groups` is the depthwise convolution's
+/// (C_mid), `padding` kernel / 2.
+inline PlannedOp describe_mbconv(ImageShape in, int out_channels, int kernel, int expansion, bool se, int stride) {
+  const InvertedResidualOptions o{.in_channels = in.channels, .out_channels = out_channels, .kernel = kernel, .stride = stride,
+                                  .expansion = expansion, .squeeze_excite = se};
+  if (in.channels < 1 || out_channels < 1 || in.height < 1 || in.width < 1 || kernel < 1 || kernel % 2 == 0 || stride < 1 ||
+      expansion < 1)
+    throw ConfigError("plan_network: " + mbconv_kind(expansion, se) + " with kernel " + std::to_string(kernel) + ", stride " +
+                      std::to_string(stride) + " on a " + in.str() + " input with " + std::to_string(out_channels) +
+                      " output channels (need positive sizes, an odd kernel, stride and expansion >= 1)");
+  PlannedOp op;
+  op.kind = mbconv_kind(expansion, se);
+  op.role = OpRole::block;
+  op.in = in;
+  op.kernel = kernel;
+  op.stride = stride;
+  op.padding = kernel / 2;
+  const int mid = o.mid_channels();
+  op.groups = mid;
+  const int ho = conv_out(in.height, kernel, stride, kernel / 2), wo = conv_out(in.width, kernel, stride, kernel / 2);
+  op.out = ImageShape{out_channels, ho, wo};
+  check_fits(op, "plan_network");
+  if (expansion != 1) {
+    add_conv(op, in.channels, mid, 1, 1, 1, in.height, in.width);
+    add_bn(op, mid);
+  }
+  add_conv(op, mid, mid, kernel, kernel, mid, ho, wo);
+  add_bn(op, mid);
+  if (se) {  // two linear layers with bias: in * out + out parameters and MACs each
+    const auto r = static_cast<std::size_t>(o.se_channels()), m = static_cast<std::size_t>(mid);
+    const std::size_t n = m * r + r + r * m + m;
+    op.params += n;
+    op.macs += static_cast<double>(n);
+  }
+  add_conv(op, mid, out_channels, 1, 1, 1, ho, wo);
+  add_bn(op, out_channels);
   return op;
 }
 
@@ -726,7 +793,18 @@ inline void set_activations(NetworkPlan& plan) {
 [[nodiscard]] inline PlannedOp plan_op(const OpKey& key) {
   static constexpr std::string_view skeleton[] = {"stem_conv",          "batch_norm",   "relu",
                                                   "global_avg_pool",    "classifier",   "resnet_basic_block",
-                                                  "relu_conv_bn",       "factorized_reduce"};
+                                                  "relu_conv_bn",       "factorized_reduce", "head_conv"};
+  int expansion = 0;
+  bool se = false;
+  if (detail::parse_mbconv_kind(key.kind, expansion, se)) {
+    PlannedOp op = detail::describe_mbconv({key.in_channels, key.height, key.width}, key.out_channels, key.kernel, expansion,
+                                           se, key.stride);
+    if (op.key() != key)
+      throw ConfigError("plan_op: key " + key.str() + " does not describe a " + op.kind + " block (that geometry gives " +
+                        op.key().str() + ")");
+    op.activations = op.out.numel();
+    return op;
+  }
   const bool cell_kind = std::find(std::begin(skeleton), std::end(skeleton), key.kind) == std::end(skeleton);
   PlannedOp op = detail::describe_op(key.kind, cell_kind ? OpRole::edge : OpRole::head,
                                      {key.in_channels, key.height, key.width}, key.out_channels, key.stride, key.affine);
@@ -757,6 +835,14 @@ inline void set_activations(NetworkPlan& plan) {
     return std::make_unique<Linear>(
         Linear::Options{.in_features = static_cast<int>(op.in.numel()), .out_features = co, .init = op.init}, rng);
   if (k == "resnet_basic_block") return std::make_unique<ResNetBasicBlock>(ci, co, op.stride, rng, op.affine);
+  if (k == "head_conv") return std::make_unique<ConvBNReLU>(ci, co, op.kernel, op.stride, rng, op.init);
+  int expansion = 0;
+  bool se = false;
+  if (detail::parse_mbconv_kind(k, expansion, se))
+    return std::make_unique<InvertedResidual>(
+        InvertedResidualOptions{.in_channels = ci, .out_channels = co, .kernel = op.kernel, .stride = op.stride,
+                                .expansion = expansion, .squeeze_excite = se, .init = op.init},
+        rng);
   if (k == "relu_conv_bn" || k == "factorized_reduce") {
     const ConvBlockOptions o{.in_channels = ci, .out_channels = co, .kernel = 1, .stride = op.stride, .padding = 0,
                              .affine = op.affine, .track_running_stats = op.track_running_stats, .init = op.init};

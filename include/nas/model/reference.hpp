@@ -206,6 +206,19 @@ class GraphExecutor {
         for (std::size_t k = 0; k < x.size(); ++k) y[k] = x[k] / (T(1) + std::exp(-x[k]));
         break;
       }
+      case NodeKind::sigmoid: {
+        const Array& x = in_val(n);
+        for (std::size_t k = 0; k < x.size(); ++k) y[k] = T(1) / (T(1) + std::exp(-x[k]));
+        break;
+      }
+      case NodeKind::channel_scale: {
+        const Array& x = in_val(n, 0);
+        const Array& s = in_val(n, 1);
+        const std::size_t hw = static_cast<std::size_t>(n.shape[2]) * static_cast<std::size_t>(n.shape[3]);
+        for (std::size_t p = 0; p < s.size(); ++p)
+          for (std::size_t k = 0; k < hw; ++k) y[p * hw + k] = x[p * hw + k] * s[p];
+        break;
+      }
       case NodeKind::avg_pool2d:
       case NodeKind::max_pool2d: pool_forward(i); break;
       case NodeKind::global_avg_pool: {
@@ -282,6 +295,25 @@ class GraphExecutor {
           const T s = T(1) / (T(1) + std::exp(-x[k]));
           dx[k] += dy[k] * s * (T(1) + x[k] * (T(1) - s));
         }
+        break;
+      }
+      case NodeKind::sigmoid: {
+        const Array& y = vals_[i];
+        Array& dx = in_grad(n);
+        for (std::size_t k = 0; k < y.size(); ++k) dx[k] += dy[k] * y[k] * (T(1) - y[k]);
+        break;
+      }
+      case NodeKind::channel_scale: {
+        const Array& x = in_val(n, 0);
+        const Array& s = in_val(n, 1);
+        Array& dx = in_grad(n, 0);
+        Array& ds = in_grad(n, 1);
+        const std::size_t hw = static_cast<std::size_t>(n.shape[2]) * static_cast<std::size_t>(n.shape[3]);
+        for (std::size_t p = 0; p < s.size(); ++p)
+          for (std::size_t k = 0; k < hw; ++k) {
+            dx[p * hw + k] += dy[p * hw + k] * s[p];
+            ds[p] += dy[p * hw + k] * x[p * hw + k];
+          }
         break;
       }
       case NodeKind::avg_pool2d:

@@ -1,4 +1,4 @@
-// Element-wise activations as Modules: ReLU and SiLU (swish).
+// Element-wise activations as Modules: ReLU, SiLU (swish) and Sigmoid.
 #pragma once
 
 #include <cmath>
@@ -84,6 +84,36 @@ class SiLU final : public Module {
 
  private:
   const Tensor* x_ = nullptr;
+  Tensor y_, dx_;
+};
+
+/// 1 / (1 + exp(-x)), torch.nn.Sigmoid; d/dx = y (1 - y). The gating function of
+/// squeeze-and-excitation (Hu et al. 2018).
+class Sigmoid final : public Module {
+ public:
+  const Tensor& forward(const Tensor& x) override {
+    y_.resize(x.shape());
+    const float* __restrict a = x.data();
+    float* __restrict b = y_.data();
+    const std::size_t n = x.numel();
+    for (std::size_t i = 0; i < n; ++i) b[i] = 1.0f / (1.0f + std::exp(-a[i]));
+    return y_;
+  }
+  const Tensor& backward(const Tensor& dy) override {
+    check_shape("Sigmoid::backward", dy, y_.shape());
+    dx_.resize(dy.shape());
+    const float* __restrict y = y_.data();
+    const float* __restrict g = dy.data();
+    float* __restrict d = dx_.data();
+    const std::size_t n = dy.numel();
+    for (std::size_t i = 0; i < n; ++i) d[i] = g[i] * y[i] * (1.0f - y[i]);
+    return dx_;
+  }
+  [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
+  [[nodiscard]] std::string type_name() const override { return "Sigmoid"; }
+  int trace(Tracer& t, int x) override { return t.add(NodeKind::sigmoid, x, t.shape(x)); }
+
+ private:
   Tensor y_, dx_;
 };
 

@@ -31,6 +31,8 @@ enum class NodeKind {
   shift,            ///< y[n, c, h, w] = x[n, c, h + 1, w + 1], zero past the edge (FactorizedReduce)
   flatten,          ///< [N, ...] -> [N, prod(...)]
   dropout,          ///< inverted dropout with probability GraphNode::p (identity in evaluation)
+  sigmoid,
+  channel_scale,    ///< inputs {x [N, C, H, W], s [N, C]}: x[n, c, :, :] * s[n, c] (squeeze-and-excitation)
 };
 
 /// "conv2d", "batch_norm2d", ...
@@ -52,6 +54,8 @@ enum class NodeKind {
     case NodeKind::shift: return "shift";
     case NodeKind::flatten: return "flatten";
     case NodeKind::dropout: return "dropout";
+    case NodeKind::sigmoid: return "sigmoid";
+    case NodeKind::channel_scale: return "channel_scale";
   }
   return "?";
 }
