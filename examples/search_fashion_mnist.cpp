@@ -17,9 +17,12 @@
 #include <nas/estimate/final_plan.hpp>
 #include <nas/estimate/final_training.hpp>
 #include <nas/estimate/trained.hpp>
+#include <nas/exec/driver.hpp>
+#include <nas/exec/thread_pool.hpp>
 #include <nas/report/format.hpp>
 #include <nas/report/history_report.hpp>
 #include <nas/report/journal.hpp>
+#include <nas/report/journal_reader.hpp>
 #include <nas/report/markdown.hpp>
 #include <nas/report/progress.hpp>
 #include <nas/report/svg.hpp>
@@ -36,7 +39,10 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <span>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -54,6 +60,8 @@ struct Config {
   int threads = 0;
   std::uint64_t seed = 0;
   std::string out = "out/search_fashion_mnist";
+  std::size_t workers = 1;  // candidates trained at once (each on threads / workers threads)
+  std::string resume;       // a journal to continue
   std::string data;
   std::string channels = "auto";
   double widen_from = 8.0;
@@ -98,6 +106,10 @@ int main(int argc, char** argv) {
   Config c;
   CLI::App app{"Architecture search on Fashion-MNIST over the NAS-Bench-201 cell space, with real training"};
   app.add_option("--strategy", c.strategy, "rea | hyperband | sh | rs | ls | reinforce")->capture_default_str();
+  app.add_option("--workers", c.workers, "candidates trained at once, each on threads / workers threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--resume", c.resume, "continue the search journaled in this file (same options; a fresh search budget)");
   app.add_option("--budget", c.budget, "wall-clock seconds for the whole run (search + final training)")->capture_default_str();
   app.add_option("--search-fraction", c.search_fraction, "share of the budget given to the search")->capture_default_str();
   app.add_option("--subset", c.subset, "training images used to score candidates")->capture_default_str();
@@ -178,6 +190,7 @@ int main(int argc, char** argv) {
                                              .dedup = true,
                                              .population = c.population,
                                              .sample = c.sample,
+                                             .asynchronous = c.workers > 1,  // keep every worker busy
                                              .min_fidelity = c.epochs / 3.0,
                                              .max_fidelity = 3.0 * c.epochs});
   } catch (const nas::ConfigError& e) {
@@ -238,9 +251,48 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "search: %s for %.0f s, candidates C=%d N=%d, %.2f epochs on %zu images, scored on %zu\n",
                c.strategy.c_str(), search_seconds, c.search_channels, c.cells, c.epochs, estimator.train_data().size(),
                estimator.valid_data().size());
-  const nas::Result<nas::Nb201Arch> result =
-      strategy.run(space, estimator, nas::Budget{.wall_seconds = search_seconds}, nas::ProgressBar({.every = 1}),
-                   nas::make_journal(c.out + "/journal.jsonl", space));
+  const auto search = [&]() -> nas::Result<nas::Nb201Arch> {
+    const nas::Budget search_budget{.wall_seconds = search_seconds};
+    if (c.workers == 1 && c.resume.empty())
+      return strategy.run(space, estimator, search_budget, nas::ProgressBar({.every = 1}), nas::make_journal(c.out + "/journal.jsonl", space));
+    // Several candidates at once, and/or resumed: the strategy's state on a thread pool, one
+    // estimator per worker, each training on its share of the threads.
+    std::vector<nas::ReplayTrial<nas::Nb201Arch>> replay;
+    const std::string journal_path = c.out + "/journal.jsonl";
+    if (!c.resume.empty()) {
+      auto contents = nas::read_journal(c.resume, space);
+      for (const auto& w : contents.warnings) std::fprintf(stderr, "search_fashion_mnist: warning: %s\n", w.c_str());
+      replay = std::move(contents.trials);
+      if (!std::filesystem::equivalent(c.resume, journal_path)) std::filesystem::copy_file(c.resume, journal_path, std::filesystem::copy_options::overwrite_existing);
+      std::fprintf(stderr, "search: resuming after %zu journaled trials\n", replay.size());
+    }
+    nas::TrainingOptions per_worker_training = search_training;
+    per_worker_training.threads = std::max(1, c.threads / static_cast<int>(c.workers));
+    nas::ThreadPool pool(c.workers);
+    auto journal = nas::make_journal(journal_path, space, {.append = !c.resume.empty()});
+    const auto make = nas::per_worker([&](std::size_t) {
+      return nas::TrainedEstimator<nas::Nb201Space>(space, split.train, split.valid, per_worker_training);
+    });
+    return std::visit(
+        [&](const auto& s) -> nas::Result<nas::Nb201Arch> {
+          const auto go = [&](const auto& sp) {
+            auto state = [&] {
+              if constexpr (requires { s.start(sp, search_budget); })
+                return s.start(sp, search_budget);
+              else
+                return s.start(sp);
+            }();
+            return nas::resume(state, make, pool, search_budget, {.strategy = c.strategy, .seed = c.seed},
+                               std::span<const nas::ReplayTrial<nas::Nb201Arch>>(replay), nas::ProgressBar({.every = 1}), journal);
+          };
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, nas::Reinforce>)
+            return go(nas::categorical(space));
+          else
+            return go(space);
+        },
+        strategy.variant());
+  };
+  const nas::Result<nas::Nb201Arch> result = search();
   const double search_done = since(t0);
   if (!result.found) {
     std::cerr << "search_fashion_mnist: no candidate trained successfully in " << result.history.size() << " trials\n";

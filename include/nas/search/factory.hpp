@@ -38,6 +38,7 @@ struct StrategyOptions {
   bool dedup = false;             ///< rs: never evaluate an architecture twice
   std::size_t population = 10;    ///< rea: population (NAS-Bench-201's baseline value)
   std::size_t sample = 3;         ///< rea: tournament size
+  bool asynchronous = false;      ///< rea: a free worker gets a child at once (parallel executors)
   double learning_rate = 0.01;    ///< reinforce: Adam step size
   double momentum = 0.9;          ///< reinforce: of the moving-average baseline
   double eta = 3.0;               ///< sh, hyperband: keep the top 1/eta of each rung
@@ -96,7 +97,11 @@ class AnyStrategy {
   const std::string n(name);
   if (name == "rs") return {n, RandomSearch({.dedup = o.dedup, .fidelity = o.fidelity, .seed = o.seed})};
   if (name == "rea")
-    return {n, RegularizedEvolution({.population = o.population, .sample = o.sample, .fidelity = o.fidelity, .seed = o.seed})};
+    return {n, RegularizedEvolution({.population = o.population,
+                                     .sample = o.sample,
+                                     .fidelity = o.fidelity,
+                                     .seed = o.seed,
+                                     .asynchronous = o.asynchronous})};
   if (name == "reinforce")
     return {n, Reinforce({.learning_rate = o.learning_rate, .momentum = o.momentum, .fidelity = o.fidelity, .seed = o.seed})};
   if (name == "ls") return {n, LocalSearch({.fidelity = o.fidelity, .seed = o.seed})};
