@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <nas/estimate/nb201_table.hpp>
+#include <nas/report/cli.hpp>
 #include <nas/report/program.hpp>
 #include <nas/space/cell_space.hpp>
 #include <nas/space/nb201_space.hpp>
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
   app.add_option("--inputs", inputs, "cell inputs (2: the two previous cells; 1 to 16)");
   app.add_flag("--reduction", reduction, "also search a reduction cell");
   app.add_flag("--distinct", distinct, "each node picks two different inputs, unordered (DARTS)");
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
 
   // A bad option (also one the space rejects, such as an unknown op) exits with status 2.
   return nas::run_program("space_explorer", [&] {
