@@ -18,6 +18,7 @@
 #include <nas/model/export_pytorch.hpp>
 #include <nas/model/graph.hpp>
 #include <nas/model/save.hpp>
+#include <nas/report/program.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -40,7 +41,7 @@ nas::Tensor random_batch(const nas::Shape& s, std::uint64_t seed) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int export_main(int argc, char** argv) {
   CLI::App app{"Writes a network of a cell space as a PyTorch module with its weights"};
   std::string space_name, arch_text, network_file, out_dir;
   int channels = 16, cells = -1, classes = 10, size = 32, in_channels = 3, batch = 4;
@@ -126,4 +127,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+// Anything unexpected (out of memory for a huge --channels, ...) is reported, never an uncaught exception.
+int main(int argc, char** argv) {
+  return nas::run_program("export_pytorch", [&] { return export_main(argc, argv); });
 }

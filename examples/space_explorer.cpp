@@ -8,6 +8,8 @@
 #include <CLI/CLI.hpp>
 
 #include <nas/estimate/nb201_table.hpp>
+#include <nas/report/cli.hpp>
+#include <nas/report/program.hpp>
 #include <nas/space/cell_space.hpp>
 #include <nas/space/nb201_space.hpp>
 
@@ -57,14 +59,17 @@ int main(int argc, char** argv) {
   std::string ops = "conv3x3,conv5x5,maxpool,skip,none";
   bool reduction = false;
   bool distinct = false;
-  app.add_option("--nodes", nodes, "intermediate nodes per cell")->check(CLI::Range(1, 64));
+  app.add_option("--nodes", nodes, "intermediate nodes per cell (1 to 64)");
   app.add_option("--ops", ops, "comma-separated operation names");
-  app.add_option("--inputs", inputs, "cell inputs (2: the two previous cells)")->check(CLI::Range(1, 16));
+  app.add_option("--inputs", inputs, "cell inputs (2: the two previous cells; 1 to 16)");
   app.add_flag("--reduction", reduction, "also search a reduction cell");
   app.add_flag("--distinct", distinct, "each node picks two different inputs, unordered (DARTS)");
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
 
-  try {
+  // A bad option (also one the space rejects, such as an unknown op) exits with status 2.
+  return nas::run_program("space_explorer", [&] {
+    nas::require_in_range("--nodes", nodes, std::size_t{1}, std::size_t{64});
+    nas::require_in_range("--inputs", inputs, std::size_t{1}, std::size_t{16});
     const nas::CellSpace space({.nodes = nodes,
                                 .ops = split_commas(ops),
                                 .inputs = inputs,
@@ -89,9 +94,6 @@ int main(int argc, char** argv) {
     } catch (const nas::DataError& e) {
       std::printf("  (table not found, class count from the code only: %s)\n", e.what());
     }
-  } catch (const nas::Error& e) {
-    std::fprintf(stderr, "space_explorer: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -3,6 +3,7 @@
 // fitness (SyntheticEstimator), then on the real NAS-Bench-201 table.
 #include <nas/estimate/synthetic.hpp>
 #include <nas/estimate/tabular.hpp>
+#include <nas/report/program.hpp>
 #include <nas/search/evolution.hpp>
 #include <nas/search/local_search.hpp>
 #include <nas/search/random_search.hpp>
@@ -39,7 +40,7 @@ void section(const char* title) { std::printf("\n== %s ==\n", title); }
 
 }  // namespace
 
-int main() {
+int tour() {
   // 1. The architecture design problem: how big is the seed's cell space?
   section("1. The search space");
   const nas::CellSpace space = nas::CellSpace::seed();
@@ -105,3 +106,6 @@ int main() {
   }
   return 0;
 }
+
+// Any error ends the tour with its message and a non-zero status, never an uncaught exception.
+int main() { return nas::run_program("tour", tour); }
