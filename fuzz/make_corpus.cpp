@@ -9,7 +9,12 @@
 #include <string>
 
 #include <nas/data/read_file.hpp>
+#include <nas/estimate/function.hpp>
+#include <nas/exec/driver.hpp>
+#include <nas/exec/serial.hpp>
 #include <nas/model/save.hpp>
+#include <nas/report/journal.hpp>
+#include <nas/search/random_search.hpp>
 #include <nas/tensor/npy.hpp>
 
 namespace fs = std::filesystem;
@@ -48,7 +53,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1], data = argv[2];
-  for (const char* t : {"nb201_arch", "darts_genotype", "tables", "idx", "npy", "nasstate"}) fs::create_directories(out / t);
+  for (const char* t : {"nb201_arch", "darts_genotype", "tables", "idx", "npy", "nasstate", "journal"}) fs::create_directories(out / t);
 
   nas::Rng rng(1);
   const nas::Nb201Space nb201;
@@ -84,6 +89,18 @@ int main(int argc, char** argv) {
   const nas::Nb201Arch arch = nb201.sample(rng);
   auto net = nas::make_network(nb201, arch, nas::NetworkInput{1, 4, 4, 2}, nas::NetworkOptions{.channels = 1, .cells = 1});
   nas::save_network((out / "nasstate" / "nb201_c1.nasstate").string(), nb201, *net);
+  // A journal of four NB201 trials, those with none~2 failed, as a search writes it.
+  {
+    auto journal = nas::make_journal((out / "journal" / "four_trials.jsonl").string(), nb201);
+    journal.write_run(R"({"strategy":"rs","seed":3})");
+    nas::FunctionEstimator<nas::Nb201Arch> est([](const nas::Nb201Arch& a) {
+      if (a.ops[5] == 0) throw nas::DataError("an evaluation that failed");
+      return static_cast<double>(a.ops[1]);
+    });
+    auto state = nas::RandomSearch({.seed = 3}).start(nb201);
+    nas::Serial serial;
+    (void)nas::drive(state, est, serial, nas::Budget{.evaluations = 4}, {}, journal);
+  }
   std::printf("seed corpus written to %s\n", out.string().c_str());
   return 0;
 }
