@@ -42,8 +42,9 @@ struct Outcome {
 
 double quantile(std::vector<double> v, double q) { return nas::detail::quantile(std::move(v), q); }
 
-// Median ms per pass of each architecture's network, measured in `rounds` interleaved
-// rounds (each round builds every network afresh and times `repeats` passes of it).
+// The fastest ms per pass of each architecture's network over `rounds` interleaved rounds
+// (each round builds every network afresh and times `repeats` passes of it); spread: (p90 -
+// p10) of the rounds' fastest passes over the fastest.
 template <class Space>
 void measure(const Space& space, const std::vector<typename Space::Arch>& archs, const nas::NetworkInput& input,
              const nas::NetworkOptions& options, int batch, int rounds, int repeats, std::vector<double>& median,
@@ -56,7 +57,7 @@ void measure(const Space& space, const std::vector<typename Space::Arch>& archs,
     }
   median.clear(), spread.clear();
   for (const auto& s : samples) {
-    const double m = quantile(s, 0.5);
+    const double m = quantile(s, 0.0);
     median.push_back(m);
     spread.push_back((quantile(s, 0.9) - quantile(s, 0.1)) / m);
   }
@@ -69,18 +70,19 @@ Outcome run_setting(const Space& space, const nas::NetworkInput& input, const na
   nas::set_num_threads(s.threads);
   Outcome o;
   o.setting = s;
-  o.table = nas::LatencyTable::profile(space, input, options, {.batch = s.batch, .threads = s.threads, .seed = seed});
+  o.table = nas::LatencyTable::profile(space, input, options,
+                                       {.batch = s.batch, .threads = s.threads, .rounds = rounds, .seed = seed});
   // Calibration networks (for the overhead) and validation networks come from different streams.
   nas::Rng cal_rng(seed + 7919), val_rng(seed);
   std::vector<typename Space::Arch> cal, val;
   for (std::size_t i = 0; i < calibration; ++i) cal.push_back(space.sample(cal_rng));
   for (std::size_t i = 0; i < s.samples; ++i) val.push_back(space.sample(val_rng));
-  const int repeats = s.batch == 1 ? 5 : 2;
+  const int repeats = s.batch == 1 ? 4 : 2;
   const int val_rounds = s.batch == 1 ? rounds : std::max(2, rounds / 2);
   std::vector<double> cal_measured, cal_spread, cal_ops;
   measure(space, cal, input, options, s.batch, val_rounds, repeats, cal_measured, cal_spread);
   for (const auto& a : cal) cal_ops.push_back(o.table.ops_ms(nas::plan_network(space, a, input, options)));
-  o.table.fit_overhead(cal_ops, cal_measured);
+  o.table.calibrate(cal_ops, cal_measured);
   measure(space, val, input, options, s.batch, val_rounds, repeats, o.measured, o.spread);
   std::vector<double> rel, sq, sqrel, abs_rel;
   for (std::size_t i = 0; i < val.size(); ++i) {
@@ -106,9 +108,9 @@ Outcome run_setting(const Space& space, const nas::NetworkInput& input, const na
   o.max_abs_err = *std::max_element(abs_rel.begin(), abs_rel.end());
   o.median_spread = quantile(o.spread, 0.5);
   o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("batch %2d, %d thread%s: %zu keys, overhead %.4f ms; %zu networks: RMSE %.4f ms (%.1f%%), within 5%%: %.0f%%, "
+  std::printf("batch %2d, %d thread%s: %zu keys, scale %.3f, overhead %.4f ms; %zu networks: RMSE %.4f ms (%.1f%%), within 5%%: %.0f%%, "
               "within 10%%: %.0f%%, median |error| %.1f%%, max %.1f%%; measurement spread (p90-p10)/median %.1f%% (%.0f s)\n",
-              s.batch, s.threads, s.threads == 1 ? "" : "s", o.table.entries().size(), o.table.overhead_ms(), val.size(),
+              s.batch, s.threads, s.threads == 1 ? "" : "s", o.table.entries().size(), o.table.scale(), o.table.overhead_ms(), val.size(),
               o.rmse, 100 * o.rel_rmse, 100 * o.within5, 100 * o.within10, 100 * o.median_abs_err, 100 * o.max_abs_err,
               100 * o.median_spread, o.seconds);
   std::fflush(stdout);
@@ -135,7 +137,7 @@ void write_report(const std::string& space_name, const std::string& network, con
           << o.predicted[i] << "," << o.measured[i] << "," << 100 * (o.predicted[i] - o.measured[i]) / o.measured[i] << ","
           << 100 * o.spread[i] << "\n";
     j["settings"].push_back({{"batch", o.setting.batch}, {"threads", o.setting.threads}, {"networks", o.archs.size()},
-                             {"keys", o.table.entries().size()}, {"overhead_ms", o.table.overhead_ms()},
+                             {"keys", o.table.entries().size()}, {"scale", o.table.scale()}, {"overhead_ms", o.table.overhead_ms()},
                              {"rmse_ms", o.rmse}, {"relative_rmse", o.rel_rmse}, {"within_5pct", o.within5},
                              {"within_10pct", o.within10}, {"median_abs_error", o.median_abs_err},
                              {"max_abs_error", o.max_abs_err}, {"median_measurement_spread", o.median_spread},
@@ -163,18 +165,18 @@ void write_report(const std::string& space_name, const std::string& network, con
 
   std::ostringstream md;
   md << "## " << space_name << " (" << network << ")\n\n"
-     << "| batch | threads | networks | keys | overhead (ms) | median measured (ms) | RMSE (ms) | relative RMSE | within +-5% | "
+     << "| batch | threads | networks | keys | scale | overhead (ms) | median measured (ms) | RMSE (ms) | relative RMSE | within +-5% | "
         "within +-10% | median abs. error | max abs. error | measurement spread |\n"
-     << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+     << "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& o : outcomes)
     md << "| " << o.setting.batch << " | " << o.setting.threads << " | " << o.archs.size() << " | " << o.table.entries().size()
-       << " | " << fmt(o.table.overhead_ms(), 4) << " | " << fmt(quantile(o.measured, 0.5), 3) << " | " << fmt(o.rmse, 4)
+       << " | " << fmt(o.table.scale(), 3) << " | " << fmt(o.table.overhead_ms(), 4) << " | " << fmt(quantile(o.measured, 0.5), 3) << " | " << fmt(o.rmse, 4)
        << " | " << fmt(100 * o.rel_rmse, 1) << "% | " << fmt(100 * o.within5, 0) << "% | " << fmt(100 * o.within10, 0)
        << "% | " << fmt(100 * o.median_abs_err, 1) << "% | " << fmt(100 * o.max_abs_err, 1) << "% | "
        << fmt(100 * o.median_spread, 1) << "% |\n";
-  md << "\nMeasured on " << m.model << " (CPU ISA " << m.isa << ", code built for " << m.build_isa << "). Overhead fitted as "
-     << "the median residual of " << calibration << " calibration networks (a different random stream from the validation "
-     << "networks). Measurement spread: the median over networks of (p90 - p10) / median of the per-round medians.\n"
+  md << "\nMeasured on " << m.model << " (CPU ISA " << m.isa << ", code built for " << m.build_isa << "). Scale and overhead fitted by "
+     << "Theil-Sen regression of measured on summed op latencies over " << calibration << " calibration networks (a different random stream from the validation "
+     << "networks). Measured latency of a network: the fastest pass over its interleaved rounds; measurement spread: the median over networks of (p90 - p10) of the rounds' fastest passes, over the fastest.\n"
      << "Figure: " << stem << "_scatter.svg; per-network data: " << stem << ".csv; summary: " << stem << ".json; tables: "
      << stem << "_table_b<batch>_t<threads>.csv.\n";
   std::ofstream(out / (stem + "_section.md")) << md.str();
@@ -196,8 +198,8 @@ int run(const Space& space, const std::string& space_name, const nas::NetworkInp
 int main(int argc, char** argv) {
   CLI::App app{"Builds this machine's latency table for a space and validates it against end-to-end measurements"};
   std::string space = "nb201", out = "benchmarks/reports";
-  std::size_t samples = 100, large_samples = 30, calibration = 10;
-  int rounds = 5;
+  std::size_t samples = 100, large_samples = 30, calibration = 20;
+  int rounds = 15;
   std::uint64_t seed = 0;
   std::vector<std::string> configs{"b1t1", "b1t2", "b64t1", "b64t2"};
   app.add_option("--space", space, "nb201 (C = 16, N = 5, 3x32x32) or darts (C = 16, 8 cells, 3x32x32)")

@@ -75,9 +75,9 @@ struct MachineInfo {
   friend bool operator==(const MachineInfo&, const MachineInfo&) = default;
 };
 
-/// One op configuration's measured latency: the median milliseconds of one forward pass of
-/// a batch of LatencyTable::batch() inputs, the 10th and 90th percentiles of the samples
-/// (the spread), and how many samples were taken.
+/// One op configuration's measured latency: the milliseconds of one forward pass of a batch
+/// of LatencyTable::batch() inputs (see LatencyProfileOptions for the statistic), the 10th
+/// and 90th percentiles of the samples (the spread), and how many samples were taken.
 struct LatencyEntry {
   OpKey key;
   double ms = 0.0;
@@ -91,8 +91,11 @@ struct LatencyEntry {
 /// Each op is timed `rounds` times, interleaved with the other ops (round r times every op
 /// once before round r + 1 starts), `repeats` samples per round; a sample runs the op often
 /// enough to take at least `min_sample_ms` and reports the time of one run. The entry is
-/// the median of all rounds x repeats samples: another process can only slow a run down,
-/// and interleaving spreads a slow spell over all ops rather than one.
+/// the fastest of all samples: on a shared machine other processes take whole scheduler
+/// slices (about 4 ms on a Linux VM), so a sample is either undisturbed or longer by a
+/// slice or more; the median of such samples measures how busy the machine was, the
+/// minimum what the op costs. Interleaving gives every op its chance at a quiet moment.
+/// The spread (p10, p90) over all samples is recorded beside it.
 struct LatencyProfileOptions {
   int batch = 1;
   int threads = 1;  ///< pinned with set_num_threads() while measuring (restored afterwards)
@@ -180,16 +183,18 @@ inline LatencyProbe make_probe(const OpKey& key, int batch, Rng& rng) {
 /// Latencies of op configurations (OpKey) on one machine, at one thread count and batch
 /// size, and the latency of a planned network predicted from them:
 ///
-///     predicted(plan) = sum over the plan's running ops of entry(op.key()).ms + overhead_ms
+///     predicted(plan) = scale x (sum over the plan's running ops of entry(op.key()).ms) + overhead_ms
 ///
 /// Ops that do not run (`none` edges, edges that cannot reach the cell output; see
 /// PlannedOp::runs) cost nothing, and the stem's BatchNorm is folded into the stem
 /// convolution's entry, because that is what the network's evaluation forward runs.
 ///
-/// The per-network overhead is what the sum of ops leaves out (the network's own loop,
-/// node buffers, CellDag's copies and concatenations, cache misses between ops): fit it
-/// with fit_overhead() on a few architectures measured end to end; it is the median of
-/// (measured - sum of entries) over them, so one slow measurement cannot move it.
+/// scale and overhead_ms are the per-network overhead: what the sum of ops, each timed
+/// alone with its weights and input hot in cache, leaves out. Part of it is fixed (the
+/// network's own loop, node buffers, CellDag's copies), part grows with the network
+/// (weights and activations that no longer sit in the caches when an op runs inside the
+/// network). calibrate() fits both on a few architectures measured end to end (robust
+/// Theil-Sen regression); uncalibrated, scale is 1 and the overhead 0.
 ///
 /// profile() measures a list of keys on this machine; for a space, the keys are
 /// space_keys(space, input, options) (any space whose plans list op keys: NAS-Bench-201,
@@ -208,7 +213,7 @@ class LatencyTable {
   }
 
   /// Measures every key on this machine now (see LatencyProfileOptions). The machine is
-  /// this_machine(); the overhead starts at 0 (fit_overhead()).
+  /// this_machine(); scale 1 and overhead 0 until calibrate().
   [[nodiscard]] static LatencyTable profile(const std::vector<OpKey>& keys, const LatencyProfileOptions& o = {}) {
     o.validate("LatencyTable::profile");
     if (keys.empty()) throw ConfigError("LatencyTable::profile: no op keys to measure");
@@ -241,7 +246,7 @@ class LatencyTable {
     set_num_threads(threads_before);
     std::vector<LatencyEntry> entries;
     for (std::size_t i = 0; i < keys.size(); ++i)
-      entries.push_back(LatencyEntry{keys[i], detail::quantile(samples[i], 0.5), detail::quantile(samples[i], 0.1),
+      entries.push_back(LatencyEntry{keys[i], detail::quantile(samples[i], 0.0), detail::quantile(samples[i], 0.1),
                                      detail::quantile(samples[i], 0.9), static_cast<int>(samples[i].size())});
     return LatencyTable(MachineInfo::this_machine(), o.threads, o.batch, std::move(entries));
   }
@@ -259,7 +264,8 @@ class LatencyTable {
   [[nodiscard]] int batch() const noexcept { return batch_; }
   [[nodiscard]] const std::vector<LatencyEntry>& entries() const noexcept { return entries_; }
   [[nodiscard]] double overhead_ms() const noexcept { return overhead_ms_; }
-  /// How the overhead was obtained ("median of 10 architectures", or "" when not fitted).
+  [[nodiscard]] double scale() const noexcept { return scale_; }
+  /// How scale and overhead were obtained (calibrate()'s description, or "" when not fitted).
   [[nodiscard]] const std::string& overhead_fit() const noexcept { return overhead_fit_; }
 
   /// The entry of `key`, or nullptr.
@@ -284,27 +290,40 @@ class LatencyTable {
     }
     return sum;
   }
-  /// The predicted latency of the plan's network: ops_ms(plan) + overhead_ms().
-  [[nodiscard]] double predict_ms(const NetworkPlan& plan) const { return ops_ms(plan) + overhead_ms_; }
+  /// The predicted latency of the plan's network: scale() x ops_ms(plan) + overhead_ms().
+  [[nodiscard]] double predict_ms(const NetworkPlan& plan) const { return scale_ * ops_ms(plan) + overhead_ms_; }
 
-  /// Sets the per-network overhead to the median of measured_ms[i] - ops_ms[i] (the
-  /// ops_ms() of networks measured end to end at this table's batch and thread count).
-  double fit_overhead(const std::vector<double>& ops_ms, const std::vector<double>& measured_ms) {
+  /// Fits the per-network overhead on networks measured end to end at this table's batch
+  /// and thread count (ops_ms[i]: their ops_ms(), measured_ms[i]: their forward_pass_ms()):
+  /// measured = scale x ops + overhead_ms by Theil-Sen regression (scale: the median of
+  /// the slopes between all pairs of networks; overhead: the median of measured - scale x
+  /// ops), so that a few disturbed measurements cannot move it. With one network, or all
+  /// sums equal, the scale stays 1 and the overhead is the median residual.
+  void calibrate(const std::vector<double>& ops_ms, const std::vector<double>& measured_ms) {
     if (ops_ms.empty() || ops_ms.size() != measured_ms.size())
-      throw ConfigError("LatencyTable::fit_overhead: " + std::to_string(ops_ms.size()) + " sums of ops and " +
+      throw ConfigError("LatencyTable::calibrate: " + std::to_string(ops_ms.size()) + " sums of ops and " +
                         std::to_string(measured_ms.size()) + " measurements (need the same number, at least one)");
-    std::vector<double> residual;
-    for (std::size_t i = 0; i < ops_ms.size(); ++i) {
+    for (std::size_t i = 0; i < ops_ms.size(); ++i)
       if (!std::isfinite(ops_ms[i]) || !std::isfinite(measured_ms[i]))
-        throw ConfigError("LatencyTable::fit_overhead: network " + std::to_string(i) + " has a non-finite latency");
-      residual.push_back(measured_ms[i] - ops_ms[i]);
-    }
-    set_overhead(detail::quantile(residual, 0.5), "median of " + std::to_string(residual.size()) + " networks");
-    return overhead_ms_;
+        throw ConfigError("LatencyTable::calibrate: network " + std::to_string(i) + " has a non-finite latency");
+    std::vector<double> slopes;
+    for (std::size_t i = 0; i < ops_ms.size(); ++i)
+      for (std::size_t j = i + 1; j < ops_ms.size(); ++j)
+        if (ops_ms[j] != ops_ms[i]) slopes.push_back((measured_ms[j] - measured_ms[i]) / (ops_ms[j] - ops_ms[i]));
+    double scale = slopes.empty() ? 1.0 : detail::quantile(slopes, 0.5);
+    if (!(scale > 0.0)) scale = 1.0;  // a degenerate sample: fall back to the overhead alone
+    std::vector<double> residual;
+    for (std::size_t i = 0; i < ops_ms.size(); ++i) residual.push_back(measured_ms[i] - scale * ops_ms[i]);
+    set_calibration(scale, detail::quantile(residual, 0.5),
+                    "Theil-Sen fit on " + std::to_string(ops_ms.size()) + " networks measured end to end");
   }
-  void set_overhead(double ms, std::string how) {
-    if (!std::isfinite(ms)) throw ConfigError("LatencyTable::set_overhead: overhead " + std::to_string(ms) + " is not finite");
-    overhead_ms_ = ms;
+  /// Sets predicted = scale x ops + overhead_ms (`how` says where the figures come from).
+  void set_calibration(double scale, double overhead_ms, std::string how) {
+    if (!(scale > 0.0) || !std::isfinite(scale) || !std::isfinite(overhead_ms))
+      throw ConfigError("LatencyTable::set_calibration: scale " + std::to_string(scale) + " and overhead " +
+                        std::to_string(overhead_ms) + " ms (expected a finite scale > 0 and a finite overhead)");
+    scale_ = scale;
+    overhead_ms_ = overhead_ms;
     overhead_fit_ = std::move(how);
   }
 
@@ -316,8 +335,9 @@ class LatencyTable {
   ///     # build_isa: avx512f
   ///     # threads: 1
   ///     # batch: 1
-  ///     # overhead_ms: 0.0312
-  ///     # overhead_fit: median of 10 networks
+  ///     # scale: 1.08
+  ///     # overhead_ms: -0.0312
+  ///     # overhead_fit: Theil-Sen fit on 20 networks measured end to end
   ///     key,ms,p10_ms,p90_ms,samples
   ///     nor_conv_3x3:c16-16:h32w32:k3:s1,0.0841,0.0832,0.0866,35
   ///
@@ -327,7 +347,7 @@ class LatencyTable {
     os.precision(9);
     os << "# nas-latency-table 1\n# machine: " << machine_.model << "\n# isa: " << machine_.isa
        << "\n# build_isa: " << machine_.build_isa << "\n# threads: " << threads_ << "\n# batch: " << batch_
-       << "\n# overhead_ms: " << overhead_ms_ << "\n# overhead_fit: " << overhead_fit_ << "\nkey,ms,p10_ms,p90_ms,samples\n";
+       << "\n# scale: " << scale_ << "\n# overhead_ms: " << overhead_ms_ << "\n# overhead_fit: " << overhead_fit_ << "\nkey,ms,p10_ms,p90_ms,samples\n";
     for (const auto& e : entries_)
       os << e.key.str() << ',' << e.ms << ',' << e.p10_ms << ',' << e.p90_ms << ',' << e.samples << '\n';
     return os.str();
@@ -344,7 +364,8 @@ class LatencyTable {
 
   /// Reads to_csv()'s form (`name` is used in errors). A malformed table gets a DataError
   /// "<name>:<line>: field '<field>': <what is wrong>"; `#` lines other than the known
-  /// fields are ignored; `threads` and `batch` are required.
+  /// fields are ignored; `threads` and `batch` are required ("<name>: field 'batch':
+  /// missing ..." when absent).
   [[nodiscard]] static LatencyTable parse(std::string_view text, const std::string& name) {
     LatencyTable t;
     std::size_t line_no = 0, pos = 0;
@@ -389,6 +410,10 @@ class LatencyTable {
         else if (field == "threads") t.threads_ = to_int(value, field, 1), have_threads = true;
         else if (field == "batch") t.batch_ = to_int(value, field, 1), have_batch = true;
         else if (field == "overhead_ms") t.overhead_ms_ = to_double(value, field, true);
+        else if (field == "scale") {
+          t.scale_ = to_double(value, field, false);
+          if (!(t.scale_ > 0.0)) throw fail(field, "'" + std::string(value) + "' is not a number > 0");
+        }
         else if (field == "overhead_fit") t.overhead_fit_ = std::string(value);
         continue;
       }
@@ -429,10 +454,12 @@ class LatencyTable {
         throw fail("key", "'" + e.key.str() + "' appears twice");
       entries.push_back(std::move(e));
     }
-    line_no = 0;
-    if (!header) throw fail("key", "no column header (key,ms,p10_ms,p90_ms,samples)");
-    if (!have_threads) throw fail("threads", "missing (a '# threads: <n>' line)");
-    if (!have_batch) throw fail("batch", "missing (a '# batch: <n>' line)");
+    auto missing = [&](std::string_view field, std::string_view what) {
+      return DataError(name + ": field '" + std::string(field) + "': missing (" + std::string(what) + ")");
+    };
+    if (!header) throw missing("key", "no column header key,ms,p10_ms,p90_ms,samples");
+    if (!have_threads) throw missing("threads", "a '# threads: <n>' line");
+    if (!have_batch) throw missing("batch", "a '# batch: <n>' line");
     for (auto& e : entries) t.add(std::move(e), "LatencyTable::parse");
     return t;
   }
@@ -452,13 +479,16 @@ class LatencyTable {
   int batch_ = 1;
   std::vector<LatencyEntry> entries_;
   std::unordered_map<OpKey, std::size_t> index_;
+  double scale_ = 1.0;
   double overhead_ms_ = 0.0;
   std::string overhead_fit_;
 };
 
-/// Median milliseconds of one forward pass of `net` in evaluation mode on a random batch
-/// of shape `input`, over `rounds` x `repeats` passes after `warmup` untimed ones: the
-/// end-to-end figure a LatencyTable predicts (at the table's thread count; set it first).
+/// Milliseconds of the fastest of `repeats` forward passes of `net` in evaluation mode on a
+/// random batch of shape `input`, after `warmup` untimed ones: the end-to-end figure a
+/// LatencyTable predicts (at the table's thread count; set it first), with the statistic
+/// LatencyTable::profile uses for ops. Interleave rounds of it with other work and keep
+/// the fastest, as profile() does.
 /// Restores the training mode it found.
 ///
 /// Net: `bool is_training() const`, `void eval()`, `void train(bool)` and
@@ -481,7 +511,7 @@ double forward_pass_ms(Net& net, const Shape& input, int repeats, int warmup = 1
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   net.train(was_training);
-  return detail::quantile(std::move(ms), 0.5);
+  return *std::min_element(ms.begin(), ms.end());
 }
 
 /// An estimator of `Space`'s architectures that predicts their latency from a table: the
