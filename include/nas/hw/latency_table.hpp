@@ -447,9 +447,9 @@ class LatencyTable {
       e.p10_ms = to_double(f[2], "p10_ms", false);
       e.p90_ms = to_double(f[3], "p90_ms", false);
       e.samples = to_int(f[4], "samples", 1);
-      if (e.p10_ms > e.ms || e.ms > e.p90_ms)
-        throw fail("ms", "p10_ms <= ms <= p90_ms does not hold (" + std::string(f[2]) + ", " + std::string(f[1]) + ", " +
-                             std::string(f[3]) + ")");
+      if (e.ms > e.p90_ms || e.p10_ms > e.p90_ms)
+        throw fail("ms", "ms <= p90_ms and p10_ms <= p90_ms do not hold (ms " + std::string(f[1]) + ", p10_ms " +
+                             std::string(f[2]) + ", p90_ms " + std::string(f[3]) + ")");
       if (t.index_.count(e.key) || std::any_of(entries.begin(), entries.end(), [&](const LatencyEntry& x) { return x.key == e.key; }))
         throw fail("key", "'" + e.key.str() + "' appears twice");
       entries.push_back(std::move(e));
