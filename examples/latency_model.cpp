@@ -220,7 +220,13 @@ int main(int argc, char** argv) {
         return "";
       });
   app.add_option("--out", out, "directory for the report files");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::fprintf(stderr, "latency_model: %s\n", e.what());
+    return 2;
+  }
   std::vector<Setting> settings;
   for (const auto& c : configs) {
     Setting s;
