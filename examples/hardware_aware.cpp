@@ -10,25 +10,34 @@
 // Fashion-MNIST and latency measured on this machine; then EfficientNet's compound scaling
 // of the winner at phi = 0, 1, 2.
 //
-//     nice -n 19 hardware_aware --space chain --evaluations 8 --target-ms 1.0 --lock /work/wt/_measure.lock
+//     hardware_aware --space chain --evaluations 8 --target-ms 1.0
+//
+//     hardware_aware --device this-machine --evaluations 40 --target-ms 1.5 --out out/this_machine
+//
+// With --device this-machine the latency is this machine's, predicted from a latency table
+// measured at the start (docs/latency.md), and the accuracy comes from real, short
+// training on Fashion-MNIST (estimate/trained.hpp).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <nas/data/fashion_mnist.hpp>
+#include <nas/data/normalize.hpp>
 #include <nas/data/resize.hpp>
 #include <nas/data/split.hpp>
 #include <nas/estimate/tabular.hpp>
 #include <nas/estimate/trained.hpp>
-#include <nas/hw/latency.hpp>
-#include <nas/model/chain_network.hpp>
-#include <nas/space/compound_scaling.hpp>
 #include <nas/hw/device_latency.hpp>
+#include <nas/hw/latency.hpp>
+#include <nas/hw/latency_table.hpp>
 #include <nas/hw/objectives.hpp>
 #include <nas/hw/pareto.hpp>
+#include <nas/model/cell_network.hpp>
+#include <nas/model/chain_network.hpp>
 #include <nas/report/svg.hpp>
 #include <nas/search/evolution.hpp>
 #include <nas/search/nsga2.hpp>
 #include <nas/search/random_search.hpp>
+#include <nas/space/compound_scaling.hpp>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -396,6 +405,79 @@ int run_chain(const ChainRunOptions& o, const std::filesystem::path& out) {
            s_lat, s_acc, 2);
   chart.save((out / "chain_front.svg").string());
   std::printf("wrote %s\n", (out / "chain_search.csv, chain_scaling.csv, chain.json, chain_front.svg").string().c_str());
+// --device this-machine: NSGA-II over (validation accuracy after a short real training on
+// Fashion-MNIST, latency at batch 1 predicted from this machine's table) of NB201 cells,
+// C = 8, N = 1 on 1x28x28 images; the MnasNet-reward winner for the target is the best
+// reward among the evaluated cells (each evaluation is a real training run).
+int run_this_machine(std::size_t evaluations, std::size_t population, double target_ms, const std::filesystem::path& out) {
+  const std::string dir = nas::find_fashion_mnist("");
+  if (dir.empty()) throw nas::DataError("Fashion-MNIST not found (sudo apt-get install dataset-fashion-mnist)");
+  nas::TrainTest d = nas::load_fashion_mnist(dir);
+  const auto stats = nas::channel_stats(d.train);
+  nas::normalize(d.train, stats);
+  const auto split = nas::train_valid_split(d.train, {.valid_size = 10000, .seed = 0});
+  const nas::Nb201Space space;
+  const nas::NetworkInput in = nas::NetworkInput::of(split.train);
+  const nas::NetworkOptions net{.channels = 8, .cells = 1};
+  nas::set_num_threads(1);
+
+  nas::LatencyTable table = nas::LatencyTable::profile(space, in, net, {.batch = 1, .threads = 1});
+  nas::Rng rng(17);
+  std::vector<double> ops, measured;
+  for (int i = 0; i < 10; ++i) {
+    const auto plan = nas::plan_network(space, space.sample(rng), in, net);
+    nas::CellNetwork<nas::Nb201Space> network(plan);
+    ops.push_back(table.ops_ms(plan));
+    measured.push_back(nas::forward_pass_ms(network, in.batch(1), 20, 2));
+  }
+  table.calibrate(ops, measured);
+  std::filesystem::create_directories(out);
+  table.save(out / "latency_table.csv");
+  std::printf("this machine (%s, %s): %zu op configurations, scale %.3f, overhead %.4f ms\n", table.machine().model.c_str(),
+              table.machine().isa.c_str(), table.entries().size(), table.scale(), table.overhead_ms());
+  nas::MeasuredLatency<nas::Nb201Space> latency(std::make_shared<const nas::LatencyTable>(table), space, in, net);
+  nas::TrainedEstimator<nas::Nb201Space> accuracy(
+      space, split.train, split.valid,
+      {.network = net, .epochs = 1.0, .batch_size = 32, .lr = 0.1, .threads = 1, .seed = 0, .max_train = 2000,
+       .max_valid = 1000});
+  nas::WithMetrics both(accuracy, latency);
+  const std::vector<nas::Objective> objs{{std::string(nas::metric::valid_accuracy), nas::Sense::maximize},
+                                         {"latency_ms", nas::Sense::minimize}};
+  const auto r = nas::Nsga2({.population = population, .objectives = objs, .seed = 0})
+                     .run(space, both, nas::Budget{.evaluations = evaluations});
+  nas::ParetoArchive<nas::Nb201Arch> archive(objs);
+  std::ofstream csv(out / "hardware_aware_this_machine.csv");
+  csv << "arch,valid_accuracy,latency_ms,mnas_reward\n";
+  std::vector<double> xa, ya;
+  double best_reward = -1e300;
+  std::string best_arch;
+  double best_acc = 0, best_ms = 0;
+  for (const auto& t : r.history.trials()) {
+    if (!t.eval.ok()) continue;
+    const double acc = *t.eval.metrics.get(nas::metric::valid_accuracy), ms = *t.eval.metrics.get("latency_ms");
+    archive.add(t.arch, {acc, ms});
+    const double reward = nas::mnas_reward(acc, ms, nas::MnasRewardOptions::soft(target_ms));
+    csv << "\"" << space.encode(t.arch) << "\"," << acc << "," << ms << "," << reward << "\n";
+    xa.push_back(ms), ya.push_back(acc);
+    if (reward > best_reward) best_reward = reward, best_arch = space.encode(t.arch), best_acc = acc, best_ms = ms;
+  }
+  std::vector<double> xf, yf;
+  for (const auto& p : archive.minimized()) xf.push_back(p[1]), yf.push_back(-p[0]);
+  std::printf("NSGA-II, %zu evaluations (real training, C=8 N=1, 1 epoch on 2,000 images): front of %zu cells\n",
+              r.history.size(), xf.size());
+  std::printf("MnasNet reward (T = %.3f ms, w = -0.07): %s, valid %.2f%%, %.3f ms, reward %.3f\n", target_ms,
+              best_arch.c_str(), best_acc, best_ms, best_reward);
+  nas::ScatterChart chart({.title = "Accuracy against this machine's latency (NB201 C=8 N=1, Fashion-MNIST)",
+                           .x_label = "predicted latency, batch 1 (ms)", .y_label = "validation accuracy (%)",
+                           .width = 860, .height = 500});
+  chart.add("evaluated cells", xa, ya, 6).front("found front", xf, yf, true).vline(target_ms, "target");
+  chart.save((out / "hardware_aware_this_machine.svg").string());
+  nlohmann::json j{{"device", "this-machine"}, {"machine", table.machine().model}, {"isa", table.machine().isa},
+                   {"evaluations", r.history.size()}, {"front_size", xf.size()}, {"mnas_target_ms", target_ms},
+                   {"mnas_found", best_arch}, {"mnas_found_reward", best_reward}, {"mnas_found_accuracy", best_acc},
+                   {"mnas_found_latency_ms", best_ms}};
+  std::ofstream(out / "hardware_aware_this_machine.json") << j.dump(2) << "\n";
+  std::printf("wrote %s\n", (out / "hardware_aware_this_machine.{csv,json,svg}, latency_table.csv").string().c_str());
   return 0;
 }
 
@@ -406,7 +488,9 @@ int main(int argc, char** argv) {
   std::string device = "pixel3", dataset = "cifar10", out = "out/hardware_aware";
   std::size_t evaluations = 1000, seeds = 20, population = 50;
   double target_ms = 5.0;
-  app.add_option("--device", device, "device column of hw_latency.csv.gz (pixel3, raspi4, fpga, eyeriss, ...)");
+  app.add_option("--device", device,
+                 "device column of hw_latency.csv.gz (pixel3, raspi4, fpga, eyeriss, ...), or this-machine (measured "
+                 "latency table, real training on Fashion-MNIST)");
   app.add_option("--dataset", dataset, "accuracy of cifar10, cifar100 or imagenet16")
       ->check(CLI::IsMember({"cifar10", "cifar100", "imagenet16"}));
   app.add_option("--evaluations", evaluations, "evaluations per search")->check(CLI::Range(std::size_t{2}, std::size_t{15625}));
@@ -443,6 +527,7 @@ int main(int argc, char** argv) {
     }
   }
   try {
+    if (device == "this-machine") return run_this_machine(evaluations, population, target_ms, out);
     // The device name is checked against the table before any search starts.
     (void)nas::Nb201DeviceLatency::load_default().device_column(device);
     return run(device, dataset, evaluations, seeds, population, target_ms, out);

@@ -19,6 +19,9 @@
 #include <nas/estimate/trained.hpp>
 #include <nas/exec/driver.hpp>
 #include <nas/exec/thread_pool.hpp>
+#include <nas/hw/latency_table.hpp>
+#include <nas/hw/objectives.hpp>
+#include <nas/model/cell_network.hpp>
 #include <nas/report/format.hpp>
 #include <nas/report/history_report.hpp>
 #include <nas/report/journal.hpp>
@@ -38,6 +41,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -77,6 +81,8 @@ struct Config {
   double augment_from = 12.0;
   std::size_t population = 10;
   std::size_t sample = 3;
+  double latency_target = 0.0;  // ms at batch 1; 0: accuracy alone
+  std::string latency_table;    // CSV to load instead of profiling this machine
 };
 
 // "auto" -> 0, a whole number >= 1 -> itself, anything else -> -1.
@@ -92,6 +98,33 @@ int auto_or_count(const std::string& text) {
 }
 
 double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+// --latency-target: the network whose latency the reward prices is the final one at batch
+// 1 (C = --channels, or 16, the narrowest --channels auto trains; N = --cells). Its table
+// is --latency-table, or this machine's, profiled now at the search's thread count and
+// calibrated on 8 random architectures measured end to end (docs/latency.md).
+nas::NetworkOptions latency_network(const Config& c, int fixed_channels) {
+  return {.channels = fixed_channels > 0 ? fixed_channels : 16, .cells = c.cells};
+}
+
+std::shared_ptr<const nas::LatencyTable> this_machine_latency(const Config& c, const nas::Nb201Space& space,
+                                                              const nas::NetworkInput& in, const nas::NetworkOptions& net) {
+  const auto t0 = clock_type::now();
+  nas::LatencyTable table = nas::LatencyTable::profile(space, in, net, {.batch = 1, .threads = c.threads, .seed = c.seed});
+  nas::Rng rng(c.seed + 17);
+  std::vector<double> ops, measured;
+  for (int i = 0; i < 8; ++i) {
+    const auto plan = nas::plan_network(space, space.sample(rng), in, net);
+    nas::CellNetwork<nas::Nb201Space> network(plan);
+    ops.push_back(table.ops_ms(plan));
+    measured.push_back(nas::forward_pass_ms(network, in.batch(1), 20, 2));
+  }
+  table.calibrate(ops, measured);
+  table.save(c.out + "/latency_table.csv");
+  std::fprintf(stderr, "latency table: %zu op configurations of C=%d N=%d measured on %s in %.1f s (%s/latency_table.csv)\n",
+               table.entries().size(), net.channels, net.cells, table.machine().model.c_str(), since(t0), c.out.c_str());
+  return std::make_shared<const nas::LatencyTable>(std::move(table));
+}
 
 std::string now_utc() {
   const std::time_t t = std::time(nullptr);
@@ -155,6 +188,14 @@ int main(int argc, char** argv) {
   app.add_option("--lr", c.lr, "initial learning rate (cosine to 0)")->capture_default_str();
   app.add_option("--population", c.population, "rea: population")->capture_default_str();
   app.add_option("--sample", c.sample, "rea: tournament size")->capture_default_str();
+  app.add_option("--latency-target", c.latency_target,
+                 "MS: search for MnasNet's reward, accuracy x (latency / MS)^-0.07, with the final network's latency at "
+                 "batch 1 predicted from this machine's latency table; 0: accuracy alone")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--latency-table", c.latency_table,
+                 "latency table CSV (latency_model, or latency_table.csv of an earlier run) to use instead of profiling "
+                 "this machine at the start; needs --latency-target");
   CLI11_PARSE(app, argc, argv);
 
   const auto t0 = clock_type::now();
@@ -183,6 +224,26 @@ int main(int argc, char** argv) {
   if (c.threads < 0) {
     std::cerr << "search_fashion_mnist: --threads must be >= 0\n";
     return 2;
+  }
+  if (c.latency_target < 0 || (c.latency_target > 0 && (c.workers > 1 || !c.resume.empty()))) {
+    std::cerr << "search_fashion_mnist: --latency-target " << c.latency_target
+              << " must be > 0 ms, and runs with --workers 1 and without --resume\n";
+    return 2;
+  }
+  std::shared_ptr<const nas::LatencyTable> latency_table;
+  if (!c.latency_table.empty()) {
+    if (!(c.latency_target > 0)) {
+      std::cerr << "search_fashion_mnist: --latency-table '" << c.latency_table << "' needs --latency-target MS > 0\n";
+      return 2;
+    }
+    try {
+      latency_table = std::make_shared<const nas::LatencyTable>(nas::LatencyTable::load(c.latency_table));
+      (void)latency_table->ops_ms(nas::plan_network(nas::Nb201Space{}, nas::Nb201Space::arch(0),
+                                                    {1, 28, 28, 10}, latency_network(c, fixed_channels)));
+    } catch (const nas::Error& e) {
+      std::cerr << "search_fashion_mnist: --latency-table '" << c.latency_table << "': " << e.what() << "\n";
+      return 2;
+    }
   }
   std::optional<nas::AnyStrategy> chosen;
   try {
@@ -251,10 +312,23 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "search: %s for %.0f s, candidates C=%d N=%d, %.2f epochs on %zu images, scored on %zu\n",
                c.strategy.c_str(), search_seconds, c.search_channels, c.cells, c.epochs, estimator.train_data().size(),
                estimator.valid_data().size());
+  std::optional<nas::MeasuredLatency<nas::Nb201Space>> latency;
+  if (c.latency_target > 0) {
+    const nas::NetworkInput in = nas::NetworkInput::of(split.train);
+    if (!latency_table) latency_table = this_machine_latency(c, space, in, latency_network(c, fixed_channels));
+    latency.emplace(latency_table, space, in, latency_network(c, fixed_channels));
+  }
   const auto search = [&]() -> nas::Result<nas::Nb201Arch> {
     const nas::Budget search_budget{.wall_seconds = search_seconds};
-    if (c.workers == 1 && c.resume.empty())
-      return strategy.run(space, estimator, search_budget, nas::ProgressBar({.every = 1}), nas::make_journal(c.out + "/journal.jsonl", space));
+    if (c.workers == 1 && c.resume.empty()) {
+      if (latency) {  // --latency-target: the MnasNet reward of accuracy and this machine's latency
+        nas::MnasReward reward(estimator, *latency, nas::MnasRewardOptions::soft(c.latency_target));
+        return strategy.run(space, reward, search_budget, nas::ProgressBar({.every = 1}),
+                            nas::make_journal(c.out + "/journal.jsonl", space));
+      }
+      return strategy.run(space, estimator, search_budget, nas::ProgressBar({.every = 1}),
+                          nas::make_journal(c.out + "/journal.jsonl", space));
+    }
     // Several candidates at once, and/or resumed: the strategy's state on a thread pool, one
     // estimator per worker, each training on its share of the threads.
     std::vector<nas::ReplayTrial<nas::Nb201Arch>> replay;
@@ -293,6 +367,8 @@ int main(int argc, char** argv) {
         strategy.variant());
   };
   const nas::Result<nas::Nb201Arch> result = search();
+  // Under --latency-target the score is the reward; the accuracy is its own metric.
+  const double search_accuracy = result.best_eval.metrics.get_or("accuracy", result.best_eval.score);
   const double search_done = since(t0);
   if (!result.found) {
     std::cerr << "search_fashion_mnist: no candidate trained successfully in " << result.history.size() << " trials\n";
@@ -300,7 +376,11 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "search: %zu trials (%zu failed) in %.0f s; winner %s (valid %.2f%% at %.2f epochs)\n",
                result.history.size(), result.history.failures(), search_done, space.encode(result.best).c_str(),
-               result.best_eval.score, result.best_eval.metrics.get_or(nas::metric::epochs_total, 0));
+               search_accuracy, result.best_eval.metrics.get_or(nas::metric::epochs_total, 0));
+  if (latency)
+    std::fprintf(stderr, "search: MnasNet reward %.3f at a predicted %.3f ms (target %.3f ms, batch 1, C=%d)\n",
+                 result.best_eval.score, latency->latency_ms(result.best), c.latency_target,
+                 latency_network(c, fixed_channels).channels);
 
   // Final training: from scratch on train + valid for what is left of the budget, leaving
   // time for the test pass and the latency measurement; networks, width and augmentation
@@ -372,7 +452,13 @@ int main(int argc, char** argv) {
   j["search_s"] = search_done;
   j["trials"] = result.history.size();
   j["failures"] = result.history.failures();
-  j["search_valid_accuracy"] = result.best_eval.score;
+  j["search_valid_accuracy"] = search_accuracy;
+  if (latency) {
+    j["latency_target_ms"] = c.latency_target;
+    j["search_reward"] = result.best_eval.score;
+    j["predicted_latency_ms_batch1"] = latency->latency_ms(result.best);
+    j["latency_table_channels"] = latency_network(c, fixed_channels).channels;
+  }
   j["final_epochs"] = fin.epochs;
   j["final_planned_epochs"] = fin.planned_epochs;
   j["final_first_planned_epochs"] = fin.first_planned_epochs;
@@ -415,10 +501,14 @@ int main(int argc, char** argv) {
                                : " (the probe had planned " + nas::fmt(fin.first_planned_epochs, 2) + ")")})
       .row({"search", std::to_string(result.history.size()) + " trials (" + std::to_string(result.history.failures()) +
                           " failed) in " + nas::fmt(search_done, 0) + " s"})
-      .row({"search's best validation accuracy", nas::fmt(result.best_eval.score, 2) + " % (C=" +
+      .row({"search's best validation accuracy", nas::fmt(search_accuracy, 2) + " % (C=" +
                                                      std::to_string(c.search_channels) + ", " + nas::fmt(c.epochs, 2) +
                                                      " epochs on " + std::to_string(estimator.train_data().size()) + " images)"})
       .row({"total wall-clock time", nas::fmt(total, 0) + " s of a " + nas::fmt(c.budget, 0) + " s budget"});
+  if (latency)
+    table.row({"latency target (MnasNet reward, w = -0.07)", nas::fmt(c.latency_target, 3) + " ms"})
+        .row({"winner's predicted latency (batch 1, C=" + std::to_string(latency_network(c, fixed_channels).channels) + ")",
+              nas::fmt(latency->latency_ms(result.best), 3) + " ms (reward " + nas::fmt(result.best_eval.score, 2) + ")"});
   std::ofstream md(c.out + "/report.md");
   md << "# Architecture search on Fashion-MNIST\n\n"
      << "Run on " << now_utc() << " with " << c.threads << " threads: strategy `" << c.strategy << "`, seed " << c.seed

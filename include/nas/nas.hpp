@@ -86,6 +86,7 @@
 #include "nas/hw/cost.hpp"
 #include "nas/hw/device_latency.hpp"
 #include "nas/hw/latency.hpp"
+#include "nas/hw/latency_table.hpp"
 #include "nas/hw/objectives.hpp"
 #include "nas/hw/pareto.hpp"
 
