@@ -1,4 +1,5 @@
-// Umbrella header: everything in nas except the opt-in test helpers (nas/testing.hpp).
+// Umbrella header: everything in nas except the opt-in test helpers (nas/testing.hpp) and
+// nas/report/cli.hpp (CLI11 parsing for programs).
 #pragma once
 
 // core
@@ -48,12 +49,14 @@
 #include "nas/data/idx.hpp"
 #include "nas/data/normalize.hpp"
 #include "nas/data/read_file.hpp"
+#include "nas/data/resize.hpp"
 #include "nas/data/split.hpp"
 #include "nas/data/synthetic.hpp"
 
 // space
 #include "nas/space/cell_space.hpp"
 #include "nas/space/chain_space.hpp"
+#include "nas/space/compound_scaling.hpp"
 #include "nas/space/nb201_space.hpp"
 
 // model
@@ -123,5 +126,6 @@
 #endif
 #include "nas/report/json.hpp"
 #include "nas/report/markdown.hpp"
+#include "nas/report/program.hpp"
 #include "nas/report/progress.hpp"
 #include "nas/report/svg.hpp"

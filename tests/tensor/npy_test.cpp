@@ -90,6 +90,16 @@ TEST_CASE("load_npy throws DataError naming the file for bad files", "[tensor][n
   fails_naming_file("rank 5");
   write_npy(path, "{'descr': '<f4', 'fortran_order': False, }", f, sizeof f);
   fails_naming_file("missing shape");
+  // Found by fuzzing: a header claiming a huge shape over a few bytes of data allocated
+  // gigabytes before it found the data missing. Now nothing is allocated first.
+  write_npy(path, "{'descr': '<i8', 'fortran_order': False, 'shape': (58817178, 3), }", f, sizeof f);
+  REQUIRE_THROWS_WITH(nas::load_npy(path), Catch::Contains("needs more than the file's 16 bytes"));
+  write_npy(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (65536, 65536, 65536, 65536), }", f, sizeof f);
+  REQUIRE_THROWS_WITH(nas::load_npy(path), Catch::Contains("truncated data"));  // the product wraps 2^64
+  write_npy(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (2147483648,), }", f, sizeof f);
+  REQUIRE_THROWS_WITH(nas::load_npy(path), Catch::Contains("dimension too large"));
+  write_npy(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4), }", f, sizeof f);
+  REQUIRE_THROWS_WITH(nas::load_npy(path), Catch::Contains("empty dimension"));
   std::remove(path.c_str());
   REQUIRE_THROWS_AS(nas::load_npy(temp_path("does_not_exist.npy")), nas::DataError);
 }

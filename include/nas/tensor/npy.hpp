@@ -1,6 +1,7 @@
 // NumPy .npy files: write float32 tensors, read float32/float64/int64 arrays (format v1-v3).
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -120,7 +121,7 @@ inline Tensor load_npy(const std::string& path) {
     long long v = 0;
     while (q < shape_text.size() && shape_text[q] >= '0' && shape_text[q] <= '9') {
       v = v * 10 + (shape_text[q] - '0');
-      if (v > (1LL << 31)) detail::npy_fail(path, "dimension too large in shape " + shape_text);
+      if (v > 0x7fffffffLL) detail::npy_fail(path, "dimension too large in shape " + shape_text);
       ++q;
     }
     if (q == p) detail::npy_fail(path, "bad shape " + shape_text);
@@ -129,6 +130,22 @@ inline Tensor load_npy(const std::string& path) {
   }
   if (dims.empty() || dims.size() > static_cast<std::size_t>(Shape::max_rank))
     detail::npy_fail(path, "rank " + std::to_string(dims.size()) + " of shape " + shape_text + " is not in [1, 4]");
+  // The values must be in the file before anything is allocated for them: a header that
+  // claims a huge shape gets an error, not an allocation of gigabytes. Checked factor by
+  // factor, so that the product cannot wrap around.
+  const std::streamoff data_at = in.tellg();
+  in.seekg(0, std::ios::end);
+  const std::streamoff file_end = in.tellg();
+  in.seekg(data_at);
+  const auto available = static_cast<std::uint64_t>(std::max<std::streamoff>(0, file_end - data_at));
+  std::uint64_t count = 1;
+  for (int d : dims) {
+    if (d < 1) detail::npy_fail(path, "shape " + shape_text + " has an empty dimension");
+    if (count > available / item / static_cast<std::uint64_t>(d))
+      detail::npy_fail(path, "truncated data: shape " + shape_text + " needs more than the file's " +
+                                 std::to_string(available) + " bytes of values");
+    count *= static_cast<std::uint64_t>(d);
+  }
   Shape shape;
   switch (dims.size()) {
     case 1: shape = Shape{dims[0]}; break;
