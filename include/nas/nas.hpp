@@ -47,12 +47,14 @@
 #include "nas/data/idx.hpp"
 #include "nas/data/normalize.hpp"
 #include "nas/data/read_file.hpp"
+#include "nas/data/resize.hpp"
 #include "nas/data/split.hpp"
 #include "nas/data/synthetic.hpp"
 
 // space
 #include "nas/space/cell_space.hpp"
 #include "nas/space/chain_space.hpp"
+#include "nas/space/compound_scaling.hpp"
 #include "nas/space/nb201_space.hpp"
 
 // model
