@@ -326,6 +326,7 @@ int run_chain(const ChainRunOptions& o, const std::filesystem::path& out) {
         << *c.eval.metrics.get("params") << "," << *c.eval.metrics.get(nas::metric::macs) << "," << c.reward << ","
         << c.eval.cost_seconds << "\n";
   }
+  csv.flush();  // the search's rows are kept even if the scaling below is interrupted
   std::vector<double> front_acc, front_lat;
   for (std::size_t i : nas::pareto_front(points)) front_acc.push_back(acc[i]), front_lat.push_back(lat[i]);
   std::printf("MnasNet reward (T = %.3f ms, w = -0.07): %s\n  valid %.2f%%, %.3f ms, %.0f params, %.2f MMACs, reward %.3f; "

@@ -11,8 +11,10 @@
 #include <nas/estimate/tabular.hpp>
 #include <nas/exec/driver.hpp>
 #include <nas/exec/thread_pool.hpp>
+#include <nas/report/cli.hpp>
 #include <nas/report/journal.hpp>
 #include <nas/report/journal_reader.hpp>
+#include <nas/report/program.hpp>
 #include <nas/report/svg.hpp>
 #include <nas/search/nb201_protocol.hpp>
 #include <nas/space/nb201_space.hpp>
@@ -290,7 +292,7 @@ int single_search(const std::string& name, const std::string& dataset, const Set
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int protocol_main(int argc, char** argv) {
   CLI::App app{"NAS-Bench-201 search protocol: independent runs of a strategy under a simulated time budget"};
   std::string strategy = "rea", dataset = "cifar10", json_path, report_dir = std::string(NAS_SOURCE_DIR) + "/benchmarks/reports";
   std::size_t runs = 500;
@@ -302,14 +304,13 @@ int main(int argc, char** argv) {
   app.add_option("--strategy", strategy, "rs | rea | reinforce | ls | sh | hyperband")
       ->check(CLI::IsMember(all_strategies));
   app.add_option("--dataset", dataset, "cifar10 | cifar100 | imagenet16")->check(CLI::IsMember(all_datasets));
-  app.add_option("--runs", runs, "independent searches")->check(CLI::PositiveNumber);
-  app.add_option("--budget", budget, "simulated training seconds per search")->check(CLI::PositiveNumber);
+  app.add_option("--runs", runs, "independent searches (1 to 100000)");
+  app.add_option("--budget", budget, "simulated training seconds per search (> 0)");
   app.add_option("--seed", seed, "seed from which each run's seed is derived");
   app.add_option("--json", json_path, "write the summary (a list with --all) to this file");
   app.add_flag("--all", all, "every strategy on every data set; writes the reports");
   app.add_option("--report-dir", report_dir, "where --all writes nb201.md/.json/.csv/.svg");
-  app.add_option("--workers,--threads", threads, "worker threads: searches (or one search's evaluations) run on a thread pool")
-      ->check(CLI::PositiveNumber);
+  app.add_option("--workers,--threads", threads, "worker threads: searches (or one search's evaluations) run on a thread pool (1 to 1024)");
   std::string overrun = "discard", journal_path, resume_path;
   app.add_option("--overrun", overrun, "the evaluation that would exceed the budget: discard (the paper's code) | keep")
       ->check(CLI::IsMember({"discard", "keep"}));
@@ -319,7 +320,19 @@ int main(int argc, char** argv) {
   app.add_option("--rea-sample", settings.rea_sample, "regularized evolution: tournament size");
   app.add_option("--reinforce-lr", settings.reinforce_lr, "REINFORCE: Adam learning rate");
   app.add_option("--eta", settings.eta, "successive halving / Hyperband: keep the top 1/eta");
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
+  try {  // every option checked before any work
+    nas::require_in_range("--runs", runs, std::size_t{1}, std::size_t{100000});
+    nas::require_in_range("--budget", budget, 1e-9, 1e12);
+    nas::require_in_range("--workers", threads, 1u, 1024u);
+    nas::require_at_least("--rea-population", settings.rea_population, std::size_t{1});
+    nas::require_in_range("--rea-sample", settings.rea_sample, std::size_t{1}, settings.rea_population);
+    nas::require_in_range("--eta", settings.eta, 1.0 + 1e-9, 1e6);
+    nas::require_in_range("--reinforce-lr", settings.reinforce_lr, 1e-12, 1e3);
+  } catch (const nas::ConfigError& e) {
+    std::fprintf(stderr, "nb201_search: %s\n", e.what());
+    return 2;
+  }
   settings.overrun = overrun == "keep" ? nas::Overrun::keep : nas::Overrun::discard;
   if (!journal_path.empty() && !resume_path.empty()) {
     std::fprintf(stderr, "nb201_search: --journal and --resume: give one (--resume appends to the journal it reads)\n");
@@ -390,4 +403,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+// Anything unexpected at run time is reported with a non-zero status, never an uncaught exception.
+int main(int argc, char** argv) {
+  return nas::run_program("nb201_search", [&] { return protocol_main(argc, argv); });
 }

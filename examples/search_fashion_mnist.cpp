@@ -27,6 +27,7 @@
 #include <nas/report/journal.hpp>
 #include <nas/report/journal_reader.hpp>
 #include <nas/report/markdown.hpp>
+#include <nas/report/program.hpp>
 #include <nas/report/progress.hpp>
 #include <nas/report/svg.hpp>
 #include <nas/search/factory.hpp>
@@ -135,7 +136,7 @@ std::string now_utc() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int job_main(int argc, char** argv) {
   Config c;
   CLI::App app{"Architecture search on Fashion-MNIST over the NAS-Bench-201 cell space, with real training"};
   app.add_option("--strategy", c.strategy, "rea | hyperband | sh | rs | ls | reinforce")->capture_default_str();
@@ -258,9 +259,18 @@ int main(int argc, char** argv) {
     std::cerr << "search_fashion_mnist: --strategy: " << e.what() << "\n";
     return 2;
   }
+  try {  // options the strategy reads only when it starts, and the output directory: before any work
+    if (c.strategy == "rea") {
+      nas::require_at_least("--population", c.population, std::size_t{1});
+      nas::require_in_range("--sample", c.sample, std::size_t{1}, c.population);
+    }
+    nas::require_writable_directory("--out", c.out);
+  } catch (const nas::ConfigError& e) {
+    std::cerr << "search_fashion_mnist: " << e.what() << "\n";
+    return 2;
+  }
   const nas::AnyStrategy& strategy = *chosen;
   const nas::Nb201Space space;
-  std::filesystem::create_directories(c.out);
 
   // Data: normalise with training statistics; hold --holdout (10k) training images out for validation.
   nas::TrainTest d = nas::load_fashion_mnist(dir);
@@ -543,4 +553,10 @@ int main(int argc, char** argv) {
   std::printf("search: %zu trials in %.0f s; total %.0f s of %.0f s; report: %s/report.md\n", result.history.size(), search_done,
               total, c.budget, c.out.c_str());
   return 0;
+}
+
+// A library error at run time ends the job with its message and a non-zero status, never
+// an uncaught exception.
+int main(int argc, char** argv) {
+  return nas::run_program("search_fashion_mnist", [&] { return job_main(argc, argv); });
 }

@@ -159,3 +159,23 @@ TEST_CASE("a ChainSpace network with SE traces; the double executor agrees with 
     CHECK(e.error < (e.name == "output" ? 1e-5 : 1e-3));
   }
 }
+
+TEST_CASE("a ChainSpace network in evaluation mode (fused, running statistics) agrees with the double executor",
+          "[model][chain][graph]") {
+  const nas::ChainSpace s = small_space();
+  nas::ChainNetwork net(s, s.decode("w1|k3e3se|k5e4,k3e3se"), small_input, {.seed = 8});
+  const nas::Shape in{4, 1, 8, 8};
+  nas::Rng rng(9);
+  for (int k = 0; k < 3; ++k) {  // move the running statistics away from their initial values
+    nas::Tensor warm(in);
+    nas::testing::fill_away_from_zero(warm, rng);
+    (void)net.forward(warm);
+  }
+  net.eval();
+  nas::Tensor x(in);
+  nas::testing::fill_away_from_zero(x, rng);
+  for (const auto& e : nas::testing::compare_with_reference(net, x)) {
+    INFO(e.name);
+    CHECK(e.error < (e.name == "output" ? 1e-5 : 1e-3));
+  }
+}
