@@ -33,6 +33,7 @@
 #include <nas/hw/pareto.hpp>
 #include <nas/model/cell_network.hpp>
 #include <nas/model/chain_network.hpp>
+#include <nas/report/cli.hpp>
 #include <nas/report/svg.hpp>
 #include <nas/search/evolution.hpp>
 #include <nas/search/nsga2.hpp>
@@ -516,7 +517,7 @@ int main(int argc, char** argv) {
   app.add_option("--lock", chain.lock, "chain: measure latency holding an exclusive flock on this file, at normal priority");
   app.add_option("--lock-wait", chain.lock_wait, "chain: seconds to wait for --lock before measuring without it")
       ->check(CLI::Range(0.0, 86400.0));
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
   if (space == "chain") {
     chain.evaluations = app.count("--evaluations") ? evaluations : 8;
     chain.target_ms = app.count("--target-ms") ? target_ms : 1.0;

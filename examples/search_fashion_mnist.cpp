@@ -22,6 +22,7 @@
 #include <nas/hw/latency_table.hpp>
 #include <nas/hw/objectives.hpp>
 #include <nas/model/cell_network.hpp>
+#include <nas/report/cli.hpp>
 #include <nas/report/format.hpp>
 #include <nas/report/history_report.hpp>
 #include <nas/report/journal.hpp>
@@ -197,7 +198,7 @@ int job_main(int argc, char** argv) {
   app.add_option("--latency-table", c.latency_table,
                  "latency table CSV (latency_model, or latency_table.csv of an earlier run) to use instead of profiling "
                  "this machine at the start; needs --latency-target");
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
 
   const auto t0 = clock_type::now();
   if (!(c.budget > 0) || !(c.search_fraction > 0 && c.search_fraction < 1)) {
