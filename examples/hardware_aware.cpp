@@ -407,6 +407,9 @@ int run_chain(const ChainRunOptions& o, const std::filesystem::path& out) {
            s_lat, s_acc, 2);
   chart.save((out / "chain_front.svg").string());
   std::printf("wrote %s\n", (out / "chain_search.csv, chain_scaling.csv, chain.json, chain_front.svg").string().c_str());
+  return 0;
+}
+
 // --device this-machine: NSGA-II over (validation accuracy after a short real training on
 // Fashion-MNIST, latency at batch 1 predicted from this machine's table) of NB201 cells,
 // C = 8, N = 1 on 1x28x28 images; the MnasNet-reward winner for the target is the best
