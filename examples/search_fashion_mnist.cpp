@@ -193,7 +193,6 @@ int job_main(int argc, char** argv) {
   app.add_option("--latency-target", c.latency_target,
                  "MS: search for MnasNet's reward, accuracy x (latency / MS)^-0.07, with the final network's latency at "
                  "batch 1 predicted from this machine's latency table; 0: accuracy alone")
-      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--latency-table", c.latency_table,
                  "latency table CSV (latency_model, or latency_table.csv of an earlier run) to use instead of profiling "

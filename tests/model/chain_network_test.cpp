@@ -88,7 +88,9 @@ TEST_CASE("the built ChainSpace network trains: backward matches finite differen
   nas::Rng rng(5);
   nas::Tensor x({4, 1, 8, 8});
   x.fill_normal(rng);
-  const auto r = nas::testing::gradcheck(net, x, {.eps = 1e-3, .max_checks = 16, .floor = 0.2, .check_parameters = false});
+  // ReLUs after BatchNorm: kinks, so one-sided differences count too.
+  const auto r = nas::testing::gradcheck(net, x, {.eps = 1e-3, .max_checks = 16, .floor = 0.2, .check_parameters = false,
+                                                  .kink_tolerant = true});
   INFO(r.worst);
   REQUIRE(r.max_error < 5e-2);
 }
