@@ -310,10 +310,14 @@ TEST_CASE("Conv2dShape::validate names the bad value and the limit", "[tensor][c
                     nas::ConfigError);
 }
 
-TEST_CASE("conv2d results are bit-identical when repeated with the same thread count, and at stride 1 for 1 and 2 threads", "[tensor][conv]") {
+TEST_CASE("conv2d results are bit-identical when repeated with the same thread count, and at stride 1 for 1 to 4 threads", "[tensor][conv][threads]") {
   nas::Rng rng(9);
-  for (const auto& s : {make(8, 16, 16, 14, 14, 3, 1, 1, 1, 1), make(5, 16, 16, 9, 9, 5, 1, 2, 1, 1),
-                        make(6, 16, 16, 8, 8, 1, 1, 0, 1, 1), make(4, 8, 8, 9, 9, 3, 2, 1, 1, 8)}) {
+  // The first two are large enough (batch x planes) to split over every thread count;
+  // strided, dilated, grouped and 1x1 convolutions take their own paths.
+  for (const auto& s : {make(16, 32, 32, 28, 28, 3, 1, 1, 1, 1), make(16, 16, 32, 32, 32, 3, 2, 1, 1, 1),
+                        make(8, 16, 16, 14, 14, 3, 1, 1, 1, 1), make(5, 16, 16, 9, 9, 5, 1, 2, 1, 1),
+                        make(6, 16, 16, 8, 8, 1, 1, 0, 1, 1), make(4, 8, 8, 9, 9, 3, 2, 1, 1, 8),
+                        make(4, 16, 16, 12, 12, 3, 1, 2, 2, 1), make(4, 16, 16, 12, 12, 3, 2, 2, 2, 16)}) {
     INFO(describe(s));
     const auto x = random_vector(static_cast<std::size_t>(s.batch) * s.in_channels * s.in_h * s.in_w, rng);
     const auto w = random_vector(
@@ -321,7 +325,7 @@ TEST_CASE("conv2d results are bit-identical when repeated with the same thread c
     const auto b = random_vector(static_cast<std::size_t>(s.out_channels), rng);
     const auto dy = random_vector(static_cast<std::size_t>(s.batch) * s.out_channels * s.out_h() * s.out_w(), rng);
     std::vector<Run> per_threads;
-    for (int threads : {1, 2}) {
+    for (int threads : {1, 2, 3, 4}) {
       nas::set_num_threads(threads);
       nas::Workspace ws1, ws2;
       const auto r1 = run_kernels(s, x, w, b, dy, ws1);
@@ -342,16 +346,21 @@ TEST_CASE("conv2d results are bit-identical when repeated with the same thread c
         if (std::abs(a[i] - b[i]) > 1e-4f * (1.0f + std::abs(a[i]))) return false;
       return true;
     };
-    REQUIRE(close(per_threads[0].y, per_threads[1].y));
-    REQUIRE(close(per_threads[0].dx, per_threads[1].dx));
-    REQUIRE(close(per_threads[0].dw, per_threads[1].dw));
-    REQUIRE(close(per_threads[0].db, per_threads[1].db));
-    // Stride 1 runs the direct kernels, whose chunking does not depend on the thread count (up to 4).
-    if (s.stride_h == 1 && s.stride_w == 1) {
-      REQUIRE(std::memcmp(per_threads[0].y.data(), per_threads[1].y.data(), per_threads[0].y.size() * sizeof(float)) == 0);
-      REQUIRE(std::memcmp(per_threads[0].dx.data(), per_threads[1].dx.data(), per_threads[0].dx.size() * sizeof(float)) == 0);
-      REQUIRE(std::memcmp(per_threads[0].dw.data(), per_threads[1].dw.data(), per_threads[0].dw.size() * sizeof(float)) == 0);
-      REQUIRE(std::memcmp(per_threads[0].db.data(), per_threads[1].db.data(), per_threads[0].db.size() * sizeof(float)) == 0);
+    for (std::size_t t = 1; t < per_threads.size(); ++t) {
+      INFO("threads " << t + 1 << " against 1");
+      const Run& a = per_threads[0];
+      const Run& r = per_threads[t];
+      REQUIRE(close(a.y, r.y));
+      REQUIRE(close(a.dx, r.dx));
+      REQUIRE(close(a.dw, r.dw));
+      REQUIRE(close(a.db, r.db));
+      // Stride 1 runs the direct kernels, whose chunking does not depend on the thread count.
+      if (s.stride_h == 1 && s.stride_w == 1) {
+        REQUIRE(std::memcmp(a.y.data(), r.y.data(), a.y.size() * sizeof(float)) == 0);
+        REQUIRE(std::memcmp(a.dx.data(), r.dx.data(), a.dx.size() * sizeof(float)) == 0);
+        REQUIRE(std::memcmp(a.dw.data(), r.dw.data(), a.dw.size() * sizeof(float)) == 0);
+        REQUIRE(std::memcmp(a.db.data(), r.db.data(), a.db.size() * sizeof(float)) == 0);
+      }
     }
   }
 }

@@ -1,6 +1,8 @@
 // End-to-end training: a tiny CNN learns, runs are bit-identical per seed, steps do not allocate.
 #include <catch2/catch.hpp>
 
+#include <cstring>
+
 #include <nas/tensor/activation.hpp>
 #include <nas/tensor/batch_norm.hpp>
 #include <nas/tensor/conv2d.hpp>
@@ -120,12 +122,15 @@ std::vector<float> bn_pool_relu_pass(int threads) {
 }
 }  // namespace
 
-TEST_CASE("BatchNorm, ReLU and pooling give the same bits on one and two threads", "[tensor][training][threads]") {
+TEST_CASE("BatchNorm, ReLU and pooling give the same bits on one to four threads", "[tensor][training][threads]") {
   ThreadGuard guard;
   const auto one = bn_pool_relu_pass(1);
-  const auto two = bn_pool_relu_pass(2);
-  REQUIRE(one.size() == two.size());
-  for (std::size_t i = 0; i < one.size(); ++i) REQUIRE(one[i] == two[i]);
+  for (int threads : {2, 3, 4}) {
+    INFO(threads << " threads");
+    const auto other = bn_pool_relu_pass(threads);
+    REQUIRE(one.size() == other.size());
+    REQUIRE(std::memcmp(one.data(), other.data(), one.size() * sizeof(float)) == 0);
+  }
 }
 
 TEST_CASE("With two threads the same seed still gives bit-identical parameters", "[tensor][training][threads]") {
