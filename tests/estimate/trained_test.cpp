@@ -87,15 +87,24 @@ TEST_CASE("training on synthetic data learns: validation accuracy well above cha
   CHECK(e.cost_seconds > 0.0);
 }
 
-TEST_CASE("the same seed and thread count give the same evaluation twice", "[estimate][trained]") {
+TEST_CASE("the same seed and thread count give the same evaluation twice, on one and on two threads",
+          "[estimate][trained][threads]") {
   const auto& d = synthetic();
-  nas::TrainedEstimator<nas::Nb201Space> a({}, d.train, d.test, tiny(1.0));
-  nas::TrainedEstimator<nas::Nb201Space> b({}, d.train, d.test, tiny(1.0));
-  const auto ea = a.evaluate(conv_arch);
-  const auto eb = b.evaluate(conv_arch);
-  CHECK(ea.score == eb.score);
-  CHECK(ea.metrics.get_or("valid_loss", 0) == eb.metrics.get_or("valid_loss", 1));
-  CHECK(ea.metrics.get_or("train_loss", 0) == eb.metrics.get_or("train_loss", 1));
+  for (int threads : {1, 2}) {
+    INFO(threads << " threads");
+    auto o = tiny(1.0);
+    o.threads = threads;
+    o.network.channels = 16;  // planes enough for the parallel paths
+    nas::TrainedEstimator<nas::Nb201Space> a({}, d.train, d.test, o);
+    nas::TrainedEstimator<nas::Nb201Space> b({}, d.train, d.test, o);
+    const auto ea = a.evaluate(conv_arch);
+    const auto eb = b.evaluate(conv_arch);
+    REQUIRE(ea.ok());
+    CHECK(ea.score == eb.score);
+    CHECK(ea.metrics.get_or("valid_loss", 0) == eb.metrics.get_or("valid_loss", 1));
+    CHECK(ea.metrics.get_or("train_loss", 0) == eb.metrics.get_or("train_loss", 1));
+  }
+  nas::set_num_threads(1);
 }
 
 TEST_CASE("a NaN loss fails the evaluation with its reason and a search over it goes on", "[estimate][trained]") {
