@@ -83,6 +83,8 @@ struct Config {
   double augment_from = 12.0;
   std::size_t population = 10;
   std::size_t sample = 3;
+  std::size_t trials = 0;       // 0: as many as the search's time allows
+  double final_epochs = 0.0;    // 0: fill the time left
   double latency_target = 0.0;  // ms at batch 1; 0: accuracy alone
   std::string latency_table;    // CSV to load instead of profiling this machine
 };
@@ -190,6 +192,13 @@ int job_main(int argc, char** argv) {
   app.add_option("--lr", c.lr, "initial learning rate (cosine to 0)")->capture_default_str();
   app.add_option("--population", c.population, "rea: population")->capture_default_str();
   app.add_option("--sample", c.sample, "rea: tournament size")->capture_default_str();
+  app.add_option("--trials", c.trials,
+                 "N > 0: the search stops after N trials even if its time is not up (0: as many as the time allows)")
+      ->capture_default_str();
+  app.add_option("--final-epochs", c.final_epochs,
+                 "E > 0: train each final network exactly E epochs, whatever the budget, with the width and ensemble "
+                 "given (auto: C=16, one network); the run then repeats on any machine (0: fill the time left)")
+      ->capture_default_str();
   app.add_option("--latency-target", c.latency_target,
                  "MS: search for MnasNet's reward, accuracy x (latency / MS)^-0.07, with the final network's latency at "
                  "batch 1 predicted from this machine's latency table; 0: accuracy alone")
@@ -224,6 +233,10 @@ int job_main(int argc, char** argv) {
   }
   if (c.threads < 0) {
     std::cerr << "search_fashion_mnist: --threads must be >= 0\n";
+    return 2;
+  }
+  if (!(c.final_epochs >= 0.0) || !std::isfinite(c.final_epochs)) {
+    std::cerr << "search_fashion_mnist: --final-epochs " << c.final_epochs << " must be a finite number >= 0 (0: fill the time left)\n";
     return 2;
   }
   if (c.latency_target < 0 || (c.latency_target > 0 && (c.workers > 1 || !c.resume.empty()))) {
@@ -329,7 +342,8 @@ int job_main(int argc, char** argv) {
     latency.emplace(latency_table, space, in, latency_network(c, fixed_channels));
   }
   const auto search = [&]() -> nas::Result<nas::Nb201Arch> {
-    const nas::Budget search_budget{.wall_seconds = search_seconds};
+    nas::Budget search_budget{.wall_seconds = search_seconds};
+    if (c.trials > 0) search_budget.evaluations = c.trials;
     if (c.workers == 1 && c.resume.empty()) {
       if (latency) {  // --latency-target: the MnasNet reward of accuracy and this machine's latency
         nas::MnasReward reward(estimator, *latency, nas::MnasRewardOptions::soft(c.latency_target));
@@ -409,7 +423,8 @@ int job_main(int argc, char** argv) {
       .augment = c.augment == "on" ? nas::Rule::on : c.augment == "off" ? nas::Rule::off : nas::Rule::automatic,
       .augment_from = c.augment_from};
   const auto deadline = t0 + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(c.budget));
-  nas::FinalPlan plan = nas::plan_final_training(space, result.best, final_recipe, train_all, rules, deadline);
+  nas::FinalPlan plan = c.final_epochs > 0 ? nas::plan_final_epochs(final_recipe, rules, c.final_epochs)
+                                           : nas::plan_final_training(space, result.best, final_recipe, train_all, rules, deadline);
   const int members = plan.members;
   const bool augment = plan.augment;
   nas::FinalTrainingOptions& final_options = plan.options;
@@ -422,9 +437,14 @@ int job_main(int argc, char** argv) {
   const double final_seconds = final_options.seconds, epochs_possible = plan.epochs_per_network;
   nas::EpochLines epoch_lines("final training", members);
   final_options.training.on_epoch = std::ref(epoch_lines);  // one printer for every network
-  std::fprintf(stderr, "final training: %d x C=%d N=%d on %zu images for about %.0f s each (about %.1f epochs each), %s\n",
-               members, final_channels, c.cells, train_all.size(), final_seconds / members, epochs_possible,
-               augment ? "with random crops and flips" : "without augmentation");
+  if (c.final_epochs > 0)
+    std::fprintf(stderr, "final training: %d x C=%d N=%d on %zu images for %.2f epochs each (--final-epochs), %s\n", members,
+                 final_channels, c.cells, train_all.size(), c.final_epochs,
+                 augment ? "with random crops and flips" : "without augmentation");
+  else
+    std::fprintf(stderr, "final training: %d x C=%d N=%d on %zu images for about %.0f s each (about %.1f epochs each), %s\n",
+                 members, final_channels, c.cells, train_all.size(), final_seconds / members, epochs_possible,
+                 augment ? "with random crops and flips" : "without augmentation");
   final_options.save_path = c.out + "/network.nasstate";  // network_<k>.nasstate: nas::load_network reads them back
   const nas::EnsembleResult ens =
       nas::ensemble_final_training(space, result.best, final_options, members, train_all, d.test);

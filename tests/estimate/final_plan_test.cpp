@@ -7,6 +7,7 @@
 #include <nas/tensor/thread_probe.hpp>
 
 #include <chrono>
+#include <limits>
 #include <vector>
 
 TEST_CASE("ensemble_size is the floor of the epochs over the epochs per network, between 1 and the most", "[estimate][plan]") {
@@ -133,4 +134,29 @@ TEST_CASE("fastest_index picks the highest rate and the earlier count on a tie",
   CHECK(nas::fastest_index({180.0, 180.0}) == 0);  // a tie keeps fewer threads
   CHECK(nas::fastest_index({1.0, 3.0, 2.0}) == 1);
   CHECK_THROWS_AS(nas::fastest_index({}), nas::ConfigError);
+}
+
+TEST_CASE("plan_final_epochs plans by epochs alone: given width and networks, or C=16 and one, augmenting from augment_from",
+          "[estimate][plan]") {
+  const nas::TrainingOptions recipe{.network = {.channels = 99, .cells = 2}, .epochs = 50.0, .batch_size = 32, .seed = 4};
+  const auto automatic = nas::plan_final_epochs(recipe, {}, 3.0);
+  CHECK(automatic.options.training.network.channels == 16);
+  CHECK(automatic.options.training.network.cells == 2);
+  CHECK(automatic.options.training.epochs == 3.0);
+  CHECK(automatic.options.training.batch_size == 32);
+  CHECK(automatic.members == 1);
+  CHECK_FALSE(automatic.augment);
+  CHECK(automatic.options.training.augment.pad == 0);
+  CHECK(automatic.options.seconds == 0.0);  // not timed: exactly the epochs
+  CHECK(automatic.options.stop_seconds == 0.0);
+  const auto given = nas::plan_final_epochs(recipe, {.channels = 24, .members = 3, .augment_from = 12.0}, 12.0);
+  CHECK(given.options.training.network.channels == 24);
+  CHECK(given.members == 3);
+  CHECK(given.augment);  // 12 epochs reach augment_from
+  CHECK(given.options.training.augment.pad == 2);
+  CHECK_FALSE(nas::plan_final_epochs(recipe, {.augment = nas::Rule::off}, 40.0).augment);
+  CHECK(nas::plan_final_epochs(recipe, {.augment = nas::Rule::on}, 1.0).augment);
+  for (double bad : {0.0, -1.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()})
+    CHECK_THROWS_WITH(nas::plan_final_epochs(recipe, {}, bad), Catch::Contains("plan_final_epochs: epochs"));
+  CHECK_THROWS_AS(nas::plan_final_epochs(recipe, {.members = -1}, 3.0), nas::ConfigError);
 }

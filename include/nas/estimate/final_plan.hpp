@@ -155,6 +155,27 @@ FinalPlan plan_final_training(const Space& space, const typename Space::Arch& ar
   return p;
 }
 
+/// A plan for `epochs` epochs per network, made without timing anything, so that it is
+/// the same on every machine: the width is `o.channels` (or `o.base_channels` when 0),
+/// the networks are `o.members` (or 1 when 0), and Rule::automatic augments from
+/// `o.augment_from` epochs. No time limit: FinalTrainingOptions::seconds and
+/// stop_seconds stay 0, so the networks train exactly `epochs` epochs.
+[[nodiscard]] inline FinalPlan plan_final_epochs(const TrainingOptions& training, const FinalPlanOptions& o, double epochs) {
+  o.validate("plan_final_epochs");
+  if (!(epochs > 0.0) || !std::isfinite(epochs))
+    throw ConfigError("plan_final_epochs: epochs (" + std::to_string(epochs) + ") must be a finite number > 0");
+  FinalPlan p;
+  p.options.training = training;
+  TrainingOptions& t = p.options.training;
+  t.network.channels = o.channels > 0 ? o.channels : o.base_channels;
+  t.epochs = epochs;
+  p.members = o.members > 0 ? o.members : 1;
+  p.epochs_per_network = epochs;
+  p.augment = augments(o.augment, epochs, o.augment_from);
+  if (p.augment) t.augment = o.augmentation;
+  return p;
+}
+
 /// Times training of `arch` on `data` with recipe `o` at each count of `probe` and
 /// returns the fastest (probe_thread_counts; rates in training images per second).
 /// Each count trains its own network seeded from `o.seed`; the probe's cosine horizon is
