@@ -12,9 +12,11 @@
 #include <nas/estimate/function.hpp>
 #include <nas/exec/driver.hpp>
 #include <nas/exec/serial.hpp>
+#include <nas/hw/latency_table.hpp>
 #include <nas/model/save.hpp>
 #include <nas/report/journal.hpp>
 #include <nas/search/random_search.hpp>
+#include <nas/space/chain_space.hpp>
 #include <nas/tensor/npy.hpp>
 
 namespace fs = std::filesystem;
@@ -53,15 +55,30 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1], data = argv[2];
-  for (const char* t : {"nb201_arch", "darts_genotype", "tables", "idx", "npy", "nasstate", "journal"}) fs::create_directories(out / t);
+  for (const char* t : {"nb201_arch", "darts_genotype", "chain_arch", "tables", "latency_table", "idx", "npy", "nasstate",
+                        "journal", "options"}) fs::create_directories(out / t);
 
   nas::Rng rng(1);
   const nas::Nb201Space nb201;
   const nas::CellSpace darts = nas::CellSpace::darts();
+  const nas::ChainSpace chain;
   for (int i = 0; i < 4; ++i) {
     write(out / "nb201_arch" / ("arch_" + std::to_string(i)), nb201.encode(nb201.sample(rng)));
     write(out / "darts_genotype" / ("genotype_" + std::to_string(i)), darts.encode(darts.sample(rng)));
   }
+  nas::Rng chain_rng(2);  // its own stream: the other seeds stay as they were
+  for (int i = 0; i < 4; ++i)
+    write(out / "chain_arch" / ("chain_" + std::to_string(i)), chain.encode(chain.sample(chain_rng)));
+
+  // A latency table of the smallest NB201 network (C = 1, N = 1, 4x4 input), as profiled.
+  const auto latency = nas::LatencyTable::profile(nb201, nas::NetworkInput{1, 4, 4, 2}, nas::NetworkOptions{.channels = 1, .cells = 1},
+                                                  {.warmup = 0, .rounds = 1, .repeats = 1, .min_sample_ms = 0.0});
+  write(out / "latency_table" / "nb201_c1.csv", latency.to_csv());
+
+  // Options as key=value lines: a default REA, Hyperband with a ladder, and a refused one.
+  write(out / "options" / "rea", "strategy=rea\npopulation=10\nsample=3\nevaluations=50\n");
+  write(out / "options" / "hyperband", "strategy=hyperband\neta=3\nrung=1\nrung=3\nrung=9\nnoise=0.1\ncost_seconds=100\n");
+  write(out / "options" / "bad_sample", "strategy=rea\npopulation=4\nsample=9\nmembers=2\nfinal_epochs=3\n");
 
   // Tables: a selector byte (0 accuracies, 1 latencies, 2 zero-cost scores), then the head
   // of the real table, plain and gzip-compressed.
