@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "nas/core/error.hpp"
@@ -87,6 +90,52 @@ inline void check_runs(const NetworkPlan& plan, const PlannedCell& pc, const Cel
   }
 }
 
+/// What every network built from a plan keeps of it: the plan (checked by plan_of), its
+/// architecture, input and options.
+template <class ArchT>
+class FromPlan {
+ public:
+  using Arch = ArchT;
+
+  [[nodiscard]] const Arch& arch() const noexcept { return arch_; }
+  [[nodiscard]] const NetworkInput& input() const noexcept { return plan_.input; }
+  [[nodiscard]] const NetworkOptions& options() const noexcept { return plan_.options; }
+  /// The plan the network was built from.
+  [[nodiscard]] const NetworkPlan& plan() const noexcept { return plan_; }
+
+ protected:
+  FromPlan(const NetworkPlan& plan, std::string_view space, const char* where)
+      : plan_(plan_of(plan, space, where)), arch_(std::get<Arch>(plan_.arch)) {}
+
+  NetworkPlan plan_;
+  Arch arch_;
+};
+
+/// A network of a plan whose ops run one after another in a Sequential, "body"
+/// (NAS-Bench-201's and ChainSpace's): forward, backward, shapes, MACs, trace and
+/// parameter paths ("body.<k>....") are the body's.
+template <class ArchT>
+class SequentialNetwork : public Module, public FromPlan<ArchT> {
+ public:
+  /// Logits [N, classes] for images [N, C, H, W].
+  const Tensor& forward(const Tensor& x) override {
+    const Tensor& y = body_.forward(x);
+    report_forward(body_, y);
+    return y;
+  }
+  const Tensor& backward(const Tensor& dy) override { return observed_backward(body_, dy); }
+  [[nodiscard]] Shape output_shape(const Shape& in) const override { return body_.output_shape(in); }
+  [[nodiscard]] double macs(const Shape& in) const override { return body_.macs(in); }
+  /// Multiply-accumulates per image of the network's own input.
+  [[nodiscard]] double macs() const { return body_.macs(this->input().batch(1)); }
+  int trace(Tracer& t, int x) override { return t.child("body", body_, x); }
+  void for_each_child(const std::function<void(const std::string&, Module&)>& f) override { f("body", body_); }
+
+ protected:
+  using FromPlan<ArchT>::FromPlan;
+  Sequential body_;
+};
+
 }  // namespace detail
 
 /// The NAS-Bench-201 network (Dong & Yang 2020, TinyNetwork): a 3x3 conv stem (no bias)
@@ -98,18 +147,12 @@ inline void check_runs(const NetworkPlan& plan, const PlannedCell& pc, const Cel
 /// Parameter paths: "body.<k>...." where body is the Sequential [stem conv, stem BN,
 /// cells and reduction blocks, last BN, ReLU, pooling, classifier].
 template <>
-class CellNetwork<Nb201Space> final : public Module {
+class CellNetwork<Nb201Space> final : public detail::SequentialNetwork<Nb201Arch> {
  public:
-  using Arch = Nb201Arch;
-
   /// Builds the network a plan of Nb201Space describes (plan_network()), drawing the
   /// weights op by op in plan order from Rng(plan.options.seed).
-  explicit CellNetwork(const NetworkPlan& plan)
-      : plan_(detail::plan_of(plan, "Nb201Space", "CellNetwork<Nb201Space>")),
-        arch_(std::get<Nb201Arch>(plan.arch)),
-        input_(plan.input),
-        options_(plan.options) {
-    Rng rng(options_.seed);
+  explicit CellNetwork(const NetworkPlan& plan) : SequentialNetwork(plan, "Nb201Space", "CellNetwork<Nb201Space>") {
+    Rng rng(options().seed);
     std::size_t i = 0;
     while (i < plan_.ops.size()) {
       const PlannedOp& op = plan_.ops[i];
@@ -131,35 +174,11 @@ class CellNetwork<Nb201Space> final : public Module {
   CellNetwork(const Nb201Space& space, const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
       : CellNetwork(plan_network(space, arch, input, options)) {}
 
-  /// Logits [N, classes] for images [N, C, H, W].
-  const Tensor& forward(const Tensor& x) override {
-    const Tensor& y = body_.forward(x);
-    report_forward(body_, y);
-    return y;
-  }
-  const Tensor& backward(const Tensor& dy) override { return observed_backward(body_, dy); }
-  [[nodiscard]] Shape output_shape(const Shape& in) const override { return body_.output_shape(in); }
-  [[nodiscard]] double macs(const Shape& in) const override { return body_.macs(in); }
-  /// Multiply-accumulates per image of the network's own input.
-  [[nodiscard]] double macs() const { return body_.macs(input_.batch(1)); }
   [[nodiscard]] std::string type_name() const override { return "CellNetwork<Nb201Space>"; }
-  int trace(Tracer& t, int x) override { return t.child("body", body_, x); }
-  void for_each_child(const std::function<void(const std::string&, Module&)>& f) override { f("body", body_); }
-
-  [[nodiscard]] const Arch& arch() const noexcept { return arch_; }
-  [[nodiscard]] const NetworkInput& input() const noexcept { return input_; }
-  [[nodiscard]] const NetworkOptions& options() const noexcept { return options_; }
   /// Edges that run per cell (edges on paths that cannot matter are skipped).
   [[nodiscard]] std::size_t running_edges_per_cell() const { return cells_.front()->dag().running_edges(); }
-  /// The plan the network was built from.
-  [[nodiscard]] const NetworkPlan& plan() const noexcept { return plan_; }
 
  private:
-  NetworkPlan plan_;
-  Arch arch_;
-  NetworkInput input_;
-  NetworkOptions options_;
-  Sequential body_;
   std::vector<detail::Nb201Cell*> cells_;
 };
 
@@ -312,18 +331,12 @@ class DartsBody : public Module {
 /// nodes. Then global average pooling and a linear classifier. A space without a
 /// reduction cell type uses the normal cell in the reduction positions.
 template <>
-class CellNetwork<CellSpace> final : public detail::DartsBody {
+class CellNetwork<CellSpace> final : public detail::DartsBody, public detail::FromPlan<CellArch> {
  public:
-  using Arch = CellArch;
-
   /// Builds the network a plan of CellSpace describes (plan_network()), drawing the
   /// weights op by op in plan order from Rng(plan.options.seed).
-  explicit CellNetwork(const NetworkPlan& plan)
-      : plan_(detail::plan_of(plan, "CellSpace", "CellNetwork<CellSpace>")),
-        arch_(std::get<CellArch>(plan.arch)),
-        input_(plan.input),
-        options_(plan.options) {
-    Rng rng(options_.seed);
+  explicit CellNetwork(const NetworkPlan& plan) : FromPlan(plan, "CellSpace", "CellNetwork<CellSpace>") {
+    Rng rng(options().seed);
     const std::size_t cells_begin = plan_.cells.empty() ? plan_.ops.size() : plan_.cells.front().first_op;
     for (std::size_t i = 0; i < cells_begin; ++i) stem_.add(make_op(plan_.ops[i], rng));
     for (std::size_t k = 0; k < plan_.cells.size(); ++k) {
@@ -350,20 +363,8 @@ class CellNetwork<CellSpace> final : public detail::DartsBody {
       : CellNetwork(plan_network(space, arch, input, options)) {}
 
   using detail::DartsBody::macs;
-  [[nodiscard]] double macs() const { return macs(input_.batch(1)); }
+  [[nodiscard]] double macs() const { return macs(input().batch(1)); }
   [[nodiscard]] std::string type_name() const override { return "CellNetwork<CellSpace>"; }
-
-  [[nodiscard]] const Arch& arch() const noexcept { return arch_; }
-  [[nodiscard]] const NetworkInput& input() const noexcept { return input_; }
-  [[nodiscard]] const NetworkOptions& options() const noexcept { return options_; }
-  /// The plan the network was built from.
-  [[nodiscard]] const NetworkPlan& plan() const noexcept { return plan_; }
-
- private:
-  NetworkPlan plan_;
-  Arch arch_;
-  NetworkInput input_;
-  NetworkOptions options_;
 };
 
 /// Builds the network of `arch` (heap-allocated, as optimizers keep pointers to its parameters).

@@ -116,48 +116,16 @@ namespace nas {
 ///
 /// Parameter paths: "body.<k>...." with k the op's position in the plan.
 template <>
-class CellNetwork<ChainSpace> final : public Module {
+class CellNetwork<ChainSpace> final : public detail::SequentialNetwork<ChainArch> {
  public:
-  using Arch = ChainArch;
-
-  explicit CellNetwork(const NetworkPlan& plan)
-      : plan_(detail::plan_of(plan, "ChainSpace", "CellNetwork<ChainSpace>")),
-        arch_(std::get<ChainArch>(plan.arch)),
-        input_(plan.input),
-        options_(plan.options) {
-    Rng rng(options_.seed);
+  explicit CellNetwork(const NetworkPlan& plan) : SequentialNetwork(plan, "ChainSpace", "CellNetwork<ChainSpace>") {
+    Rng rng(options().seed);
     for (const PlannedOp& op : plan_.ops) body_.add(make_op(op, rng));
   }
   CellNetwork(const ChainSpace& space, const Arch& arch, const NetworkInput& input, const NetworkOptions& options = {})
       : CellNetwork(plan_network(space, arch, input, options)) {}
 
-  /// Logits [N, classes] for images [N, C, H, W].
-  const Tensor& forward(const Tensor& x) override {
-    const Tensor& y = body_.forward(x);
-    report_forward(body_, y);
-    return y;
-  }
-  const Tensor& backward(const Tensor& dy) override { return observed_backward(body_, dy); }
-  [[nodiscard]] Shape output_shape(const Shape& in) const override { return body_.output_shape(in); }
-  [[nodiscard]] double macs(const Shape& in) const override { return body_.macs(in); }
-  /// Multiply-accumulates per image of the network's own input.
-  [[nodiscard]] double macs() const { return body_.macs(input_.batch(1)); }
   [[nodiscard]] std::string type_name() const override { return "CellNetwork<ChainSpace>"; }
-  int trace(Tracer& t, int x) override { return t.child("body", body_, x); }
-  void for_each_child(const std::function<void(const std::string&, Module&)>& f) override { f("body", body_); }
-
-  [[nodiscard]] const Arch& arch() const noexcept { return arch_; }
-  [[nodiscard]] const NetworkInput& input() const noexcept { return input_; }
-  [[nodiscard]] const NetworkOptions& options() const noexcept { return options_; }
-  /// The plan the network was built from.
-  [[nodiscard]] const NetworkPlan& plan() const noexcept { return plan_; }
-
- private:
-  NetworkPlan plan_;
-  Arch arch_;
-  NetworkInput input_;
-  NetworkOptions options_;
-  Sequential body_;
 };
 
 /// The network of a ChainSpace architecture (CellNetwork is the library's name for "the
