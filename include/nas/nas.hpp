@@ -70,6 +70,7 @@
 #include "nas/model/reference.hpp"
 #include "nas/model/save.hpp"
 #include "nas/model/supernet.hpp"
+#include "nas/model/mixed_op.hpp"
 
 // estimate
 #include "nas/estimate/cached.hpp"
