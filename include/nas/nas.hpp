@@ -71,6 +71,8 @@
 #include "nas/model/save.hpp"
 #include "nas/model/supernet.hpp"
 #include "nas/model/mixed_op.hpp"
+#include "nas/search/darts.hpp"
+#include "nas/search/differentiable.hpp"
 
 // estimate
 #include "nas/estimate/cached.hpp"

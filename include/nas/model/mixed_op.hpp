@@ -102,6 +102,15 @@ struct SigmoidRelaxation {
       dalpha[s.ops[i]] += w * (1.0 - w) * dw[i];
     }
   }
+  /// Adds `weight` times the gradient of Fair DARTS' zero-one loss (eq. 5) of the row,
+  /// -sum_k (sigmoid(alpha_k) - 1/2)^2, which pushes every weight towards 0 or 1 (the
+  /// search divides the paper's w01 by the number of alphas, the loss being their mean).
+  void regularize(std::span<const float> alpha, double weight, std::span<double> dalpha) const {
+    for (std::size_t k = 0; k < alpha.size(); ++k) {
+      const double w = sigmoid(alpha[k]);
+      dalpha[k] += weight * -2.0 * (w - 0.5) * w * (1.0 - w);
+    }
+  }
   static double sigmoid(double a) { return 1.0 / (1.0 + std::exp(-a)); }
 };
 
