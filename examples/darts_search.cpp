@@ -59,7 +59,8 @@ double resident_mib() {
 
 // One panel per row (edge) of relaxed op weights against the epoch, stacked two per line.
 void write_alpha_figure(const std::string& path, const std::string& title, const std::vector<std::string>& rows,
-                        const std::vector<std::string>& ops, const std::vector<nas::EdgeWeights>& per_epoch) {
+                        const std::vector<std::string>& ops, const std::vector<nas::EdgeWeights>& per_epoch,
+                        std::size_t first_epoch) {
   const int w = 460, h = 230, cols = 2;
   const int nrows = static_cast<int>((rows.size() + cols - 1) / cols);
   std::string out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(cols * w) + "\" height=\"" +
@@ -67,11 +68,11 @@ void write_alpha_figure(const std::string& path, const std::string& title, const
                     title + "</text>\n";
   for (std::size_t r = 0; r < rows.size(); ++r) {
     nas::LineChart chart({.title = "edge " + rows[r], .x_label = "epoch", .y_label = "weight", .width = w, .height = h,
-                          .y_min = 0.0, .y_max = 1.0, .legend = r == 0});
+                          .legend = r == 1});
     for (std::size_t k = 0; k < ops.size(); ++k) {
       std::vector<double> x, y;
       for (std::size_t e = 0; e < per_epoch.size(); ++e) {
-        x.push_back(static_cast<double>(e));
+        x.push_back(static_cast<double>(first_epoch + e));
         y.push_back(per_epoch[e][r][k]);
       }
       chart.add(ops[k], x, y);
@@ -164,7 +165,7 @@ int search(const Args& a, const Space& space, const Strategy& strategy, const na
           csv << res.first_epoch + e << "," << res.row_names[r] << "," << res.op_names[k] << "," << evolution[e][r][k] << "\n";
     if (!evolution.empty())
       write_alpha_figure((dir / "alpha.svg").string(), Strategy::name() + ", seed " + std::to_string(a.seed) + ": relaxed alpha per edge",
-                         res.row_names, res.op_names, evolution);
+                         res.row_names, res.op_names, evolution, res.first_epoch);
     std::printf("wrote %s/result.json, alpha.csv, alpha.svg\n", a.out.c_str());
   }
   return 0;

@@ -71,8 +71,6 @@
 #include "nas/model/save.hpp"
 #include "nas/model/supernet.hpp"
 #include "nas/model/mixed_op.hpp"
-#include "nas/search/darts.hpp"
-#include "nas/search/differentiable.hpp"
 
 // estimate
 #include "nas/estimate/cached.hpp"
@@ -100,6 +98,8 @@
 #include "nas/search/asha.hpp"
 #include "nas/search/categorical.hpp"
 #include "nas/search/categorical_view.hpp"
+#include "nas/search/darts.hpp"
+#include "nas/search/differentiable.hpp"
 #include "nas/search/evolution.hpp"
 #include "nas/search/factory.hpp"
 #include "nas/search/hyperband.hpp"
