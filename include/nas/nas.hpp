@@ -70,6 +70,7 @@
 #include "nas/model/reference.hpp"
 #include "nas/model/save.hpp"
 #include "nas/model/supernet.hpp"
+#include "nas/model/mixed_op.hpp"
 
 // estimate
 #include "nas/estimate/cached.hpp"
@@ -97,6 +98,8 @@
 #include "nas/search/asha.hpp"
 #include "nas/search/categorical.hpp"
 #include "nas/search/categorical_view.hpp"
+#include "nas/search/darts.hpp"
+#include "nas/search/differentiable.hpp"
 #include "nas/search/evolution.hpp"
 #include "nas/search/factory.hpp"
 #include "nas/search/hyperband.hpp"

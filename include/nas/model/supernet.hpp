@@ -452,6 +452,13 @@ class Supernet<CellSpace> final : public detail::DartsBody {
   }
   [[nodiscard]] std::size_t num_ops() const noexcept { return ops_.size(); }
   [[nodiscard]] const std::vector<std::string>& op_names() const noexcept { return ops_; }
+  // -- for differentiable search (search/differentiable.hpp) --
+  /// Cell inputs (2 in DARTS) and intermediate nodes (4) per cell.
+  [[nodiscard]] int num_inputs() const noexcept { return inputs_; }
+  [[nodiscard]] int num_nodes() const noexcept { return nodes_; }
+  /// Whether the reduction cells have a choice of their own (CellKind::reduce).
+  [[nodiscard]] bool has_reduction() const noexcept { return has_reduction_; }
+  // --
   /// The choice cell k follows (CellKind::normal for every cell of a space without reductions).
   [[nodiscard]] CellKind kind(std::size_t k) const { return kind_of(cells_.at(k)); }
   /// Cell k's DAG (plans(), has_run(), op_runs()).
