@@ -96,6 +96,7 @@
 // search
 #include "nas/search/asha.hpp"
 #include "nas/search/categorical.hpp"
+#include "nas/search/categorical_policy.hpp"
 #include "nas/search/categorical_view.hpp"
 #include "nas/search/evolution.hpp"
 #include "nas/search/factory.hpp"
