@@ -104,6 +104,7 @@
 #include "nas/search/local_search.hpp"
 #include "nas/search/nb201_protocol.hpp"
 #include "nas/search/nsga2.hpp"
+#include "nas/search/oneshot.hpp"
 #include "nas/search/random_search.hpp"
 #include "nas/search/reinforce.hpp"
 #include "nas/search/stopping.hpp"
