@@ -78,6 +78,7 @@
 #include "nas/estimate/function.hpp"
 #include "nas/estimate/nb201_table.hpp"
 #include "nas/estimate/ranking.hpp"
+#include "nas/estimate/supernet_estimator.hpp"
 #include "nas/estimate/synthetic.hpp"
 #include "nas/estimate/tabular.hpp"
 #include "nas/estimate/trained.hpp"

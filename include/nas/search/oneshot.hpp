@@ -444,6 +444,11 @@ class FewShotSupernet {
     return sub(static_cast<std::size_t>(categorical(*space_).to_choices(arch).at(decision_)));
   }
 
+  /// for_arch as a SupernetEstimator router; this object must outlive it.
+  [[nodiscard]] std::function<Supernet<Space>&(const Arch&)> router() {
+    return [this](const Arch& a) -> Supernet<Space>& { return for_arch(a); };
+  }
+
   /// Trains every sub-supernet with `trainer` (its options, the split decision held at
   /// the sub-supernet's choice); one OneShotStats per sub-supernet.
   template <class Sampler>
