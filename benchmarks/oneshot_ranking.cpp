@@ -53,6 +53,7 @@ struct Settings {
   std::string fewshot_samplers = "uniform";
   int channels = 16, cells = 1, threads = 2;
   std::uint64_t seed = 0;
+  bool standalone = true;  ///< false: only train and score supernets (another process computes the rest)
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -126,10 +127,17 @@ int run(const Settings& st, const std::string& command) {
                               .seed = st.seed, .cache_size = 0};
   nas::TrainedEstimator<nas::Nb201Space> standalone(space, train, valid, recipe);
   std::vector<double> sa_acc, sa_secs, nb_test;
-  for (std::size_t i = 0; i < archs.size(); ++i) {
+  for (std::size_t i = 0; i < archs.size() && st.standalone; ++i) {
     const std::string code = space.encode(archs[i]);
+    // A cached row counts only if it was made with this recipe and data.
+    const std::string recipe_key = std::to_string(st.standalone_epochs) + "," + std::to_string(train.size()) + "," +
+                                   std::to_string(valid.size()) + "," + std::to_string(st.channels) + "," +
+                                   std::to_string(st.cells);
+    auto same_recipe = [&](const std::vector<std::string>& row) {
+      return row.size() >= 8 && row[3] + "," + row[4] + "," + row[5] + "," + row[6] + "," + row[7] == recipe_key;
+    };
     auto it = cached.find(code);
-    if (it == cached.end()) {
+    if (it == cached.end() || !same_recipe(it->second)) {
       const auto e = standalone.evaluate(archs[i]);
       const double acc = e.ok() ? e.score : std::nan("");
       append_line(sa_path, "arch,valid_accuracy,train_seconds,epochs,train_images,valid_images,channels,cells",
@@ -229,6 +237,8 @@ int run(const Settings& st, const std::string& command) {
     costs = read_keyed(cost_path, 1);
   }
 
+  if (!st.standalone) return 0;
+
   // Ranking diagnostics.
   nlohmann::json j;
   j["command"] = command;
@@ -307,11 +317,14 @@ int main(int argc, char** argv) {
   app.add_option("--cells", st.cells, "N");
   app.add_option("--threads", st.threads, "threads");
   app.add_option("--seed", st.seed, "seed");
+  bool no_standalone = false;
+  app.add_flag("--no-standalone", no_standalone, "only train and score the supernets (the stand-alone cache and the summary are left to another run)");
   if (auto status = nas::parse_command_line(app, argc, argv)) return *status;
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   return nas::run_program("oneshot_ranking", [&] {
     st.out = out;
+    st.standalone = !no_standalone;
     nas::require_in_range("--archs", st.archs, std::size_t{5}, nas::Nb201Space::num_archs);
     nas::require_in_range("--train-images", st.train_images, std::size_t{64}, std::size_t{50000});
     nas::require_in_range("--valid-images", st.valid_images, std::size_t{10}, std::size_t{10000});
