@@ -54,6 +54,7 @@ struct Settings {
   int channels = 16, cells = 1, threads = 2;
   std::uint64_t seed = 0;
   bool standalone = true;  ///< false: only train and score supernets (another process computes the rest)
+  bool summary_only = false;  ///< true: train nothing, summarise what the caches hold
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -182,6 +183,7 @@ int run(const Settings& st, const std::string& command) {
     return false;
   };
   for (const auto& sampler : split_list(st.samplers)) {
+    if (st.summary_only) break;
     bool need = false, need_few = false;
     for (const auto& c : configs)
       if (c.sampler == sampler && missing(c.name)) (c.fewshot ? need_few : need) = true;
@@ -253,6 +255,11 @@ int run(const Settings& st, const std::string& command) {
          "top10_overlap_nb201,supernet_train_seconds,fewshot_train_seconds,scoring_seconds\n";
   std::map<std::string, std::vector<double>> by_config;
   for (const auto& c : configs) {
+    if (missing(c.name) || !costs.count(c.name)) {
+      std::printf("%-26s not scored (run it again to compute what is missing)\n", c.name.c_str());
+      j["not_run"].push_back(c.name);
+      continue;
+    }
     std::vector<double> s;
     for (const auto& a : archs) s.push_back(std::stod(scores.at(c.name + "," + space.encode(a)).at(2)));
     by_config[c.name] = s;
@@ -277,6 +284,7 @@ int run(const Settings& st, const std::string& command) {
                                       std::to_string(archs.size()) + " cells",
                              .x_label = "stand-alone Fashion-MNIST validation accuracy (%)",
                              .y_label = "supernet validation accuracy (%)"});
+    if (!by_config.count(sampler + " recal") || !by_config.count(sampler + " no-recal")) continue;
     chart.add("recalibrated BN", sa_acc, by_config.at(sampler + " recal"));
     chart.add("training BN statistics", sa_acc, by_config.at(sampler + " no-recal"));
     if (by_config.count(sampler + " few-shot recal")) chart.add("few-shot, recalibrated", sa_acc, by_config.at(sampler + " few-shot recal"));
@@ -318,6 +326,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", st.threads, "threads");
   app.add_option("--seed", st.seed, "seed");
   bool no_standalone = false;
+  app.add_flag("--summary-only", st.summary_only, "train nothing: summarise the cached scores (configs not scored are listed)");
   app.add_flag("--no-standalone", no_standalone, "only train and score the supernets (the stand-alone cache and the summary are left to another run)");
   if (auto status = nas::parse_command_line(app, argc, argv)) return *status;
   std::string command;

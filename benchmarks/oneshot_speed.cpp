@@ -13,6 +13,7 @@
 #include <nas/space/nb201_space.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -48,7 +49,11 @@ std::vector<double> numbers_after_ok(const std::string& reply) {
   in >> ok;
   if (ok != "ok") throw nas::Error("PyTorch peer: " + reply);
   std::vector<double> v;
-  for (double x; in >> x;) v.push_back(x);
+  for (std::string word; in >> word;) {
+    char* end = nullptr;
+    const double x = std::strtod(word.c_str(), &end);
+    if (end != word.c_str() && *end == '\0') v.push_back(x);  // numbers only ("params 123" gives 123)
+  }
   return v;
 }
 
