@@ -79,6 +79,7 @@
 #include "nas/estimate/function.hpp"
 #include "nas/estimate/nb201_table.hpp"
 #include "nas/estimate/ranking.hpp"
+#include "nas/estimate/supernet_estimator.hpp"
 #include "nas/estimate/synthetic.hpp"
 #include "nas/estimate/tabular.hpp"
 #include "nas/estimate/trained.hpp"
@@ -97,6 +98,7 @@
 // search
 #include "nas/search/asha.hpp"
 #include "nas/search/categorical.hpp"
+#include "nas/search/categorical_policy.hpp"
 #include "nas/search/categorical_view.hpp"
 #include "nas/search/darts.hpp"
 #include "nas/search/differentiable.hpp"
@@ -106,6 +108,7 @@
 #include "nas/search/local_search.hpp"
 #include "nas/search/nb201_protocol.hpp"
 #include "nas/search/nsga2.hpp"
+#include "nas/search/oneshot.hpp"
 #include "nas/search/random_search.hpp"
 #include "nas/search/reinforce.hpp"
 #include "nas/search/stopping.hpp"
