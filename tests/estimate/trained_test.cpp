@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <stop_token>
 #include <thread>
 #include <vector>
 
@@ -493,4 +494,34 @@ TEST_CASE("the epoch sink reaches through Cached to the trained estimator on a m
   ctx.evaluate(arch);  // a hit: nothing trains
   CHECK(log.epochs.size() == 1);
   CHECK(cached.hits() == 1);
+}
+
+TEST_CASE("an executor's evaluation trains on the worker's share of threads and leaves the caller's count alone",
+          "[estimate][trained][threads]") {
+  const auto& d = synthetic();
+  nas::set_num_threads(1);
+  auto shared = tiny(1.0);
+  shared.threads = 0;  // take the share the context gives
+  nas::TrainedEstimator<nas::Nb201Space> est({}, d.train, d.test, shared);
+  nas::Evaluation on_worker;
+  std::thread worker([&] {
+    nas::EvalContext ctx{.trial_id = 0, .worker = 0, .threads = 2};
+    on_worker = est.evaluate(conv_arch, {}, ctx);
+  });
+  worker.join();
+  REQUIRE(on_worker.ok());
+  CHECK(on_worker.metrics.get_or(nas::metric::threads, 0) == 2.0);
+  CHECK(nas::num_threads() == 1);
+  // A fixed count wins over the share; a stopped run's evaluation fails before training.
+  auto fixed = tiny(1.0);
+  fixed.threads = 1;
+  nas::TrainedEstimator<nas::Nb201Space> pinned({}, d.train, d.test, fixed);
+  nas::EvalContext ctx{.threads = 2};
+  CHECK(pinned.evaluate(conv_arch, {}, ctx).metrics.get_or(nas::metric::threads, 0) == 1.0);
+  std::stop_source stop;
+  stop.request_stop();
+  nas::EvalContext stopped{.threads = 2, .stop = stop.get_token()};
+  const auto e = pinned.evaluate(conv_arch, {}, stopped);
+  CHECK_FALSE(e.ok());
+  CHECK(e.reason.find("stopped") != std::string::npos);
 }

@@ -17,6 +17,8 @@ inline constexpr std::string_view train_seconds = "train_seconds";
 inline constexpr std::string_view epochs_total = "epochs_total";
 /// Epochs a resumed network had trained before this call (0: trained from scratch).
 inline constexpr std::string_view resumed_from_epochs = "resumed_from_epochs";
+/// Threads the evaluation's training ran on.
+inline constexpr std::string_view threads = "threads";
 /// Learnable scalars of the network (a count, not millions).
 inline constexpr std::string_view params = "params";
 /// Multiply-accumulates of one forward pass per image (a count). NAS-Bench-201 and most

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "nas/core/ask_tell.hpp"
 #include "nas/core/callbacks.hpp"
 #include "nas/core/concepts.hpp"
 #include "nas/core/error.hpp"
@@ -302,8 +303,37 @@ class TrainedEstimator {
   /// each epoch that finishes: a strategy's RunContext passes one that reaches the run's
   /// callbacks.
   Evaluation evaluate(const Arch& arch, Fidelity fidelity, const EpochSink& on_epoch) {
-    const auto t0 = std::chrono::steady_clock::now();
     if (options_.threads > 0) set_num_threads(options_.threads);
+    return evaluate_here(arch, fidelity, on_epoch);
+  }
+
+  /// As evaluate(arch, fidelity, ctx.epochs), as an executor's driver calls it: with
+  /// TrainingOptions::threads at 0 the training uses `ctx.threads`, the worker's share of
+  /// the cores (set for the calling thread only, as every thread count is); a fixed
+  /// `threads` wins. An evaluation asked after the run has stopped fails at once.
+  Evaluation evaluate(const Arch& arch, Fidelity fidelity, EvalContext& ctx) {
+    if (ctx.stop.stop_requested()) return Evaluation::failed("stopped: the run no longer wants this evaluation");
+    set_num_threads(options_.threads > 0 ? options_.threads : static_cast<int>(std::max(1u, ctx.threads)));
+    return evaluate_here(arch, fidelity, ctx.epochs);
+  }
+
+  [[nodiscard]] const Space& space() const noexcept { return space_; }
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+  /// The training and validation images in use (after the max_train / max_valid caps).
+  [[nodiscard]] const Dataset& train_data() const noexcept { return *train_; }
+  [[nodiscard]] const Dataset& valid_data() const noexcept { return *valid_; }
+  /// Networks currently kept for resuming.
+  [[nodiscard]] std::size_t cached() const noexcept { return cache_.size(); }
+  /// Epochs a cached network of `arch` has trained (0 if none is cached).
+  [[nodiscard]] double cached_epochs(const Arch& arch) const {
+    for (const auto& r : cache_)
+      if (r->arch() == arch) return r->epochs_done();
+    return 0.0;
+  }
+
+ private:
+  Evaluation evaluate_here(const Arch& arch, Fidelity fidelity, const EpochSink& on_epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
     const double epochs = fidelity.is_default() ? options_.epochs : fidelity.epochs;
     if (epochs > options_.horizon() * (1.0 + 1e-9))
       throw ConfigError("TrainedEstimator::evaluate: fidelity " + std::to_string(epochs) + " epochs exceeds max_epochs (" +
@@ -335,7 +365,7 @@ class TrainedEstimator {
     Evaluation e;
     e.score = v.accuracy;
     e.epochs = static_cast<double>(target - steps_before) / static_cast<double>(run->steps_per_epoch());
-    e.metrics.reserve(9);
+    e.metrics.reserve(10);
     e.metrics.set(metric::valid_accuracy, v.accuracy)
         .set(metric::valid_loss, v.loss)
         .set(metric::train_loss, run->last_train_loss())
@@ -343,27 +373,13 @@ class TrainedEstimator {
         .set(metric::params, static_cast<double>(net.num_parameters()))
         .set(metric::macs, net.macs())
         .set(metric::epochs_total, run->epochs_done())
-        .set(metric::resumed_from_epochs, resumed_from);
+        .set(metric::resumed_from_epochs, resumed_from)
+        .set(metric::threads, static_cast<double>(num_threads()));
     put_cached(std::move(run));
     e.cost_seconds = seconds_since(t0);
     return e;
   }
 
-  [[nodiscard]] const Space& space() const noexcept { return space_; }
-  [[nodiscard]] const Options& options() const noexcept { return options_; }
-  /// The training and validation images in use (after the max_train / max_valid caps).
-  [[nodiscard]] const Dataset& train_data() const noexcept { return *train_; }
-  [[nodiscard]] const Dataset& valid_data() const noexcept { return *valid_; }
-  /// Networks currently kept for resuming.
-  [[nodiscard]] std::size_t cached() const noexcept { return cache_.size(); }
-  /// Epochs a cached network of `arch` has trained (0 if none is cached).
-  [[nodiscard]] double cached_epochs(const Arch& arch) const {
-    for (const auto& r : cache_)
-      if (r->arch() == arch) return r->epochs_done();
-    return 0.0;
-  }
-
- private:
   static double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }

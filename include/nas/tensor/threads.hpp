@@ -15,36 +15,41 @@
 namespace nas {
 
 namespace detail {
+inline int default_thread_count() {
+  if (const char* env = std::getenv("NAS_NUM_THREADS")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end == env || *end != '\0' || v < 1 || v > 4096)
+      throw ConfigError(std::string("NAS_NUM_THREADS: '") + env + "' is not a thread count (expected an integer >= 1)");
+    return static_cast<int>(v);
+  }
+  return 1;
+}
+// Each thread has its own count, so that concurrent evaluations on an executor's
+// workers set their share without changing each other's (or the caller's).
 inline int& thread_count_storage() {
-  static int n = [] {
-    if (const char* env = std::getenv("NAS_NUM_THREADS")) {
-      char* end = nullptr;
-      const long v = std::strtol(env, &end, 10);
-      if (end == env || *end != '\0' || v < 1 || v > 4096)
-        throw ConfigError(std::string("NAS_NUM_THREADS: '") + env + "' is not a thread count (expected an integer >= 1)");
-      return static_cast<int>(v);
-    }
-    return 1;
-  }();
+  thread_local int n = default_thread_count();
   return n;
 }
 }  // namespace detail
 
-/// Sets the number of threads for OpenMP regions and Eigen's products. Results are
-/// bit-identical for a given seed and thread count. The default is 1, or the value of
-/// the environment variable NAS_NUM_THREADS.
+/// Sets the number of threads the calling thread's parallel work uses: nas's own loops,
+/// the OpenMP regions it starts, and Eigen's products (which follow OpenMP's setting of
+/// the calling thread). Results are bit-identical for a given seed and thread count. The
+/// setting belongs to the calling thread: a thread starts with the default, 1 or the
+/// value of the environment variable NAS_NUM_THREADS, and an executor's worker sets its
+/// own share (EvalContext::threads) without touching anyone else's.
 inline void set_num_threads(int n) {
   if (n < 1) throw ConfigError("nas::set_num_threads: " + std::to_string(n) + " threads (expected >= 1)");
   detail::thread_count_storage() = n;
 #if defined(_OPENMP)
-  omp_set_num_threads(n);
+  omp_set_num_threads(n);  // this thread's ICV; Eigen reads omp_get_max_threads() when not told otherwise
 #endif
-  Eigen::setNbThreads(n);
 }
 
-/// The current thread count (applies NAS_NUM_THREADS on first use).
+/// The calling thread's thread count (applies NAS_NUM_THREADS on first use).
 inline int num_threads() {
-  static const bool applied = [] {
+  thread_local const bool applied = [] {
     set_num_threads(detail::thread_count_storage());
     return true;
   }();
