@@ -1,7 +1,7 @@
 // Search steps of first-order DARTS and of GDAS on the NAS-Bench-201 supernet (N = 1, C = 16, 1x28x28 images,
 // batch 64), nas against the same supernet in PyTorch (benchmarks/darts_torch.py), alternating in one run.
 //
-//     flock /work/wt/_measure.lock darts_vs_torch --threads 2 --repeats 3 --steps 3 --json benchmarks/reports/darts_speed.json
+//     darts_vs_torch --threads 2 --repeats 3 --steps 3 --json benchmarks/reports/darts_speed.json
 //
 // A step is one alpha step (validation batch) and one w step (training batch). An epoch over 10,000 images
 // (half for w, half for alpha) is 78 such steps; its time is given as 78 x the median step.

@@ -1,7 +1,7 @@
 // One single-path supernet training epoch (NB201, N=1, C=16, batch 64, 10,000 images of 1x28x28) in nas and in
 // PyTorch (benchmarks/oneshot_torch.py; default layout and channels_last), side by side in one run: the same paths
 // in the same order, the same optimizer (SGD, Nesterov momentum 0.9, weight decay 5e-4, clipping at 5).
-// Run it alone on the machine: flock /work/wt/_measure.lock oneshot_speed --out benchmarks/reports
+// Run it alone on the machine: oneshot_speed --out benchmarks/reports
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
