@@ -262,7 +262,8 @@ class TrainingRun {
 /// validation split, never on a test set. The score is the validation accuracy in
 /// percent; metrics (names in nas/core/metrics.hpp): valid_accuracy, valid_loss,
 /// train_loss, train_seconds, params, macs (multiply-accumulates per image),
-/// epochs_total, resumed_from_epochs. cost_seconds is the measured time of the call.
+/// epochs_total, resumed_from_epochs, threads (the count it trained on). cost_seconds is
+/// the measured time of the call.
 ///
 /// Resuming: the last `cache_size` trained networks (weights, BN statistics, momentum,
 /// batch order, steps done) are kept by architecture. Asked for an architecture it has
