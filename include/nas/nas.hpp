@@ -74,6 +74,7 @@
 
 // estimate
 #include "nas/estimate/cached.hpp"
+#include "nas/estimate/final_accuracy.hpp"
 #include "nas/estimate/final_plan.hpp"
 #include "nas/estimate/final_training.hpp"
 #include "nas/estimate/function.hpp"
