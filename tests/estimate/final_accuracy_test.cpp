@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nas/data/synthetic.hpp>
@@ -187,4 +188,14 @@ TEST_CASE("FinalAccuracy over real training: a Hyperband run gives curve points,
     CHECK(t.eval.score >= acc);  // 60 s is far more training than a few epochs on 256 images
     CHECK(t.eval.score <= 100.0);
   }
+}
+
+TEST_CASE("FinalAccuracy made from a temporary owns its estimator", "[final-accuracy]") {
+  nas::FinalAccuracy owned(Fixed{}, options(100.0));
+  static_assert(std::is_same_v<decltype(owned), nas::FinalAccuracy<Fixed>>);
+  Fixed inner;
+  nas::FinalAccuracy referring(inner, options(100.0));
+  static_assert(std::is_same_v<decltype(referring), nas::FinalAccuracy<Fixed&>>);
+  CHECK(owned.evaluate(fast_cell, nas::Fidelity{1}).score == Approx(referring.evaluate(fast_cell, nas::Fidelity{1}).score));
+  CHECK(inner.calls == 1);
 }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -181,20 +182,27 @@ struct FinalAccuracyOptions {
 /// machine's load; a cell evaluated again without new training (a cached run) keeps the
 /// pace it was first measured at. Est: an Estimator whose score is an accuracy in percent
 /// and whose evaluations carry `train_seconds` and `epochs_total` (TrainedEstimator's do).
+/// Made from an lvalue it refers to that estimator; from a temporary it owns it (one
+/// objective per worker: `per_worker([&](std::size_t) { return FinalAccuracy(
+/// TrainedEstimator(...), options); })`).
 template <class Est>
 class FinalAccuracy {
+  using Inner = std::remove_reference_t<Est>;
+
  public:
-  FinalAccuracy(Est& inner, FinalAccuracyOptions options) : inner_(&inner), opt_(options) { opt_.validate("FinalAccuracy"); }
+  FinalAccuracy(Est&& inner, FinalAccuracyOptions options) : inner_(std::forward<Est>(inner)), opt_(options) {
+    opt_.validate("FinalAccuracy");
+  }
 
   template <class Arch>
   Evaluation evaluate(const Arch& arch, Fidelity fidelity) {
-    static_assert(check_estimator<Est, Arch>());
-    return score(arch, inner_->evaluate(arch, fidelity));
+    static_assert(check_estimator<Inner, Arch>());
+    return score(arch, inner_.evaluate(arch, fidelity));
   }
   template <class Arch>
-    requires requires(Est& e, const Arch& a, Fidelity f, EvalContext& c) { e.evaluate(a, f, c); }
+    requires requires(Inner& e, const Arch& a, Fidelity f, EvalContext& c) { e.evaluate(a, f, c); }
   Evaluation evaluate(const Arch& arch, Fidelity fidelity, EvalContext& context) {
-    return score(arch, inner_->evaluate(arch, fidelity, context));
+    return score(arch, inner_.evaluate(arch, fidelity, context));
   }
 
   [[nodiscard]] const FinalAccuracyOptions& options() const noexcept { return opt_; }
@@ -229,9 +237,12 @@ class FinalAccuracy {
     std::mutex mutex;
     std::unordered_map<std::size_t, double> by_arch;
   };
-  Est* inner_;
+  Est inner_;
   FinalAccuracyOptions opt_;
   std::shared_ptr<Paces> pace_ = std::make_shared<Paces>();
 };
+
+template <class Est>
+FinalAccuracy(Est&&, FinalAccuracyOptions) -> FinalAccuracy<Est>;
 
 }  // namespace nas
