@@ -14,6 +14,7 @@
 #include <nas/data/fashion_mnist.hpp>
 #include <nas/data/normalize.hpp>
 #include <nas/data/split.hpp>
+#include <nas/estimate/final_accuracy.hpp>
 #include <nas/estimate/final_plan.hpp>
 #include <nas/estimate/final_training.hpp>
 #include <nas/estimate/trained.hpp>
@@ -57,6 +58,7 @@ using clock_type = std::chrono::steady_clock;
 
 struct Config {
   std::string strategy = "rea";
+  std::string objective = "accuracy";  // or "final": nas::FinalAccuracy
   double budget = 900.0;
   double search_fraction = 0.4;
   std::size_t subset = 2000;
@@ -147,6 +149,12 @@ int job_main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--resume", c.resume, "continue the search journaled in this file (same options; a fresh search budget)");
+  app.add_option("--objective", c.objective,
+                 "what the search ranks cells by: accuracy (the candidates' validation accuracy) or final (the accuracy "
+                 "predicted after the final training the time left affords, from that and each cell's measured training "
+                 "pace: nas::FinalAccuracy, docs/final_accuracy.md)")
+      ->check(CLI::IsMember({"accuracy", "final"}))
+      ->capture_default_str();
   app.add_option("--budget", c.budget, "wall-clock seconds for the whole run (search + final training)")->capture_default_str();
   app.add_option("--search-fraction", c.search_fraction, "share of the budget given to the search")->capture_default_str();
   app.add_option("--subset", c.subset, "training images used to score candidates")->capture_default_str();
@@ -242,6 +250,10 @@ int job_main(int argc, char** argv) {
   if (c.latency_target < 0 || (c.latency_target > 0 && (c.workers > 1 || !c.resume.empty()))) {
     std::cerr << "search_fashion_mnist: --latency-target " << c.latency_target
               << " must be > 0 ms, and runs with --workers 1 and without --resume\n";
+    return 2;
+  }
+  if (c.objective == "final" && (c.latency_target > 0 || c.workers > 1 || !c.resume.empty())) {
+    std::cerr << "search_fashion_mnist: --objective final runs with --workers 1, without --resume and without --latency-target\n";
     return 2;
   }
   std::shared_ptr<const nas::LatencyTable> latency_table;
@@ -341,6 +353,23 @@ int job_main(int argc, char** argv) {
     if (!latency_table) latency_table = this_machine_latency(c, space, in, latency_network(c, fixed_channels));
     latency.emplace(latency_table, space, in, latency_network(c, fixed_channels));
   }
+  std::optional<nas::FinalAccuracyOptions> final_objective;
+  if (c.objective == "final") {
+    // The final training's length is the budget after the search less what the plan
+    // keeps back; its pace per image is the candidates' scaled by the FLOPs of a typical
+    // cell at the final width over those at the search width.
+    const auto typical = space.decode(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+    const auto macs = [&](int channels) {
+      return nas::make_network(space, typical, nas::NetworkInput::of(split.train), {.channels = channels, .cells = c.cells})->macs();
+    };
+    final_objective = nas::FinalAccuracyOptions{
+        .final_seconds = std::max(1.0, c.budget * (1.0 - c.search_fraction) - nas::FinalPlanOptions{}.reserve_seconds),
+        .search_images_per_epoch = static_cast<double>(estimator.train_data().size()),
+        .slowdown = macs(fixed_channels > 0 ? fixed_channels : 16) / macs(c.search_channels)};
+    std::fprintf(stderr, "search: ranking by the accuracy predicted after %.0f s of final training (pace %.2f times the candidates')\n",
+                 final_objective->final_seconds, final_objective->slowdown);
+  }
   const auto search = [&]() -> nas::Result<nas::Nb201Arch> {
     nas::Budget search_budget{.wall_seconds = search_seconds};
     if (c.trials > 0) search_budget.evaluations = c.trials;
@@ -348,6 +377,11 @@ int job_main(int argc, char** argv) {
       if (latency) {  // --latency-target: the MnasNet reward of accuracy and this machine's latency
         nas::MnasReward reward(estimator, *latency, nas::MnasRewardOptions::soft(c.latency_target));
         return strategy.run(space, reward, search_budget, nas::ProgressBar({.every = 1}),
+                            nas::make_journal(c.out + "/journal.jsonl", space));
+      }
+      if (final_objective) {  // --objective final: the accuracy the final training's time is predicted to give
+        nas::FinalAccuracy objective(estimator, *final_objective);
+        return strategy.run(space, objective, search_budget, nas::ProgressBar({.every = 1}),
                             nas::make_journal(c.out + "/journal.jsonl", space));
       }
       return strategy.run(space, estimator, search_budget, nas::ProgressBar({.every = 1}),
@@ -477,6 +511,8 @@ int job_main(int argc, char** argv) {
   nlohmann::json j;
   j["winner"] = winner;
   j["strategy"] = c.strategy;
+  j["objective"] = c.objective;
+  if (final_objective) j["search_predicted_final_accuracy"] = result.best_eval.score;
   j["budget_s"] = c.budget;
   j["total_s"] = total;
   j["search_s"] = search_done;
@@ -535,6 +571,10 @@ int job_main(int argc, char** argv) {
                                                      std::to_string(c.search_channels) + ", " + nas::fmt(c.epochs, 2) +
                                                      " epochs on " + std::to_string(estimator.train_data().size()) + " images)"})
       .row({"total wall-clock time", nas::fmt(total, 0) + " s of a " + nas::fmt(c.budget, 0) + " s budget"});
+  if (final_objective)
+    table.row({"search objective (--objective final)", "the winner's predicted accuracy after " +
+                                                          nas::fmt(final_objective->final_seconds, 0) + " s of final training: " +
+                                                          nas::fmt(result.best_eval.score, 2) + " %"});
   if (latency)
     table.row({"latency target (MnasNet reward, w = -0.07)", nas::fmt(c.latency_target, 3) + " ms"})
         .row({"winner's predicted latency (batch 1, C=" + std::to_string(latency_network(c, fixed_channels).channels) + ")",
