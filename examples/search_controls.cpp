@@ -8,7 +8,13 @@
 //
 // Controls: `--random K` cells drawn uniformly from the NB201 space (seeded by --seed),
 // the all-nor_conv_3x3 cell and NB201's ResNet-like cell. Writes <out>/controls.csv and
-// controls.json (the job's winner first, when --job is given).
+// controls.json (the job's winner first, when --job is given). With --short, each cell is
+// also scored as the job's search scores candidates (short training, both objectives), and
+// the rank correlation of each objective with what the final training delivered is printed:
+//
+//     search_controls --seconds 120 --random 12 --short --score-on valid   # which objective ranks better
+#include <nas/estimate/final_accuracy.hpp>
+#include <nas/estimate/ranking.hpp>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -19,6 +25,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +41,7 @@ int controls_main(int argc, char** argv) {
   std::size_t random = 3, holdout = 10000;
   std::uint64_t seed = 0;
   int threads = 0;
+  bool short_training = false;
   CLI::App app{"No-search controls for the main job: baseline cells given the job's final training"};
   app.add_option("--job", job, "the main job's output directory: its result.json gives the winner, the time, seed and threads");
   app.add_option("--seconds", seconds, "seconds of final training per cell (budget after the search, as the job had); "
@@ -47,6 +55,9 @@ int controls_main(int argc, char** argv) {
                                          "training part and score on its validation part, to choose rules without the test set")
       ->check(CLI::IsMember({"test", "valid"}))
       ->capture_default_str();
+  app.add_flag("--short", short_training,
+               "also score each cell as the job's search does (C=8, 1 epoch on 2,000 images, 1,000 scored) by accuracy "
+               "and by --objective final, and print each ranking's Kendall tau against the final training's result");
   app.add_option("--data", data, "directory with the Fashion-MNIST IDX files (default: system install)");
   app.add_option("--out", out, "output directory")->capture_default_str();
   if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
@@ -74,6 +85,11 @@ int controls_main(int argc, char** argv) {
   }
   if (!(seconds >= 0.0) || !(final_epochs >= 0.0) || (seconds > 0.0) == (final_epochs > 0.0)) {
     std::fprintf(stderr, "search_controls: give one of --seconds (%g) and --final-epochs (%g) > 0, or --job DIR\n", seconds, final_epochs);
+    return 2;
+  }
+  if (short_training && final_epochs > 0) {
+    std::fprintf(stderr, "search_controls: --short needs a timed final training (--seconds or --job), not --final-epochs %g: "
+                         "with fixed epochs a cell's speed does not matter\n", final_epochs);
     return 2;
   }
   if (threads < 0 || threads > 1024) {
@@ -117,6 +133,24 @@ int controls_main(int argc, char** argv) {
   const nas::TrainingOptions recipe{.network = {.cells = 1}, .batch_size = 64, .lr = 0.1, .threads = threads, .seed = seed};
   const nas::FinalPlanOptions rules{};  // the job's defaults: width, networks and augmentation from the time
 
+  // The job's search recipe and its --objective final (search_fashion_mnist's defaults).
+  const nas::TrainingOptions search_recipe{.network = {.channels = 8, .cells = 1}, .epochs = 1, .batch_size = 32, .lr = 0.1,
+                                           .threads = threads, .seed = seed, .max_train = 2000, .max_valid = 1000,
+                                           .eval_batch_size = 64, .cache_size = 0};
+  std::optional<nas::TrainedEstimator<nas::Nb201Space>> short_est;
+  std::optional<nas::FinalAccuracy<nas::TrainedEstimator<nas::Nb201Space>&>> predicted;
+  if (short_training) {
+    short_est.emplace(space, split.train, split.valid, search_recipe);
+    const auto typical = space.decode("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+    const auto macs = [&](int channels) {
+      return nas::make_network(space, typical, nas::NetworkInput::of(split.train), {.channels = channels, .cells = 1})->macs();
+    };
+    predicted.emplace(*short_est, nas::FinalAccuracyOptions{.final_seconds = std::max(1.0, seconds - rules.reserve_seconds),
+                                                            .search_images_per_epoch = static_cast<double>(short_est->train_data().size()),
+                                                            .slowdown = macs(16) / macs(8)});
+  }
+  std::vector<double> by_accuracy, by_final, outcome;
+
   nlohmann::json rows = nlohmann::json::array();
   nas::CsvWriter csv(out + "/controls.csv", {"label", "cell", "accuracy", "scored_on", "networks", "channels", "augment",
                                              "epochs_per_network", "first_planned_epochs", "train_seconds"});
@@ -128,6 +162,16 @@ int controls_main(int argc, char** argv) {
                              {"first_planned_epochs", job_result.value("final_first_planned_epochs", 0.0)},
                              {"train_seconds", job_result.value("final_train_s", 0.0)}};
     rows.push_back(row);
+    if (predicted) {  // the winner's own final training is the job's: score it as the controls are
+      const nas::Evaluation e = predicted->evaluate(space.decode(cells[0].cell), nas::Fidelity{1});
+      if (e.ok()) {
+        rows.back()["short_accuracy"] = *e.metrics.get("accuracy");
+        rows.back()["predicted_final_accuracy"] = e.score;
+        by_accuracy.push_back(*e.metrics.get("accuracy"));
+        by_final.push_back(e.score);
+        outcome.push_back(row["accuracy"].get<double>());
+      }
+    }
   }
   for (std::size_t i = job_result.is_null() ? 0 : 1; i < cells.size(); ++i) {
     const auto arch = space.decode(cells[i].cell);
@@ -148,6 +192,17 @@ int controls_main(int argc, char** argv) {
                     {"networks", plan.members}, {"channels", plan.options.training.network.channels}, {"augment", plan.augment},
                     {"epochs_per_network", first.epochs}, {"first_planned_epochs", first.first_planned_epochs},
                     {"train_seconds", train_seconds}});
+    if (predicted) {
+      const nas::Evaluation e = predicted->evaluate(arch, nas::Fidelity{1});
+      if (e.ok()) {
+        rows.back()["short_accuracy"] = *e.metrics.get("accuracy");
+        rows.back()["predicted_final_accuracy"] = e.score;
+        rows.back()["seconds_per_image"] = *e.metrics.get("seconds_per_image");
+        by_accuracy.push_back(*e.metrics.get("accuracy"));
+        by_final.push_back(e.score);
+        outcome.push_back(r.test_accuracy);
+      }
+    }
     std::printf("%-18s %6.2f %%  %d x C=%d, %.2f epochs each (%.2f first planned)%s  %s\n", cells[i].label.c_str(), r.test_accuracy,
                 plan.members, plan.options.training.network.channels, first.epochs, first.first_planned_epochs,
                 plan.augment ? ", augmented" : "", cells[i].cell.c_str());
@@ -157,9 +212,15 @@ int controls_main(int argc, char** argv) {
              row["scored_on"].get<std::string>(), std::to_string(row["networks"].get<int>()), std::to_string(row["channels"].get<int>()),
              row["augment"].get<bool>() ? "yes" : "no", nas::fmt(row["epochs_per_network"].get<double>(), 2),
              nas::fmt(row["first_planned_epochs"].get<double>(), 2), nas::fmt(row["train_seconds"].get<double>(), 0)});
-  std::ofstream(out + "/controls.json") << nlohmann::json{{"seconds", seconds}, {"final_epochs", final_epochs}, {"seed", seed},
-                                                          {"threads", threads}, {"controls", rows}}.dump(2)
-                                        << "\n";
+  nlohmann::json summary{{"seconds", seconds}, {"final_epochs", final_epochs}, {"seed", seed}, {"threads", threads}, {"controls", rows}};
+  if (outcome.size() >= 2) {
+    const double tau_acc = nas::kendall_tau(by_accuracy, outcome), tau_final = nas::kendall_tau(by_final, outcome);
+    summary["kendall_tau_short_accuracy"] = tau_acc;
+    summary["kendall_tau_predicted_final"] = tau_final;
+    std::printf("Kendall tau with the final training's result over %zu cells: short-training accuracy %.3f, "
+                "predicted final accuracy %.3f\n", outcome.size(), tau_acc, tau_final);
+  }
+  std::ofstream(out + "/controls.json") << summary.dump(2) << "\n";
   std::printf("controls: %s/controls.csv\n", out.c_str());
   return rows.size() > (job_result.is_null() ? 0u : 1u) ? 0 : 1;
 }

@@ -125,6 +125,28 @@ TEST_CASE("a NaN loss fails the evaluation with its reason and a search over it 
   CHECK_FALSE(result.found);
 }
 
+TEST_CASE("exploding gradients under gradient clipping fail the evaluation before any weight turns NaN", "[estimate][trained]") {
+  const auto& d = synthetic();
+  auto o = tiny(1.0);
+  o.lr = 1e30;       // every step multiplies the weights' scale: the gradients overflow within a few steps
+  o.grad_clip = 5.0;  // clipping a non-finite norm would write NaN into every weight
+  nas::TrainingRun<nas::Nb201Space> run({}, conv_arch, d.train, o, 3);
+  CHECK_FALSE(run.train_to(run.steps_per_epoch(), run.steps_per_epoch()));
+  const std::string why = run.failure();
+  INFO(why);
+  // Whichever overflows first, the loss or the gradient norm, the run stops and says where.
+  CHECK((why.rfind("gradient norm became", 0) == 0 || why.rfind("loss became", 0) == 0));
+  CHECK(why.find(" at epoch 1 step ") != std::string::npos);
+  // The weights are those of the last finite step: none is NaN.
+  for (const auto* p : run.network().parameters())
+    for (std::size_t i = 0; i < p->value.numel(); ++i) REQUIRE_FALSE(std::isnan(p->value.data()[i]));
+
+  nas::TrainedEstimator<nas::Nb201Space> est({}, d.train, d.test, o);
+  const auto e = est.evaluate(conv_arch);
+  CHECK_FALSE(e.ok());
+  CHECK((e.reason.rfind("gradient norm became", 0) == 0 || e.reason.rfind("loss became", 0) == 0));
+}
+
 TEST_CASE("resuming at a higher fidelity trains only the extra epochs and equals uninterrupted training",
           "[estimate][trained]") {
   const auto& d = synthetic();
@@ -309,7 +331,8 @@ TEST_CASE("probe_epoch_seconds times an epoch, and final_training plans from a g
   INFO(r.reason);
   REQUIRE(r.ok);
   CHECK(r.first_planned_epochs == Approx(5.0));
-  for (const nas::ProbeOptions bad : {nas::ProbeOptions{.steps = 2, .warmup = 1}, nas::ProbeOptions{.steps = 5, .warmup = 0}})
+  for (const nas::ProbeOptions bad : {nas::ProbeOptions{.steps = 2, .warmup = 1}, nas::ProbeOptions{.steps = 5, .warmup = 0},
+                                    nas::ProbeOptions{.steps = 10, .warmup = 2, .rounds = 0}})
     CHECK_THROWS_AS(nas::probe_epoch_seconds(nas::Nb201Space{}, conv_arch, tiny(1.0), d.train, bad), nas::ConfigError);
   fo.epoch_seconds = -1.0;
   CHECK_THROWS_AS(nas::final_training(nas::Nb201Space{}, conv_arch, fo, d.train, d.test), nas::ConfigError);

@@ -54,11 +54,18 @@ if(NOT first STREQUAL "job's winner" OR NOT job_acc EQUAL job_test)
 endif()
 
 # Choosing rules without the test set: trained on the split's training part, scored on its validation part.
-execute_process(COMMAND "${CONTROLS}" ${common} --final-epochs 1 --random 0 --score-on valid --out "${WORK_DIR}/valid"
+execute_process(COMMAND "${CONTROLS}" ${common} --seconds 40 --random 0 --score-on valid --short --out "${WORK_DIR}/valid"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 file(READ "${WORK_DIR}/valid/controls.json" json)
 string(JSON n LENGTH "${json}" controls)
 string(JSON on GET "${json}" controls 0 scored_on)
 if(NOT rc EQUAL 0 OR NOT n EQUAL 2 OR NOT on STREQUAL "valid")
   message(FATAL_ERROR "--score-on valid: expected 2 rows scored on valid, got ${rc}, ${n}, ${on}:\n${out}\n${err}")
+endif()
+# --short (timed: 40 s a cell, whatever that buys): each cell also scored as the job's search would, and each ranking's tau.
+string(JSON short GET "${json}" controls 1 short_accuracy)
+string(JSON predicted GET "${json}" controls 1 predicted_final_accuracy)
+string(JSON tau GET "${json}" kendall_tau_short_accuracy)
+if(short LESS 10 OR predicted LESS short OR tau LESS -1 OR tau GREATER 1 OR NOT out MATCHES "Kendall tau with the final")
+  message(FATAL_ERROR "--short: short accuracy ${short}, predicted ${predicted}, tau ${tau}:\n${out}")
 endif()

@@ -145,15 +145,21 @@ inline EvalResult ensemble_scores(const std::vector<const std::vector<float>*>& 
 struct ProbeOptions {
   int steps = 30;  ///< steps run (at most one epoch's); the first `warmup` are not timed
   int warmup = 6;  ///< the first steps pay for buffers and caches
+  /// The timed steps are split into this many rounds and the median round's pace kept,
+  /// so that one round slowed by another process does not set the plan (fewer when there
+  /// are fewer timed steps).
+  int rounds = 3;
   void validate(const char* where) const {
     if (warmup < 1 || steps < warmup + 2)
       throw ConfigError(std::string(where) + ": probe steps (" + std::to_string(steps) + ") must exceed probe warmup (" +
                         std::to_string(warmup) + ") by at least 2, and the warmup must be >= 1");
+    if (rounds < 1) throw ConfigError(std::string(where) + ": probe rounds (" + std::to_string(rounds) + ") must be >= 1");
   }
 };
 
 /// Seconds one epoch of training `arch` on `train` with recipe `o` takes on this machine
-/// now, from a few timed steps of a throw-away network (its threads as `o.threads` says).
+/// now, from a few timed steps of a throw-away network (its threads as `o.threads` says):
+/// the median of the probe's rounds.
 /// final_training plans with it; call it yourself to choose a recipe by the epochs a time
 /// allows, then pass the figure as FinalTrainingOptions::epoch_seconds.
 template <class Space>
@@ -168,12 +174,17 @@ double probe_epoch_seconds(const Space& space, const typename Space::Arch& arch,
   TrainingRun<Space> probe(space, arch, train, once, seed);
   const long steps = std::min<long>(probe_options.steps, probe.steps_per_epoch());
   const long warm = std::min<long>(probe_options.warmup, steps - 1);
+  const long rounds = std::clamp<long>(probe_options.rounds, 1, steps - warm);
   probe.train_to(warm, steps);
-  const auto t0 = std::chrono::steady_clock::now();
-  probe.train_to(steps, steps);
-  const double per_step =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(steps - warm);
-  return per_step * static_cast<double>(probe.steps_per_epoch());
+  std::vector<double> per_step;
+  for (long r = 0; r < rounds; ++r) {
+    const long from = probe.steps_done(), to = warm + (steps - warm) * (r + 1) / rounds;
+    const auto t0 = std::chrono::steady_clock::now();
+    probe.train_to(to, steps);
+    per_step.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(to - from));
+  }
+  std::nth_element(per_step.begin(), per_step.begin() + static_cast<long>(per_step.size() / 2), per_step.end());
+  return per_step[per_step.size() / 2] * static_cast<double>(probe.steps_per_epoch());
 }
 
 /// Trains `arch` from scratch on `train` (pass train + valid: concat()) with the recipe of
