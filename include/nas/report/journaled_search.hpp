@@ -29,12 +29,12 @@ struct JobJournal {
   /// The journal written: a fresh run starts it anew, a resumed run appends to it (after
   /// copying `resume` there when that is another file). Empty: the journal is `resume`
   /// itself when resuming, and none otherwise.
-  std::string path;
+  std::string path{};
   /// A journal to continue (nas::resume replays its trials); empty for a fresh run.
-  std::string resume;
+  std::string resume{};
   /// The run's identity (program, strategy, options, seed): written as the journal's
   /// first line, `{"run":...}`, in a fresh run, and compared with a resumed journal's.
-  std::optional<nlohmann::json> run;
+  std::optional<nlohmann::json> run{};
   /// Refuse a resumed journal that has no run line. Off: a warning, and the replay still
   /// refuses trials that the state would not have proposed.
   bool require_run = true;
