@@ -247,9 +247,10 @@ int single_search(nas::SearchJob& job, const std::string& name, const std::strin
   }
   const auto d = static_cast<std::size_t>(est.options().dataset);
   const auto& rec = est.record(r->best);
+  const char* where = job.mpi() ? (job.workers() > 1 ? "MPI ranks" : "MPI rank") : (job.workers() > 1 ? "threads" : "thread");
   std::printf("%s on %s: %zu trials on %zu %s, %.0f simulated s (%s); recommends %s: 200-epoch valid %.2f, test %.2f\n",
-              name.c_str(), dataset.c_str(), r->history.size(), job.workers(), job.mpi() ? "MPI ranks" : "threads",
-              r->history.total_cost(), r->stop_reason.c_str(), space.encode(r->best).c_str(), rec.valid[d], rec.test[d]);
+              name.c_str(), dataset.c_str(), r->history.size(), job.workers(), where, r->history.total_cost(),
+              r->stop_reason.c_str(), space.encode(r->best).c_str(), rec.valid[d], rec.test[d]);
   if (!journal_path.empty() || !resume_path.empty())
     std::printf("journal: %s\n", (resume_path.empty() ? journal_path : resume_path).c_str());
   return 0;
@@ -303,12 +304,15 @@ int protocol_main(int argc, char** argv) {
     if ((!journal_path.empty() || !resume_path.empty()) && (all || runs != 1))
       throw nas::ConfigError("--journal/--resume: journal one search; use --runs 1 without --all (got --runs " +
                              std::to_string(runs) + (all ? " --all)" : ")"));
-    job.emplace(nas::SearchJobOptions{.program = "nb201_search", .workers = threads, .workers_given = app.count("--workers") > 0, .seed = seed},
-                launch);
+    job.emplace(
+        nas::SearchJobOptions{.program = "nb201_search", .workers = threads, .workers_given = app.count("--workers") > 0, .seed = seed},
+        launch);
     if (job->mpi() && all)
-      throw nas::ConfigError("--all: under mpirun nb201_search runs one search (--runs 1) on the other ranks; run --all without mpirun");
+      throw nas::ConfigError("--all: under mpirun nb201_search runs one search (--runs 1) on the other ranks; run --all without "
+                             "mpirun");
     if (job->mpi() && runs != 1)
-      throw nas::ConfigError("--runs " + std::to_string(runs) + ": under mpirun it must be 1 (one search, its evaluations on the other ranks)");
+      throw nas::ConfigError("--runs " + std::to_string(runs) +
+                             ": under mpirun it must be 1 (one search, its evaluations on the other ranks)");
   } catch (const nas::ConfigError& e) {
     if (launch.drives()) std::fprintf(stderr, "nb201_search: %s\n", e.what());
     return 2;
