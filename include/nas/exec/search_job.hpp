@@ -86,7 +86,9 @@ struct SearchJobOptions {
   /// number of evaluating ranks, processes - 1; left unset it becomes that.
   bool workers_given = false;
   std::uint64_t seed = 0;  ///< DriveOptions::seed: each trial's EvalContext::rng
-  unsigned threads = 0;    ///< DriveOptions::threads: cores the thread pool's workers share (0: all)
+  /// DriveOptions::threads: cores the thread pool's workers share (0: all of them); under
+  /// mpirun each evaluating rank's EvalContext::threads (0: 1).
+  unsigned threads = 0;
 };
 
 /// One search of an AnyStrategy, run where the process's launch says:
@@ -222,7 +224,7 @@ class SearchJob {
   void serve_here(const Space& space, const PerWorker<Make>& make, int rank) {
     try {
       auto estimator = make.make(static_cast<std::size_t>(rank - 1));
-      mpi::serve(space, estimator);
+      mpi::serve(space, estimator, MPI_COMM_WORLD, {.seed = options_.seed, .threads = std::max(1u, options_.threads)});
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s: rank %d: %s\n", options_.program.c_str(), rank, e.what());
       MPI_Abort(MPI_COMM_WORLD, dynamic_cast<const ConfigError*>(&e) ? 2 : 1);
