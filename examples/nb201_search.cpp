@@ -5,22 +5,21 @@
 //     nb201_search --all --workers 2        # every strategy x data set, writes benchmarks/reports/nb201.*
 //     nb201_search --strategy rea --runs 1 --journal rea.jsonl   # one search, every trial journaled
 //     nb201_search --strategy rea --runs 1 --resume rea.jsonl    # continue it after a crash
+//     mpirun -np 3 nb201_search --strategy sh --runs 1 --journal sh.jsonl   # one search, evaluated on ranks 1 and 2
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <nas/estimate/tabular.hpp>
-#include <nas/exec/driver.hpp>
+#include <nas/exec/search_job.hpp>
 #include <nas/exec/thread_pool.hpp>
 #include <nas/report/cli.hpp>
-#include <nas/report/journal.hpp>
-#include <nas/report/journal_reader.hpp>
+#include <nas/report/journaled_search.hpp>
 #include <nas/report/program.hpp>
 #include <nas/report/svg.hpp>
 #include <nas/search/nb201_protocol.hpp>
 #include <nas/space/nb201_space.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -28,11 +27,10 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <limits>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
-#include <type_traits>
-#include <variant>
 #include <vector>
 
 namespace {
@@ -220,19 +218,11 @@ void write_reports(const std::vector<Summary>& all, const std::filesystem::path&
   md << buf;
 }
 
-// A state for `strategy` over `space` under `budget` (successive halving sizes its rungs from it).
-template <class Strategy, class Space>
-auto start_for(const Strategy& strategy, const Space& space, const nas::Budget& budget) {
-  if constexpr (requires { strategy.start(space, budget); })
-    return strategy.start(space, budget);
-  else
-    return strategy.start(space);
-}
-
-// One search with every trial journaled (or resumed from a journal), its evaluations on `workers` threads.
-int single_search(const std::string& name, const std::string& dataset, const Settings& settings,
-                  const std::shared_ptr<const nas::Nb201Table>& table, double budget, std::uint64_t seed, unsigned workers,
-                  const std::string& journal_path, bool resuming) {
+// One search, journaled (or resumed from a journal) when asked; its evaluations run on
+// the job's thread pool or, under mpirun, on the other ranks.
+int single_search(nas::SearchJob& job, const std::string& name, const std::string& dataset, const Settings& settings, double budget,
+                  std::uint64_t seed, const std::string& journal_path, const std::string& resume_path) {
+  const auto table = std::make_shared<const nas::Nb201Table>(nas::Nb201Table::load_default());
   const nas::Nb201Space space;
   const nas::TabularEstimator est(table, {.dataset = nas::parse_nb201_dataset(dataset), .metrics = false});
   const auto strategy = nas::make_strategy(name, {.seed = seed,
@@ -243,51 +233,27 @@ int single_search(const std::string& name, const std::string& dataset, const Set
                                                   .momentum = settings.reinforce_momentum,
                                                   .eta = settings.eta,
                                                   .fidelities = {12, 200}});
-  const nas::Budget b{.cost_seconds = budget, .overrun = settings.overrun};
   const nlohmann::json run = {{"program", "nb201_search"}, {"strategy", name}, {"dataset", dataset}, {"budget", budget},
                               {"seed", seed}, {"rea_population", settings.rea_population}, {"rea_sample", settings.rea_sample},
                               {"reinforce_lr", settings.reinforce_lr}, {"eta", settings.eta},
                               {"overrun", settings.overrun == nas::Overrun::discard ? "discard" : "keep"}};
-  nas::ThreadPool pool(workers);
-  return std::visit(
-      [&](const auto& s) -> int {
-        const auto search = [&](const auto& sp) -> int {
-          using Arch = typename std::decay_t<decltype(sp)>::Arch;
-          std::vector<nas::ReplayTrial<Arch>> replay;
-          if (resuming) {
-            auto contents = nas::read_journal(journal_path, sp);
-            for (const auto& w : contents.warnings) std::fprintf(stderr, "nb201_search: warning: %s\n", w.c_str());
-            if (!contents.run || *contents.run != run) {
-              std::fprintf(stderr, "nb201_search: --resume %s: the journal's run %s does not match this command's %s\n",
-                           journal_path.c_str(), contents.run ? contents.run->dump().c_str() : "(none)", run.dump().c_str());
-              return 2;
-            }
-            replay = std::move(contents.trials);
-            std::printf("resuming %s after %zu journaled trials\n", journal_path.c_str(), replay.size());
-          }
-          auto journal = nas::make_journal(journal_path, sp, {.append = resuming});
-          if (!resuming) journal.write_run(run.dump());
-          auto state = start_for(s, sp, b);
-          const auto r = nas::resume(state, est, pool, b, {.strategy = name, .seed = seed},
-                                     std::span<const nas::ReplayTrial<Arch>>(replay), journal);
-          if (!r.found) {
-            std::printf("%s on %s: no architecture found in %zu trials\n", name.c_str(), dataset.c_str(), r.history.size());
-            return 1;
-          }
-          const auto d = static_cast<std::size_t>(est.options().dataset);
-          const auto& rec = est.record(r.best);
-          std::printf("%s on %s: %zu trials, %.0f simulated s (%s); recommends %s: 200-epoch valid %.2f, test %.2f\n",
-                      name.c_str(), dataset.c_str(), r.history.size(), r.history.total_cost(), r.stop_reason.c_str(),
-                      sp.encode(r.best).c_str(), rec.valid[d], rec.test[d]);
-          std::printf("journal: %s\n", journal_path.c_str());
-          return 0;
-        };
-        if constexpr (std::is_same_v<std::decay_t<decltype(s)>, nas::Reinforce>)
-          return search(nas::categorical(space));
-        else
-          return search(space);
-      },
-      strategy.variant());
+  const auto r = nas::run_journaled(job, strategy, space, nas::per_worker([&](std::size_t) { return est; }),
+                                    {.cost_seconds = budget, .overrun = settings.overrun},
+                                    {.path = journal_path, .resume = resume_path, .run = run});
+  if (!r) return 0;  // an evaluating rank: rank 0 reports
+  if (!r->found) {
+    std::printf("%s on %s: no architecture found in %zu trials\n", name.c_str(), dataset.c_str(), r->history.size());
+    return 1;
+  }
+  const auto d = static_cast<std::size_t>(est.options().dataset);
+  const auto& rec = est.record(r->best);
+  const char* where = job.mpi() ? (job.workers() > 1 ? "MPI ranks" : "MPI rank") : (job.workers() > 1 ? "threads" : "thread");
+  std::printf("%s on %s: %zu trials on %zu %s, %.0f simulated s (%s); recommends %s: 200-epoch valid %.2f, test %.2f\n",
+              name.c_str(), dataset.c_str(), r->history.size(), job.workers(), where, r->history.total_cost(),
+              r->stop_reason.c_str(), space.encode(r->best).c_str(), rec.valid[d], rec.test[d]);
+  if (!journal_path.empty() || !resume_path.empty())
+    std::printf("journal: %s\n", (resume_path.empty() ? journal_path : resume_path).c_str());
+  return 0;
 }
 
 }  // namespace
@@ -304,13 +270,15 @@ int protocol_main(int argc, char** argv) {
   app.add_option("--strategy", strategy, "rs | rea | reinforce | ls | sh | hyperband")
       ->check(CLI::IsMember(all_strategies));
   app.add_option("--dataset", dataset, "cifar10 | cifar100 | imagenet16")->check(CLI::IsMember(all_datasets));
-  app.add_option("--runs", runs, "independent searches (1 to 100000)");
+  app.add_option("--runs", runs, "independent searches (1 to 100000; 1 under mpirun)");
   app.add_option("--budget", budget, "simulated training seconds per search (> 0)");
   app.add_option("--seed", seed, "seed from which each run's seed is derived");
   app.add_option("--json", json_path, "write the summary (a list with --all) to this file");
-  app.add_flag("--all", all, "every strategy on every data set; writes the reports");
+  app.add_flag("--all", all, "every strategy on every data set; writes the reports (not under mpirun)");
   app.add_option("--report-dir", report_dir, "where --all writes nb201.md/.json/.csv/.svg");
-  app.add_option("--workers,--threads", threads, "worker threads: searches (or one search's evaluations) run on a thread pool (1 to 1024)");
+  app.add_option("--workers,--threads", threads,
+                 "worker threads: searches (or one search's evaluations) run on a thread pool (1 to 1024); under mpirun -np N "
+                 "the search's evaluations run on ranks 1 to N-1 instead, and --workers must be N-1 or left out");
   std::string overrun = "discard", journal_path, resume_path;
   app.add_option("--overrun", overrun, "the evaluation that would exceed the budget: discard (the paper's code) | keep")
       ->check(CLI::IsMember({"discard", "keep"}));
@@ -321,7 +289,9 @@ int protocol_main(int argc, char** argv) {
   app.add_option("--reinforce-lr", settings.reinforce_lr, "REINFORCE: Adam learning rate");
   app.add_option("--eta", settings.eta, "successive halving / Hyperband: keep the top 1/eta");
   if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
-  try {  // every option checked before any work
+  const nas::Launch launch = nas::detect_launch();  // mpirun's or none; under mpirun only rank 0 prints
+  std::optional<nas::SearchJob> job;
+  try {  // every option checked before any work, on every rank under mpirun
     nas::require_in_range("--runs", runs, std::size_t{1}, std::size_t{100000});
     nas::require_in_range("--budget", budget, 1e-9, 1e12);
     nas::require_in_range("--workers", threads, 1u, 1024u);
@@ -329,27 +299,29 @@ int protocol_main(int argc, char** argv) {
     nas::require_in_range("--rea-sample", settings.rea_sample, std::size_t{1}, settings.rea_population);
     nas::require_in_range("--eta", settings.eta, 1.0 + 1e-9, 1e6);
     nas::require_in_range("--reinforce-lr", settings.reinforce_lr, 1e-12, 1e3);
+    if (!journal_path.empty() && !resume_path.empty())
+      throw nas::ConfigError("--journal and --resume: give one (--resume appends to the journal it reads)");
+    if ((!journal_path.empty() || !resume_path.empty()) && (all || runs != 1))
+      throw nas::ConfigError("--journal/--resume: journal one search; use --runs 1 without --all (got --runs " +
+                             std::to_string(runs) + (all ? " --all)" : ")"));
+    job.emplace(
+        nas::SearchJobOptions{.program = "nb201_search", .workers = threads, .workers_given = app.count("--workers") > 0, .seed = seed},
+        launch);
+    if (job->mpi() && all)
+      throw nas::ConfigError("--all: under mpirun nb201_search runs one search (--runs 1) on the other ranks; run --all without "
+                             "mpirun");
+    if (job->mpi() && runs != 1)
+      throw nas::ConfigError("--runs " + std::to_string(runs) +
+                             ": under mpirun it must be 1 (one search, its evaluations on the other ranks)");
   } catch (const nas::ConfigError& e) {
-    std::fprintf(stderr, "nb201_search: %s\n", e.what());
+    if (launch.drives()) std::fprintf(stderr, "nb201_search: %s\n", e.what());
     return 2;
   }
   settings.overrun = overrun == "keep" ? nas::Overrun::keep : nas::Overrun::discard;
-  if (!journal_path.empty() && !resume_path.empty()) {
-    std::fprintf(stderr, "nb201_search: --journal and --resume: give one (--resume appends to the journal it reads)\n");
-    return 2;
-  }
-  if ((!journal_path.empty() || !resume_path.empty()) && (all || runs != 1)) {
-    std::fprintf(stderr, "nb201_search: --journal/--resume: journal one search; use --runs 1 without --all (got --runs %zu%s)\n", runs,
-                 all ? " --all" : "");
-    return 2;
-  }
+  if (job->mpi() || !journal_path.empty() || !resume_path.empty())
+    return single_search(*job, strategy, dataset, settings, budget, seed, journal_path, resume_path);
 
   try {
-    if (!journal_path.empty() || !resume_path.empty()) {
-      const auto table = std::make_shared<const nas::Nb201Table>(nas::Nb201Table::load_default());
-      return single_search(strategy, dataset, settings, table, budget, seed, threads, resume_path.empty() ? journal_path : resume_path,
-                           !resume_path.empty());
-    }
     const auto t0 = std::chrono::steady_clock::now();
     const auto table = std::make_shared<const nas::Nb201Table>(nas::Nb201Table::load_default());
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

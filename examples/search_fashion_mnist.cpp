@@ -3,6 +3,7 @@
 //
 //     search_fashion_mnist                                  # defaults: about 15 minutes on 2 cores
 //     search_fashion_mnist --strategy hyperband --budget 1800 --out out/hb1800
+//     mpirun -np 3 search_fashion_mnist --threads 1         # candidates trained on ranks 1 and 2
 //
 // Writes <out>/report.md, <out>/search.svg (best-so-far curve), <out>/journal.jsonl (one
 // line per trial), <out>/history.csv, <out>/result.json and the final network(s),
@@ -18,8 +19,7 @@
 #include <nas/estimate/final_plan.hpp>
 #include <nas/estimate/final_training.hpp>
 #include <nas/estimate/trained.hpp>
-#include <nas/exec/driver.hpp>
-#include <nas/exec/thread_pool.hpp>
+#include <nas/exec/search_job.hpp>
 #include <nas/hw/latency_table.hpp>
 #include <nas/hw/objectives.hpp>
 #include <nas/model/cell_network.hpp>
@@ -27,7 +27,7 @@
 #include <nas/report/format.hpp>
 #include <nas/report/history_report.hpp>
 #include <nas/report/journal.hpp>
-#include <nas/report/journal_reader.hpp>
+#include <nas/report/journaled_search.hpp>
 #include <nas/report/markdown.hpp>
 #include <nas/report/program.hpp>
 #include <nas/report/progress.hpp>
@@ -145,7 +145,9 @@ int job_main(int argc, char** argv) {
   Config c;
   CLI::App app{"Architecture search on Fashion-MNIST over the NAS-Bench-201 cell space, with real training"};
   app.add_option("--strategy", c.strategy, "rea | hyperband | sh | rs | ls | reinforce")->capture_default_str();
-  app.add_option("--workers", c.workers, "candidates trained at once, each on threads / workers threads")
+  app.add_option("--workers", c.workers,
+                 "candidates trained at once, each on threads / workers threads; under mpirun -np N one per rank but rank 0: "
+                 "N-1, or leave it out")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--resume", c.resume, "continue the search journaled in this file (same options; a fresh search budget)");
@@ -163,7 +165,9 @@ int job_main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--epochs", c.epochs, "epochs per candidate (rea, rs, ls, reinforce); Hyperband/SH rungs go from epochs/3 to 3*epochs")
       ->capture_default_str();
-  app.add_option("--threads", c.threads, "threads (0: time 1 and 2 threads on this machine and take the faster)")
+  app.add_option("--threads", c.threads,
+                 "threads (0: time 1 and 2 threads on this machine and take the faster); under mpirun, of each rank: every "
+                 "evaluating rank trains on this many, rank 0 the final network")
       ->capture_default_str();
   app.add_option("--seed", c.seed, "seed of the search, the splits and the training")->capture_default_str();
   app.add_option("--out", c.out, "output directory")->capture_default_str();
@@ -215,6 +219,18 @@ int job_main(int argc, char** argv) {
                  "latency table CSV (latency_model, or latency_table.csv of an earlier run) to use instead of profiling "
                  "this machine at the start; needs --latency-target");
   if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
+  // Under mpirun every rank checks the options, and rank 0 alone says what is wrong.
+  const nas::Launch launch = nas::detect_launch();
+  if (!launch.drives()) std::cerr.setstate(std::ios::failbit);
+  std::optional<nas::SearchJob> job;
+  try {
+    job.emplace(nas::SearchJobOptions{.program = "search_fashion_mnist", .workers = c.workers,
+                                      .workers_given = app.count("--workers") > 0, .seed = c.seed},
+                launch);
+  } catch (const nas::ConfigError& e) {
+    std::cerr << "search_fashion_mnist: " << e.what() << "\n";
+    return 2;
+  }
 
   const auto t0 = clock_type::now();
   if (!(c.budget > 0) || !(c.search_fraction > 0 && c.search_fraction < 1)) {
@@ -247,13 +263,14 @@ int job_main(int argc, char** argv) {
     std::cerr << "search_fashion_mnist: --final-epochs " << c.final_epochs << " must be a finite number >= 0 (0: fill the time left)\n";
     return 2;
   }
-  if (c.latency_target < 0 || (c.latency_target > 0 && (c.workers > 1 || !c.resume.empty()))) {
+  if (c.latency_target < 0 || (c.latency_target > 0 && (job->workers() > 1 || job->mpi() || !c.resume.empty()))) {
     std::cerr << "search_fashion_mnist: --latency-target " << c.latency_target
-              << " must be > 0 ms, and runs with --workers 1 and without --resume\n";
+              << " must be > 0 ms, and runs with --workers 1, without --resume and without mpirun\n";
     return 2;
   }
-  if (c.objective == "final" && (c.latency_target > 0 || c.workers > 1 || !c.resume.empty())) {
-    std::cerr << "search_fashion_mnist: --objective final runs with --workers 1, without --resume and without --latency-target\n";
+  if (c.objective == "final" && c.latency_target > 0) {
+    std::cerr << "search_fashion_mnist: --objective final and --latency-target " << c.latency_target
+              << ": give one (the latency-aware search ranks by the MnasNet reward)\n";
     return 2;
   }
   std::shared_ptr<const nas::LatencyTable> latency_table;
@@ -277,7 +294,7 @@ int job_main(int argc, char** argv) {
                                              .dedup = true,
                                              .population = c.population,
                                              .sample = c.sample,
-                                             .asynchronous = c.workers > 1,  // keep every worker busy
+                                             .asynchronous = job->workers() > 1,  // keep every worker busy
                                              .min_fidelity = c.epochs / 3.0,
                                              .max_fidelity = 3.0 * c.epochs});
   } catch (const nas::ConfigError& e) {
@@ -289,7 +306,7 @@ int job_main(int argc, char** argv) {
       nas::require_at_least("--population", c.population, std::size_t{1});
       nas::require_in_range("--sample", c.sample, std::size_t{1}, c.population);
     }
-    nas::require_writable_directory("--out", c.out);
+    if (job->drives()) nas::require_writable_directory("--out", c.out);  // only rank 0 writes files
   } catch (const nas::ConfigError& e) {
     std::cerr << "search_fashion_mnist: " << e.what() << "\n";
     return 2;
@@ -370,10 +387,10 @@ int job_main(int argc, char** argv) {
     std::fprintf(stderr, "search: ranking by the accuracy predicted after %.0f s of final training (pace %.2f times the candidates')\n",
                  final_objective->final_seconds, final_objective->slowdown);
   }
-  const auto search = [&]() -> nas::Result<nas::Nb201Arch> {
+  const auto search = [&]() -> std::optional<nas::Result<nas::Nb201Arch>> {
     nas::Budget search_budget{.wall_seconds = search_seconds};
     if (c.trials > 0) search_budget.evaluations = c.trials;
-    if (c.workers == 1 && c.resume.empty()) {
+    if (!job->mpi() && c.workers == 1 && c.resume.empty()) {
       if (latency) {  // --latency-target: the MnasNet reward of accuracy and this machine's latency
         nas::MnasReward reward(estimator, *latency, nas::MnasRewardOptions::soft(c.latency_target));
         return strategy.run(space, reward, search_budget, nas::ProgressBar({.every = 1}),
@@ -387,44 +404,30 @@ int job_main(int argc, char** argv) {
       return strategy.run(space, estimator, search_budget, nas::ProgressBar({.every = 1}),
                           nas::make_journal(c.out + "/journal.jsonl", space));
     }
-    // Several candidates at once, and/or resumed: the strategy's state on a thread pool, one
-    // estimator per worker, each training on its share of the threads.
-    std::vector<nas::ReplayTrial<nas::Nb201Arch>> replay;
-    const std::string journal_path = c.out + "/journal.jsonl";
-    if (!c.resume.empty()) {
-      auto contents = nas::read_journal(c.resume, space);
-      for (const auto& w : contents.warnings) std::fprintf(stderr, "search_fashion_mnist: warning: %s\n", w.c_str());
-      replay = std::move(contents.trials);
-      if (!std::filesystem::equivalent(c.resume, journal_path)) std::filesystem::copy_file(c.resume, journal_path, std::filesystem::copy_options::overwrite_existing);
-      std::fprintf(stderr, "search: resuming after %zu journaled trials\n", replay.size());
-    }
+    // Several candidates at once (threads, or the other ranks under mpirun), and/or
+    // resumed: one estimator per worker, each training on its share of the threads.
     nas::TrainingOptions per_worker_training = search_training;
-    per_worker_training.threads = std::max(1, c.threads / static_cast<int>(c.workers));
-    nas::ThreadPool pool(c.workers);
-    auto journal = nas::make_journal(journal_path, space, {.append = !c.resume.empty()});
-    const auto make = nas::per_worker([&](std::size_t) {
+    per_worker_training.threads = job->threads_per_worker(c.threads);
+    const nlohmann::json run = {{"program", "search_fashion_mnist"}, {"strategy", c.strategy}, {"seed", c.seed},
+                                {"epochs", c.epochs}, {"subset", c.subset}, {"valid", c.valid}, {"holdout", c.holdout},
+                                {"cells", c.cells}, {"search_channels", c.search_channels}, {"search_batch", c.search_batch},
+                                {"lr", c.lr}, {"population", c.population}, {"sample", c.sample},
+                                {"asynchronous", job->workers() > 1}, {"objective", c.objective}};
+    // A journal of the single-worker run has no run line: its trials are checked as they replay.
+    const auto journaled = [&](auto make) {
+      return nas::run_journaled(*job, strategy, space, nas::per_worker(make), search_budget,
+                                {.path = c.out + "/journal.jsonl", .resume = c.resume, .run = run, .require_run = false},
+                                nas::ProgressBar({.every = 1}));
+    };
+    const auto trained = [&](std::size_t) {
       return nas::TrainedEstimator<nas::Nb201Space>(space, split.train, split.valid, per_worker_training);
-    });
-    return std::visit(
-        [&](const auto& s) -> nas::Result<nas::Nb201Arch> {
-          const auto go = [&](const auto& sp) {
-            auto state = [&] {
-              if constexpr (requires { s.start(sp, search_budget); })
-                return s.start(sp, search_budget);
-              else
-                return s.start(sp);
-            }();
-            return nas::resume(state, make, pool, search_budget, {.strategy = c.strategy, .seed = c.seed},
-                               std::span<const nas::ReplayTrial<nas::Nb201Arch>>(replay), nas::ProgressBar({.every = 1}), journal);
-          };
-          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, nas::Reinforce>)
-            return go(nas::categorical(space));
-          else
-            return go(space);
-        },
-        strategy.variant());
+    };
+    if (final_objective) return journaled([&](std::size_t w) { return nas::FinalAccuracy(trained(w), *final_objective); });
+    return journaled(trained);
   };
-  const nas::Result<nas::Nb201Arch> result = search();
+  auto searched = search();
+  if (!searched) return 0;  // an evaluating rank under mpirun: rank 0 trains the winner and reports
+  const nas::Result<nas::Nb201Arch> result = std::move(*searched);
   // Under --latency-target the score is the reward; the accuracy is its own metric.
   const double search_accuracy = result.best_eval.metrics.get_or("accuracy", result.best_eval.score);
   const double search_done = since(t0);

@@ -119,6 +119,7 @@
 // exec
 #include "nas/exec/driver.hpp"
 #include "nas/exec/mpi.hpp"  // empty unless <mpi.h> is on the include path
+#include "nas/exec/search_job.hpp"
 #include "nas/exec/serial.hpp"
 #include "nas/exec/thread_pool.hpp"
 
@@ -130,6 +131,7 @@
 #include "nas/report/journal.hpp"
 #if __has_include(<nlohmann/json.hpp>)
 #include "nas/report/journal_reader.hpp"  // needs nlohmann/json (Debian nlohmann-json3-dev)
+#include "nas/report/journaled_search.hpp"
 #endif
 #include "nas/report/json.hpp"
 #include "nas/report/markdown.hpp"

@@ -6,10 +6,13 @@
 #if __has_include(<mpi.h>)
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -21,6 +24,7 @@
 #include "nas/core/ask_tell.hpp"
 #include "nas/core/error.hpp"
 #include "nas/core/evaluation.hpp"
+#include "nas/exec/driver.hpp"
 #include "nas/exec/thread_pool.hpp"
 
 namespace nas::mpi {
@@ -120,33 +124,45 @@ class Session {
   int rank_ = 0, size_ = 1;
 };
 
+/// What an evaluating rank hands its estimator in the EvalContext (see nas::drive).
+struct ServeOptions {
+  std::uint64_t seed = 0;  ///< the run's DriveOptions::seed: EvalContext::rng is trial_rng(seed, id), as on a thread
+  unsigned threads = 1;    ///< EvalContext::threads: the cores this rank's evaluations may use
+};
+
 /// On ranks 1..n-1: evaluates what rank 0 sends until it says stop. `space.decode` reads
-/// the architecture; an estimator exception other than ConfigError/DataError is sent back
-/// as a failed evaluation (those two end the whole job through MPI_Abort).
+/// the architecture; the estimator gets an EvalContext (trial id, worker = rank - 1, the
+/// options' threads, the trial's Rng stream) when it takes one. An estimator exception
+/// other than ConfigError/DataError is sent back as a failed evaluation (those two end
+/// the whole job through MPI_Abort).
 template <class Space, class Est>
-void serve(const Space& space, Est& estimator, MPI_Comm comm = MPI_COMM_WORLD) {
+void serve(const Space& space, Est& estimator, MPI_Comm comm = MPI_COMM_WORLD, ServeOptions options = {}) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
   for (;;) {
     MPI_Status st;
     const std::string msg = detail::receive(0, MPI_ANY_TAG, comm, &st);
     if (st.MPI_TAG == detail::tag_stop) return;
     detail::Reader r{msg};
-    const double id = r.num();
+    const auto id = static_cast<std::size_t>(r.num());
     const Fidelity fidelity{r.num()};
-    const auto arch = space.decode(r.str());
-    Evaluation e;
-    try {
-      e = estimator.evaluate(arch, fidelity);
-    } catch (const ConfigError& ex) {
-      std::fprintf(stderr, "nas::mpi::serve: %s\n", ex.what());
+    const Proposal<typename Space::Arch> proposal{id, space.decode(r.str()), fidelity};
+    EvalContext context{.trial_id = id,
+                        .worker = static_cast<std::size_t>(std::max(0, rank - 1)),
+                        .threads = std::max(1u, options.threads),
+                        .rng = trial_rng(options.seed, id)};
+    std::exception_ptr fatal;
+    const Evaluation e = nas::detail::evaluate_in_context(estimator, proposal, context, fatal);
+    if (fatal) {
+      try {
+        std::rethrow_exception(fatal);
+      } catch (const std::exception& ex) {
+        std::fprintf(stderr, "nas::mpi::serve: %s\n", ex.what());
+      }
       MPI_Abort(comm, 2);
-    } catch (const DataError& ex) {
-      std::fprintf(stderr, "nas::mpi::serve: %s\n", ex.what());
-      MPI_Abort(comm, 2);
-    } catch (const std::exception& ex) {
-      e = Evaluation::failed(std::string("exception: ") + ex.what());
     }
     detail::Writer w;
-    w.num(id);
+    w.num(static_cast<double>(id));
     const std::string out = w.out + detail::pack(e);
     MPI_Send(out.data(), static_cast<int>(out.size()), MPI_CHAR, 0, detail::tag_result, comm);
   }
