@@ -325,8 +325,9 @@ int job_main(int argc, char** argv) {
     return 2;
   }
   const auto split = nas::train_valid_split(d.train, {.valid_size = c.holdout, .seed = c.seed});
-  std::fprintf(stderr, "Fashion-MNIST from %s: %zu train, %zu valid, %zu test (%.1f s)\n", dir.c_str(), split.train.size(),
-               split.valid.size(), d.test.size(), since(t0));
+  if (launch.drives())  // under mpirun, rank 0 alone reports
+    std::fprintf(stderr, "Fashion-MNIST from %s: %zu train, %zu valid, %zu test (%.1f s)\n", dir.c_str(), split.train.size(),
+                 split.valid.size(), d.test.size(), since(t0));
   if (c.threads == 0) {
     // Times training steps of the final network (C=16 under --channels auto) with 1 and
     // 2 threads and keeps the faster: on a shared machine 2 can be slower than 1.
@@ -337,7 +338,8 @@ int job_main(int argc, char** argv) {
                                       .seed = c.seed};
     const auto probe = nas::probe_training_threads(space, typical, split.valid, recipe);
     for (std::size_t i = 0; i < probe.counts.size(); ++i)
-      std::fprintf(stderr, "threads %d: %.0f training images/s (best of 3 rounds)\n", probe.counts[i], probe.rates[i]);
+      if (launch.drives())  // under mpirun, rank 0 alone reports
+        std::fprintf(stderr, "threads %d: %.0f training images/s (best of 3 rounds)\n", probe.counts[i], probe.rates[i]);
     c.threads = probe.threads;
   }
   nas::set_num_threads(c.threads);
@@ -361,9 +363,10 @@ int job_main(int argc, char** argv) {
                                        .cache_size = multi_fidelity ? std::size_t{32} : std::size_t{4}};
   nas::TrainedEstimator<nas::Nb201Space> estimator(space, split.train, split.valid, search_training);
   const double search_seconds = c.budget * c.search_fraction - since(t0);
-  std::fprintf(stderr, "search: %s for %.0f s, candidates C=%d N=%d, %.2f epochs on %zu images, scored on %zu\n",
-               c.strategy.c_str(), search_seconds, c.search_channels, c.cells, c.epochs, estimator.train_data().size(),
-               estimator.valid_data().size());
+  if (launch.drives())  // under mpirun, rank 0 alone reports
+    std::fprintf(stderr, "search: %s for %.0f s, candidates C=%d N=%d, %.2f epochs on %zu images, scored on %zu\n",
+                 c.strategy.c_str(), search_seconds, c.search_channels, c.cells, c.epochs, estimator.train_data().size(),
+                 estimator.valid_data().size());
   std::optional<nas::MeasuredLatency<nas::Nb201Space>> latency;
   if (c.latency_target > 0) {
     const nas::NetworkInput in = nas::NetworkInput::of(split.train);
@@ -384,8 +387,9 @@ int job_main(int argc, char** argv) {
         .final_seconds = std::max(1.0, c.budget * (1.0 - c.search_fraction) - nas::FinalPlanOptions{}.reserve_seconds),
         .search_images_per_epoch = static_cast<double>(estimator.train_data().size()),
         .slowdown = macs(fixed_channels > 0 ? fixed_channels : 16) / macs(c.search_channels)};
-    std::fprintf(stderr, "search: ranking by the accuracy predicted after %.0f s of final training (pace %.2f times the candidates')\n",
-                 final_objective->final_seconds, final_objective->slowdown);
+    if (launch.drives())  // under mpirun, rank 0 alone reports
+      std::fprintf(stderr, "search: ranking by the accuracy predicted after %.0f s of final training (pace %.2f times the candidates')\n",
+                   final_objective->final_seconds, final_objective->slowdown);
   }
   const auto search = [&]() -> std::optional<nas::Result<nas::Nb201Arch>> {
     nas::Budget search_budget{.wall_seconds = search_seconds};
