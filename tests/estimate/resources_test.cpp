@@ -44,6 +44,12 @@ long resident_kb() {  // now, not the peak
 }  // namespace
 
 TEST_CASE("a 100,000-trial regularized evolution on the table grows memory by its history alone", "[estimate][resources]") {
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed blocks in a quarantine and pads every allocation, so the
+  // resident memory it shows is its own, not the library's.
+  WARN("SKIPPED: resident memory is not the library's under AddressSanitizer");
+  return;
+#endif
   const auto dir = std::filesystem::path(NAS_SOURCE_DIR) / "data" / "nb201";
   const auto table = std::make_shared<const nas::Nb201Table>(nas::Nb201Table::load(dir / "nb201.csv.gz"));
   nas::TabularEstimator bench(table);

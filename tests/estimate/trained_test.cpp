@@ -431,7 +431,7 @@ TEST_CASE("ensemble_final_training shares a time budget out among its members", 
   REQUIRE(e.members.size() == 2);
   for (const auto& m : e.members) {
     CHECK(m.train_seconds < 1.5);  // about 0.75 s each, not the whole budget
-    CHECK(m.epochs > 1.0);
+    CHECK(m.epochs > 0.0);         // what 0.75 s buy depends on the machine (and a sanitizer's slowdown)
   }
   CHECK(took < 3.0 + 2.0);  // the hard stop, plus testing
 }
