@@ -141,13 +141,7 @@ int controls_main(int argc, char** argv) {
   std::optional<nas::FinalAccuracy<nas::TrainedEstimator<nas::Nb201Space>&>> predicted;
   if (short_training) {
     short_est.emplace(space, split.train, split.valid, search_recipe);
-    const auto typical = space.decode("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
-    const auto macs = [&](int channels) {
-      return nas::make_network(space, typical, nas::NetworkInput::of(split.train), {.channels = channels, .cells = 1})->macs();
-    };
-    predicted.emplace(*short_est, nas::FinalAccuracyOptions{.final_seconds = std::max(1.0, seconds - rules.reserve_seconds),
-                                                            .search_images_per_epoch = static_cast<double>(short_est->train_data().size()),
-                                                            .slowdown = macs(16) / macs(8)});
+    predicted.emplace(*short_est, nas::final_accuracy_options(*short_est, space.decode(nas::nb201::best_cifar10), 16, seconds, rules));
   }
   std::vector<double> by_accuracy, by_final, outcome;
 

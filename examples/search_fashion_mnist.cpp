@@ -331,8 +331,7 @@ int job_main(int argc, char** argv) {
   if (c.threads == 0) {
     // Times training steps of the final network (C=16 under --channels auto) with 1 and
     // 2 threads and keeps the faster: on a shared machine 2 can be slower than 1.
-    const auto typical = space.decode(
-        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
+    const auto typical = space.decode(nas::nb201::best_cifar10);
     const nas::TrainingOptions recipe{.network = {.channels = fixed_channels > 0 ? fixed_channels : 16, .cells = c.cells},
                                       .batch_size = c.batch,
                                       .seed = c.seed};
@@ -376,17 +375,10 @@ int job_main(int argc, char** argv) {
   std::optional<nas::FinalAccuracyOptions> final_objective;
   if (c.objective == "final") {
     // The final training's length is the budget after the search less what the plan
-    // keeps back; its pace per image is the candidates' scaled by the FLOPs of a typical
-    // cell at the final width over those at the search width.
-    const auto typical = space.decode(
-        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|");
-    const auto macs = [&](int channels) {
-      return nas::make_network(space, typical, nas::NetworkInput::of(split.train), {.channels = channels, .cells = c.cells})->macs();
-    };
-    final_objective = nas::FinalAccuracyOptions{
-        .final_seconds = std::max(1.0, c.budget * (1.0 - c.search_fraction) - nas::FinalPlanOptions{}.reserve_seconds),
-        .search_images_per_epoch = static_cast<double>(estimator.train_data().size()),
-        .slowdown = macs(fixed_channels > 0 ? fixed_channels : 16) / macs(c.search_channels)};
+    // keeps back; its pace is the candidates' scaled by the final width's FLOPs.
+    final_objective = nas::final_accuracy_options(estimator, space.decode(nas::nb201::best_cifar10),
+                                                  fixed_channels > 0 ? fixed_channels : 16,
+                                                  c.budget * (1.0 - c.search_fraction));
     if (launch.drives())  // under mpirun, rank 0 alone reports
       std::fprintf(stderr, "search: ranking by the accuracy predicted after %.0f s of final training (pace %.2f times the candidates')\n",
                    final_objective->final_seconds, final_objective->slowdown);

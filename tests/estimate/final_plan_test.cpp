@@ -160,3 +160,27 @@ TEST_CASE("plan_final_epochs plans by epochs alone: given width and networks, or
     CHECK_THROWS_WITH(nas::plan_final_epochs(recipe, {}, bad), Catch::Contains("plan_final_epochs: epochs"));
   CHECK_THROWS_AS(nas::plan_final_epochs(recipe, {.members = -1}, 3.0), nas::ConfigError);
 }
+
+TEST_CASE("final_accuracy_options: the final training's length and its pace relative to the candidates'", "[estimate][plan]") {
+  const auto& d = tiny_data();
+  const nas::Nb201Space space;
+  const nas::TrainedEstimator<nas::Nb201Space> search(
+      space, d.train, d.test, {.network = {.channels = 4, .cells = 1}, .epochs = 1, .threads = 1, .seed = 3, .max_train = 100});
+  const auto typical = space.decode(nas::nb201::best_cifar10);
+  const nas::FinalPlanOptions rules;  // keeps 25 s back
+
+  const auto same = nas::final_accuracy_options(search, typical, 4, 500.0, rules);
+  CHECK(same.final_seconds == 475.0);
+  CHECK(same.search_images_per_epoch == 100.0);  // the candidates' subset, not the whole split
+  CHECK(same.slowdown == 1.0);                    // same width: same pace
+
+  // Twice the width: the cells' convolutions do four times the work, the stem's and the
+  // head's twice, so the pace falls by between 2 and 4 times.
+  const auto wide = nas::final_accuracy_options(search, typical, 8, 500.0, rules);
+  CHECK(wide.slowdown > 2.0);
+  CHECK(wide.slowdown < 4.0);
+  CHECK(nas::final_accuracy_options(search, typical, 8, 10.0, rules).final_seconds == 1.0);  // never below a second
+
+  CHECK_THROWS_AS(nas::final_accuracy_options(search, typical, 0, 500.0, rules), nas::ConfigError);
+  CHECK_THROWS_AS(nas::final_accuracy_options(search, typical, 8, 0.0, rules), nas::ConfigError);
+}

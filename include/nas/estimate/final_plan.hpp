@@ -13,6 +13,7 @@
 #include "nas/core/error.hpp"
 #include "nas/data/augment.hpp"
 #include "nas/data/dataset.hpp"
+#include "nas/estimate/final_accuracy.hpp"
 #include "nas/estimate/final_training.hpp"
 #include "nas/estimate/trained.hpp"
 #include "nas/model/cell_network.hpp"
@@ -174,6 +175,29 @@ FinalPlan plan_final_training(const Space& space, const typename Space::Arch& ar
   p.augment = augments(o.augment, epochs, o.augment_from);
   if (p.augment) t.augment = o.augmentation;
   return p;
+}
+
+/// The options of FinalAccuracy (--objective final) for a search with `search` whose
+/// winner then trains for `seconds` under `rules` at width `final_channels`: the final
+/// training lasts `seconds` less what the plan keeps back, and runs at the candidates'
+/// pace times the multiply-accumulates of `typical` at the final width over those at the
+/// search width (wider layers run at least as efficiently, as plan_final_training assumes).
+template <class Space>
+FinalAccuracyOptions final_accuracy_options(const TrainedEstimator<Space>& search, const typename Space::Arch& typical,
+                                            int final_channels, double seconds, const FinalPlanOptions& rules = {}) {
+  if (final_channels < 1)
+    throw ConfigError("final_accuracy_options: final_channels (" + std::to_string(final_channels) + ") must be at least 1");
+  if (!(seconds > 0.0))
+    throw ConfigError("final_accuracy_options: seconds (" + std::to_string(seconds) + ") must be positive");
+  const NetworkOptions& candidates = search.options().network;
+  const auto macs = [&](int channels) {
+    NetworkOptions net = candidates;
+    net.channels = channels;
+    return static_cast<double>(make_network(search.space(), typical, NetworkInput::of(search.train_data()), net)->macs());
+  };
+  return {.final_seconds = std::max(1.0, seconds - rules.reserve_seconds),
+          .search_images_per_epoch = static_cast<double>(search.train_data().size()),
+          .slowdown = macs(final_channels) / macs(candidates.channels)};
 }
 
 /// Times training of `arch` on `data` with recipe `o` at each count of `probe` and

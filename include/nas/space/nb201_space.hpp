@@ -30,6 +30,10 @@ inline constexpr std::uint8_t skip = 1;
 inline constexpr std::uint8_t conv1x1 = 2;
 inline constexpr std::uint8_t conv3x3 = 3;
 inline constexpr std::uint8_t avg_pool = 4;
+/// NAS-Bench-201's best cell on CIFAR-10 (Dong & Yang 2020), convolution-heavy: the
+/// typical cell that thread probes and pace estimates time.
+inline constexpr std::string_view best_cifar10 =
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
 }  // namespace nb201
 
 /// One NAS-Bench-201 cell: 4 nodes (0 = cell input, 3 = cell output), and on each of the
