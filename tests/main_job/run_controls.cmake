@@ -19,11 +19,19 @@ if(NOT rc EQUAL 2 OR NOT err MATCHES "--job '.*nowhere': no result.json there")
 endif()
 
 set(common --data "${WORK_DIR}/data" --holdout 300 --threads 1)
+# The job ranks its candidates by the accuracy its final training is predicted to give.
 execute_process(COMMAND "${JOB}" ${common} --out "${WORK_DIR}/job" --budget 3000 --trials 3 --final-epochs 1 --subset 400
-                        --valid 200 --ensemble 1
+                        --valid 200 --ensemble 1 --objective final
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the main job failed (${rc}):\n${out}\n${err}")
+endif()
+file(READ "${WORK_DIR}/job/result.json" job_json)
+string(JSON objective GET "${job_json}" objective)
+file(STRINGS "${WORK_DIR}/job/journal.jsonl" trials REGEX "\"seconds_per_image\"")
+list(LENGTH trials n)
+if(NOT objective STREQUAL "final" OR n LESS 3 OR NOT err MATCHES "ranking by the accuracy predicted after")
+  message(FATAL_ERROR "--objective final: objective '${objective}', ${n} trials with a measured pace:\n${err}")
 endif()
 execute_process(COMMAND "${CONTROLS}" ${common} --job "${WORK_DIR}/job" --final-epochs 1 --random 2 --out "${WORK_DIR}/controls"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
