@@ -1107,6 +1107,12 @@ int training_main(int argc, char** argv) {
   }
   md << "\n## Known limits of the nas side\n"
         "\n"
+        "- Against the expert configurations: frozen and optimized TorchScript runs each convolution in oneDNN with "
+        "BatchNorm folded, the ReLU fused as a post-op and the activations kept in oneDNN's channel-blocked layout "
+        "from one convolution to the next; channels_last does the same for training without the folding. nas runs "
+        "plain NCHW direct kernels that copy each input into padded planes per op. Issue 18's layout and kernel "
+        "work (a channel-blocked layout kept between layers, direct strided and depthwise kernels, oneDNN as an "
+        "optional backend) is where the rows below 1.0 are to be won; this report only measures.\n"
         "- Both sides stay far below the measured FMA peak (the percentages above). The direct kernel reaches about two "
         "thirds of it on data already in L1; in the networks, the copies into padded planes and out of the output "
         "block (rows of 7 to 28 floats) and the loads of activations from L2 and memory take the rest.\n"
