@@ -959,7 +959,7 @@ int training_main(int argc, char** argv) {
       md << " |\n";
     }
     md << "\nPeak: " << fmt(core_peak, 0) << " GFLOP/s per core, measured in this run before and after the timed "
-          "runs (" << fmt(core_peak_before, 0) << " and " << fmt(core_peak_after, 0) << "; the higher is used) ("
+          "runs (" << fmt(core_peak_before, 0) << " and " << fmt(core_peak_after, 0) << "; the higher is used; "
        << nas::kernels::detail::Vec::width
        << "-float FMA, twelve independent chains in registers, best of five); the percentages use it times the "
           "thread count. Convolutions also load and store, so no real layer reaches it.\n\n"
