@@ -1049,8 +1049,9 @@ int training_main(int argc, char** argv) {
   md << "\n";
   md << "## Peak memory of a training step\n\n";
   md << "Peak resident set size (`getrusage` max RSS) of a fresh process that builds one network and trains "
-     << mem_steps << " steps (nas: `training_vs_torch --only nas`; PyTorch: `torch_nb201.py --rss`, or `--rss-module` for the DARTS twin, which includes "
-        "the Python interpreter and the torch library).\n\n";
+     << mem_steps
+     << " steps (nas: `training_vs_torch --only nas`; PyTorch: `torch_nb201.py --rss`, or `--rss-module` for the DARTS "
+        "twin, which includes the Python interpreter and the torch library).\n\n";
   md << "The columns in parentheses are the peak before the network was built (program, interpreter and "
         "libraries); the difference is what the network and its training step add.\n\n";
   md << "| network | threads | nas MiB (before network) | PyTorch MiB (before network) | network + step: nas MiB | "
