@@ -1,8 +1,13 @@
-// Training and inference throughput of NAS-Bench-201 networks: nas against PyTorch, side by side.
+// Training and inference throughput and batch-1 latency of NAS-Bench-201 networks and a
+// DARTS-V2 network: nas against PyTorch in its default and its expert configurations,
+// side by side.
 //
-// One run alternates nas and PyTorch repeats (A B A B) after warming both. PyTorch lives
-// in a long-lived child process (benchmarks/torch_nb201.py, run by /usr/bin/python3) that
-// builds the same networks and, on command, times R repeats of a mode. Peak memory is
+// One run alternates nas and PyTorch repeats (A B C ... A B C ...) after warming every side
+// alike. PyTorch lives in a long-lived child process (benchmarks/torch_nb201.py, run by
+// /usr/bin/python3) that builds the same networks (the DARTS one from nas's own
+// export_pytorch twin, weights included) and, on command, times R repeats of a mode in
+// one configuration (default, channels_last, frozen TorchScript, ...). Ratios compare nas
+// with the fastest configuration of each row, and with the default. Peak memory is
 // measured in fresh child processes that run only one side; heap allocations per nas
 // training step are counted by interposing malloc in this program.
 //
@@ -26,6 +31,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -38,8 +44,14 @@
 
 #include "peer.hpp"
 
+#include "nas/hw/latency_table.hpp"
 #include "nas/model/cell_network.hpp"
+#include "nas/model/export_pytorch.hpp"
+#include "nas/model/graph.hpp"
+#include "nas/report/cli.hpp"
+#include "nas/report/program.hpp"
 #include "nas/report/svg.hpp"
+#include "nas/space/cell_space.hpp"
 #include "nas/space/nb201_space.hpp"
 #include "nas/tensor/loss.hpp"
 #include "nas/tensor/optim.hpp"
@@ -117,16 +129,31 @@ constexpr int kClasses = 10;
 const char* const kBestArch =
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
 
+// DARTS-V2 (Liu et al., ICLR 2019, genotypes.py of the paper's code): sep_conv, dil_conv,
+// skip and max pool.
+const char* const kDartsV2 =
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+    "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], "
+    "reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+constexpr int kDartsCells = 8;
+constexpr int kDartsChannels = 16;
+
 struct NetSpec {
   std::string key;    // short id used in the protocol and the CSV
   std::string label;  // what the report calls it
-  int cells;          // N: cells per stage
-  int channels;       // C: channels of the first stage
+  int cells;          // N: cells per stage (NB201); all cells (DARTS)
+  int channels;       // C: channels of the first stage (NB201) or the first cells (DARTS)
   std::string arch;
+  bool darts = false;  // a CellSpace::darts() genotype rather than an NB201 cell
+  [[nodiscard]] std::string space() const { return darts ? "darts" : "nb201"; }
 };
 
 std::vector<NetSpec> networks() {
-  return {{"a", "(a) N=1, C=16", 1, 16, kBestArch}, {"b", "(b) N=5, C=16", 5, 16, kBestArch}};
+  return {{"a", "(a) N=1, C=16", 1, 16, kBestArch},
+          {"b", "(b) N=5, C=16", 5, 16, kBestArch},
+          {"c", "(c) DARTS-V2, " + std::to_string(kDartsCells) + " cells, C=" + std::to_string(kDartsChannels), kDartsCells,
+           kDartsChannels, kDartsV2, true}};
 }
 
 /// Wall-clock and CPU seconds (all threads of the process) of one timed repeat.
@@ -147,10 +174,24 @@ double max_rss_mib() {
 }
 
 std::unique_ptr<nas::Module> make_network(const NetSpec& spec) {
+  const nas::NetworkInput input{.channels = kInChannels, .height = kImage, .width = kImage, .classes = kClasses};
+  const nas::NetworkOptions options{.channels = spec.channels, .cells = spec.cells, .seed = 0};
+  if (spec.darts) {
+    const auto space = nas::CellSpace::darts();
+    return nas::make_network(space, space.decode(spec.arch), input, options);
+  }
   const nas::Nb201Space space;
-  return nas::make_network(space, space.decode(spec.arch),
-                           nas::NetworkInput{.channels = kInChannels, .height = kImage, .width = kImage, .classes = kClasses},
-                           nas::NetworkOptions{.channels = spec.channels, .cells = spec.cells, .seed = 0});
+  return nas::make_network(space, space.decode(spec.arch), input, options);
+}
+
+/// Writes the network of `spec` as a torch.nn module with nas's initial weights
+/// (export_pytorch) into `dir`; returns the Python file. PyTorch's twin of a DARTS network.
+std::filesystem::path export_twin(const NetSpec& spec, const std::filesystem::path& dir) {
+  auto net = make_network(spec);
+  std::filesystem::create_directories(dir);
+  const auto py = dir / ("network_" + spec.key + ".py");
+  nas::export_pytorch(nas::trace(*net, nas::Shape{kBatch, kInChannels, kImage, kImage}), py);
+  return py;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -158,13 +199,13 @@ std::unique_ptr<nas::Module> make_network(const NetSpec& spec) {
 // cross-entropy loss and SGD with momentum.
 class NasSide {
  public:
-  explicit NasSide(const NetSpec& spec)
+  explicit NasSide(const NetSpec& spec, int batch = kBatch)
       : net_(make_network(spec)),
-        x_(nas::Shape{kBatch, kInChannels, kImage, kImage}),
+        x_(nas::Shape{batch, kInChannels, kImage, kImage}),
         optimizer_(net_->parameters(), nas::SGD::Options{.lr = 0.01, .momentum = 0.9}) {
     nas::Rng rng(1);
     x_.fill_normal(rng);
-    labels_.resize(kBatch);
+    labels_.resize(static_cast<std::size_t>(batch));
     for (auto& y : labels_) y = static_cast<int>(rng.uniform_int(0, kClasses - 1));
   }
   [[nodiscard]] std::size_t params() const { return net_->num_parameters(); }
@@ -258,6 +299,18 @@ class NasSide {
     }
     return times;
   }
+  /// Wall seconds of each of `calls` inference calls, timed one by one.
+  std::vector<double> latency(int calls) {
+    set_mode("infer");
+    std::vector<double> out;
+    out.reserve(static_cast<std::size_t>(calls));
+    for (int k = 0; k < calls; ++k) {
+      const auto t0 = Clock::now();
+      infer_step();
+      out.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    return out;
+  }
 
  private:
   std::unique_ptr<nas::Module> net_;
@@ -320,15 +373,46 @@ double field(const std::string& line, const std::string& key) {
   throw std::runtime_error("field: '" + key + "' missing in '" + line + "'");
 }
 
+/// One PyTorch configuration's figures in a row.
+struct Peer {
+  std::string config;
+  Stats ips, cpu;  // images per wall-clock second, per CPU second
+};
+
+/// One row of the report: a network, a mode ("train", "infer", or "latency": batch 1,
+/// one image per call, where the figures are 1 / seconds per image), a thread count, nas's
+/// figures and those of every PyTorch configuration that ran.
 struct Row {
   std::string net, mode;
   int threads = 0, steps = 0;
-  Stats nas, torch;          // images per wall-clock second
-  Stats nas_cpu, torch_cpu;  // images per CPU second (all threads)
-  bool has_torch = false;
-  [[nodiscard]] double ratio() const { return nas.median / torch.median; }
-  [[nodiscard]] double cpu_ratio() const { return nas_cpu.median / torch_cpu.median; }
+  Stats nas, nas_cpu;
+  std::vector<Peer> peers;  // the default configuration first
+  [[nodiscard]] bool has_torch() const { return !peers.empty(); }
+  /// The PyTorch configuration with the highest median throughput (lowest latency).
+  [[nodiscard]] const Peer& fastest() const {
+    return *std::max_element(peers.begin(), peers.end(),
+                             [](const Peer& a, const Peer& b) { return a.ips.median < b.ips.median; });
+  }
+  [[nodiscard]] const Peer& default_peer() const { return peers.front(); }
+  [[nodiscard]] const Peer* peer(const std::string& config) const {
+    for (const auto& p : peers)
+      if (p.config == config) return &p;
+    return nullptr;
+  }
+  [[nodiscard]] double ratio() const { return nas.median / fastest().ips.median; }
+  [[nodiscard]] double default_ratio() const { return nas.median / default_peer().ips.median; }
+  [[nodiscard]] double cpu_ratio() const { return nas_cpu.median / fastest().cpu.median; }
 };
+
+/// Median over samples of seconds, turned into a rate (1 / s): its min is 1 / the slowest.
+Stats rate_of(const std::vector<double>& seconds_all, const std::vector<double>& repeat_medians) {
+  const Stats s = summarize(seconds_all), r = summarize(repeat_medians);
+  return {1.0 / s.median, 1.0 / r.max, 1.0 / r.min};
+}
+
+const char* mode_name(const std::string& mode) {
+  return mode == "train" ? "training" : mode == "infer" ? "inference" : "latency, batch 1";
+}
 
 struct MemRow {
   std::string net;
@@ -339,22 +423,25 @@ struct MemRow {
   double alloc_calls = 0, alloc_bytes = 0;
 };
 
-/// A bar chart of the throughput ratios (one group per network and mode, one bar per
-/// thread count) with the parity line at 1.
+/// A bar chart of the ratios against the fastest PyTorch configuration (one group per
+/// network and mode, one bar per thread count) with the parity line at 1.
 void write_ratio_chart(const std::vector<Row>& rows, const std::vector<int>& thread_counts, const std::filesystem::path& file) {
   // "(a) train": the network's tag and the mode, short enough to stand unrotated under a bar group.
-  auto category = [](const Row& r) { return r.net.substr(0, r.net.find(' ')) + (r.mode == "train" ? " train" : " infer"); };
+  auto category = [](const Row& r) {
+    return r.net.substr(0, r.net.find(' ')) + (r.mode == "train" ? " train" : r.mode == "infer" ? " infer" : " b=1");
+  };
   std::vector<std::string> categories;
   for (const auto& r : rows) {
     const std::string c = category(r);
     if (std::find(categories.begin(), categories.end(), c) == categories.end()) categories.push_back(c);
   }
-  nas::BarChart chart({.title = "Throughput ratio nas / PyTorch (higher is better)", .y_label = "nas img/s / PyTorch img/s"});
+  nas::BarChart chart({.title = "nas / fastest PyTorch configuration (higher is better)",
+                       .y_label = "nas img/s / fastest PyTorch img/s"});
   chart.categories(categories);
   for (int t : thread_counts) {
     std::vector<double> values(categories.size(), std::numeric_limits<double>::quiet_NaN());
     for (const auto& r : rows)
-      if (r.threads == t && r.has_torch) {
+      if (r.threads == t && r.has_torch()) {
         const std::string c = category(r);
         values[static_cast<std::size_t>(std::find(categories.begin(), categories.end(), c) - categories.begin())] = r.ratio();
       }
@@ -386,10 +473,27 @@ int only_nas(const NetSpec& spec, int threads, int steps) {
   return 0;
 }
 
+/// Sends one command to the PyTorch child; returns nothing on "ok", or the child's error
+/// line (a configuration that does not work for a network is reported, not fatal).
+std::optional<std::string> ask_status(LineChild& child, const std::string& command) {
+  auto line = child.ask(command);
+  if (!line || line->empty()) throw std::runtime_error("training_vs_torch: the PyTorch child died on '" + command + "'");
+  if (line->rfind("ok", 0) == 0) return std::nullopt;
+  return line->rfind("error ", 0) == 0 ? line->substr(6) : *line;
+}
+
+/// A PyTorch configuration that could not be prepared for a network, and why.
+struct Failure {
+  std::string net, mode, config, reason;
+};
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"Training and inference throughput of NAS-Bench-201 networks: nas against PyTorch"};
+namespace {
+
+int training_main(int argc, char** argv) {
+  CLI::App app{"Training and inference throughput and batch-1 latency of NAS-Bench-201 and DARTS networks: nas against "
+               "PyTorch in its default and expert configurations"};
   std::string out_dir;
   int repeats = 7;
   double repeat_seconds = 1.0;
@@ -402,33 +506,45 @@ int main(int argc, char** argv) {
   int only_threads = 1;
   int mem_steps = 4;
   int profile_steps = 4;
-  std::vector<std::string> net_keys{"a", "b"};
-  app.add_option("--out", out_dir, "Directory for training.md, training.csv and training.svg");
+  std::vector<std::string> net_keys{"a", "b", "c"};
+  std::vector<std::string> modes{"train", "infer", "latency"};
+  app.add_option("--out", out_dir, "Directory for training.md, training.csv, training_configs.csv and training.svg");
   app.add_option("--repeats", repeats, "Timed repeats per side (>= 7 for the report)")->check(CLI::Range(1, 1000));
   app.add_option("--seconds", repeat_seconds, "Target seconds per repeat")->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup_seconds, "Warm-up seconds per side and configuration")->check(CLI::NonNegativeNumber);
-  app.add_option("--threads", thread_counts, "Thread counts")->delimiter(',');
+  app.add_option("--threads", thread_counts, "Thread counts, each in [1, 256]")->delimiter(',');
   app.add_option("--python", python, "Python interpreter with torch");
   app.add_option("--script", script, "The PyTorch peer script");
   app.add_option("--only", only, "Run only one side to measure its peak memory (nas)")->check(CLI::IsMember({"nas"}));
-  app.add_option("--net", only_net, "Network for --only (a or b)");
-  app.add_option("--only-threads", only_threads, "Threads for --only");
+  app.add_option("--net", only_net, "Network for --only (a, b or c)");
+  app.add_option("--only-threads", only_threads, "Threads for --only")->check(CLI::Range(1, 256));
   app.add_option("--mem-steps", mem_steps, "Training steps in the memory runs")->check(CLI::Range(1, 1000));
-  app.add_option("--nets", net_keys, "Networks to run: a (N=1, C=16), b (N=5, C=16)")->delimiter(',');
+  app.add_option("--nets", net_keys, "Networks to run: a (NB201 N=1, C=16), b (NB201 N=5, C=16), c (DARTS-V2)")
+      ->delimiter(',');
+  app.add_option("--modes", modes, "What to time: train, infer, latency (batch 1)")->delimiter(',');
   app.add_option("--profile-steps", profile_steps, "Training steps timed block by block (0: no profile)")
       ->check(CLI::Range(0, 1000));
-  CLI11_PARSE(app, argc, argv);
+  if (auto status = nas::parse_command_line(app, argc, argv)) return *status;
   std::string command_line = "training_vs_torch";
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
 
-  auto find_net = [&](const std::string& key) -> NetSpec {
+  // Every option is checked before any work.
+  auto find_net = [&](const std::string& option, const std::string& key) -> NetSpec {
     for (const auto& n : networks())
       if (n.key == key) return n;
-    throw nas::ConfigError("training_vs_torch: network '" + key + "' (expected a or b)");
+    throw nas::ConfigError(option + " '" + key + "' must be one of: a, b, c");
   };
-  if (only == "nas") return only_nas(find_net(only_net), only_threads, mem_steps);
+  const NetSpec only_spec = find_net("--net", only_net);
+  if (only == "nas") return only_nas(only_spec, only_threads, mem_steps);
   std::vector<NetSpec> nets;
-  for (const auto& k : net_keys) nets.push_back(find_net(k));
+  for (const auto& k : net_keys) nets.push_back(find_net("--nets", k));
+  if (nets.empty()) throw nas::ConfigError("--nets is empty (expected some of a, b, c)");
+  if (thread_counts.empty()) throw nas::ConfigError("--threads is empty (expected thread counts in [1, 256])");
+  for (int t : thread_counts)
+    if (t < 1 || t > 256) throw nas::ConfigError("--threads " + std::to_string(t) + " must be in [1, 256]");
+  for (const auto& m : modes) nas::require_one_of("--modes", m, {"train", "infer", "latency"});
+  auto wants = [&](const char* m) { return std::find(modes.begin(), modes.end(), m) != modes.end(); };
+  if (!out_dir.empty()) nas::require_writable_directory("--out", out_dir);
 
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
 
@@ -436,13 +552,37 @@ int main(int argc, char** argv) {
   std::unique_ptr<LineChild> torch;
   std::string torch_version;
   const std::string load_before = load_average();
-  const double core_peak = nas_bench::fma_peak_gflops();
+  // Measured again after the timed runs; the higher of the two is the peak (a busy
+  // neighbour can only lower one of them).
+  double core_peak = nas_bench::fma_peak_gflops();
+  const double core_peak_before = core_peak;
   std::printf("measured FMA peak: %.0f GFLOP/s per core\n", core_peak);
   const bool have_torch = std::filesystem::exists(python) && std::filesystem::exists(script) &&
                           std::system((python + " -c 'import torch' 2>/dev/null").c_str()) == 0;
   if (!have_torch)
     std::printf("PyTorch not found for %s: install it with `sudo apt-get install python3-torch`; "
                 "the PyTorch columns are skipped.\n", python.c_str());
+
+  // PyTorch's twin of each DARTS network: nas's own network written as a torch.nn module
+  // with the same initial weights (export_pytorch), so both sides run one definition.
+  const std::filesystem::path twin_dir =
+      std::filesystem::temp_directory_path() / ("training_vs_torch." + std::to_string(getpid()));
+  std::map<std::string, std::filesystem::path> twins;
+  if (have_torch)
+    for (const auto& net : nets)
+      if (net.darts) twins[net.key] = export_twin(net, twin_dir);
+  struct RemoveTwins {
+    std::filesystem::path dir;
+    ~RemoveTwins() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } remove_twins{twin_dir};
+  auto torch_build_command = [&](const NetSpec& net) {
+    return net.darts ? "load " + net.key + " " + twins.at(net.key).string()
+                     : "build " + net.key + " " + std::to_string(net.cells) + " " + std::to_string(net.channels) + " " +
+                           net.arch;
+  };
 
   // 1. Peak memory and allocations, each side alone in a fresh process.
   std::vector<MemRow> mem;
@@ -459,8 +599,11 @@ int main(int argc, char** argv) {
       m.alloc_bytes = field(nas_out, "alloc_bytes");
       if (have_torch) {
         const std::string py_out = run_capture(nas_bench::keep_heap(
-            {python, script, "--rss", std::to_string(net.cells), std::to_string(net.channels), net.arch,
-             std::to_string(t), std::to_string(mem_steps + 2)}));
+            net.darts ? std::vector<std::string>{python, script, "--rss-module", twins.at(net.key).string(),
+                                                 std::to_string(t), std::to_string(mem_steps + 2)}
+                      : std::vector<std::string>{python, script, "--rss", std::to_string(net.cells),
+                                                 std::to_string(net.channels), net.arch, std::to_string(t),
+                                                 std::to_string(mem_steps + 2)}));
         m.torch_mib = field(py_out, "rss_kib") / 1024.0;
         m.torch_base_mib = field(py_out, "base_kib") / 1024.0;
         m.has_torch = true;
@@ -472,75 +615,167 @@ int main(int argc, char** argv) {
       mem.push_back(m);
     }
 
-  // 2. Throughput, alternating.
+  // 2. Throughput and latency, alternating nas and every PyTorch configuration.
+  std::map<std::string, std::vector<std::string>> torch_configs;
   if (have_torch) {
     torch = std::make_unique<LineChild>(nas_bench::keep_heap({python, script}));
     auto v = ask_ok(*torch, "version");
     if (!v) throw std::runtime_error("training_vs_torch: the PyTorch child did not answer");
     torch_version = *v;
+    for (const std::string mode : {"train", "infer"}) {
+      std::istringstream in(*ask_ok(*torch, "configs " + mode));
+      for (std::string c; in >> c;) torch_configs[mode].push_back(c);
+    }
   }
   std::vector<Row> rows;
+  std::vector<Failure> failures;
   std::vector<std::pair<std::size_t, std::size_t>> param_counts;
   std::vector<double> flops;
+  // The configurations of `mode` that PyTorch could prepare for this network at this batch.
+  auto usable_configs = [&](const NetSpec& net, const std::string& mode, int batch) {
+    std::vector<std::string> ok;
+    if (!torch) return ok;
+    for (const auto& c : torch_configs[mode]) {
+      const auto err = ask_status(*torch, "prepare " + net.key + " " + mode + " " + c + " " + std::to_string(batch));
+      if (err) {
+        failures.push_back({net.label, batch == 1 ? "latency" : mode, c, *err});
+        std::printf("%s %s: PyTorch configuration %s failed: %s\n", net.label.c_str(), mode.c_str(), c.c_str(),
+                    err->c_str());
+      } else {
+        ok.push_back(c);
+      }
+    }
+    return ok;
+  };
+  auto print_row = [](const Row& row) {
+    const bool lat = row.mode == "latency";
+    auto show = [&](const Stats& s) {
+      return lat ? fmt(1e3 / s.median, 3) + " ms [" + fmt(1e3 / s.max, 3) + "-" + fmt(1e3 / s.min, 3) + "]"
+                 : fmt(s.median, 1) + " img/s [" + fmt(s.min, 1) + "-" + fmt(s.max, 1) + "]";
+    };
+    std::printf("%s %s, threads %d (%d %s/repeat): nas %s\n", row.net.c_str(), mode_name(row.mode), row.threads, row.steps,
+                lat ? "calls" : "steps", show(row.nas).c_str());
+    for (const auto& p : row.peers)
+      std::printf("    PyTorch %-26s %s, nas / it %.2f\n", p.config.c_str(), show(p.ips).c_str(),
+                  row.nas.median / p.ips.median);
+    if (row.has_torch())
+      std::printf("    fastest PyTorch: %s, ratio %.2f (default: %.2f)\n", row.fastest().config.c_str(), row.ratio(),
+                  row.default_ratio());
+    std::fflush(stdout);
+  };
   for (const auto& net : nets) {
     NasSide nas_side(net);
     std::size_t torch_params = 0;
-    if (torch) torch_params = static_cast<std::size_t>(field(*ask_ok(*torch, "build " + net.key + " " + std::to_string(net.cells) + " " +
-                                                                         std::to_string(net.channels) + " " + net.arch),
-                                                             "params"));
+    if (torch) torch_params = static_cast<std::size_t>(field(*ask_ok(*torch, torch_build_command(net)), "params"));
     param_counts.emplace_back(nas_side.params(), torch_params);
     flops.push_back(nas_side.forward_flops());
     std::printf("%s: parameters nas %zu, PyTorch %zu%s\n", net.label.c_str(), nas_side.params(), torch_params,
                 torch && torch_params != nas_side.params() ? "  (MISMATCH)" : "");
-    for (int t : thread_counts)
-      for (const std::string mode : {"train", "infer"}) {
+    std::fflush(stdout);
+    for (const std::string mode : {"train", "infer"}) {
+      if (!wants(mode.c_str())) continue;
+      const std::vector<std::string> configs = usable_configs(net, mode, kBatch);
+      for (int t : thread_counts) {
         nas::set_num_threads(t);
-        // One repeat of `steps` steps in the child: its wall and CPU seconds.
-        auto torch_run = [&](int steps) {
+        // One repeat of `steps` steps of a configuration in the child: its wall and CPU seconds.
+        auto torch_run = [&](const std::string& config, int steps) {
           const auto v = parse_doubles(*ask_ok(*torch, "run " + net.key + " " + mode + " " + std::to_string(t) + " " +
-                                                   std::to_string(steps) + " 1"));
+                                                   std::to_string(steps) + " 1 " + config + " " + std::to_string(kBatch)));
           if (v.size() != 2) throw std::runtime_error("training_vs_torch: the PyTorch child sent no timing");
           return Timing{v[0], v[1]};
         };
-        // Warm-up: two steps each to learn the step time, then about warmup_seconds each.
+        // Warm-up, the same on every side: two steps each to learn the step time, then
+        // about warmup_seconds each.
         double nas_step = nas_side.run(mode, 2, 1)[0].wall / 2;
-        double torch_step = torch ? torch_run(2).wall / 2 : nas_step;
+        std::vector<double> torch_step;
+        for (const auto& c : configs) torch_step.push_back(torch_run(c, 2).wall / 2);
         const int nas_warm = std::max(1, static_cast<int>(warmup_seconds / nas_step));
         nas_step = nas_side.run(mode, nas_warm, 1)[0].wall / nas_warm;
-        if (torch) {
-          const int w = std::max(1, static_cast<int>(warmup_seconds / torch_step));
-          torch_step = torch_run(w).wall / w;
+        double total_step = nas_step;
+        for (std::size_t k = 0; k < configs.size(); ++k) {
+          const int w = std::max(1, static_cast<int>(warmup_seconds / torch_step[k]));
+          torch_step[k] = torch_run(configs[k], w).wall / w;
+          total_step += torch_step[k];
         }
-        const int steps = std::max(1, static_cast<int>(std::lround(repeat_seconds / (0.5 * (nas_step + torch_step)))));
-        std::vector<double> nas_ips, torch_ips, nas_cpu, torch_cpu;
+        const double mean_step = total_step / static_cast<double>(configs.size() + 1);
+        const int steps = std::max(1, static_cast<int>(std::lround(repeat_seconds / mean_step)));
+        std::vector<double> nas_ips, nas_cpu;
+        std::vector<std::vector<double>> torch_ips(configs.size()), torch_cpu(configs.size());
         for (int r = 0; r < repeats; ++r) {
           const Timing a = nas_side.run(mode, steps, 1)[0];
           nas_ips.push_back(kBatch * steps / a.wall);
           nas_cpu.push_back(kBatch * steps / a.cpu);
-          if (torch) {
-            const Timing b = torch_run(steps);
-            torch_ips.push_back(kBatch * steps / b.wall);
-            torch_cpu.push_back(kBatch * steps / b.cpu);
+          for (std::size_t k = 0; k < configs.size(); ++k) {
+            const Timing b = torch_run(configs[k], steps);
+            torch_ips[k].push_back(kBatch * steps / b.wall);
+            torch_cpu[k].push_back(kBatch * steps / b.cpu);
           }
         }
-        Row row{net.label, mode, t, steps, summarize(nas_ips), {}, summarize(nas_cpu), {}, static_cast<bool>(torch)};
-        if (torch) {
-          row.torch = summarize(torch_ips);
-          row.torch_cpu = summarize(torch_cpu);
-        }
-        std::printf("%s %-5s threads %d (%d steps/repeat): nas %.1f img/s [%.1f-%.1f]", net.label.c_str(), mode.c_str(), t,
-                    steps, row.nas.median, row.nas.min, row.nas.max);
-        if (torch)
-          std::printf(", PyTorch %.1f img/s [%.1f-%.1f], ratio %.2f (per CPU second: nas %.1f, PyTorch %.1f, ratio %.2f)",
-                      row.torch.median, row.torch.min, row.torch.max, row.ratio(), row.nas_cpu.median, row.torch_cpu.median,
-                      row.cpu_ratio());
-        std::printf("\n");
-        std::fflush(stdout);
+        Row row{net.label, mode, t, steps, summarize(nas_ips), summarize(nas_cpu), {}};
+        for (std::size_t k = 0; k < configs.size(); ++k)
+          row.peers.push_back({configs[k], summarize(torch_ips[k]), summarize(torch_cpu[k])});
+        print_row(row);
         rows.push_back(row);
       }
+    }
+    if (wants("latency")) {
+      // Batch 1: each call is one image, timed on its own; the median over all calls of a
+      // side, [min-max] over the medians of its repeats.
+      NasSide lat_side(net, 1);
+      const std::vector<std::string> configs = usable_configs(net, "infer", 1);
+      for (int t : thread_counts) {
+        nas::set_num_threads(t);
+        auto torch_lat = [&](const std::string& config, int calls) {
+          auto v = parse_doubles(*ask_ok(*torch, "lat " + net.key + " " + config + " " + std::to_string(t) + " " +
+                                                     std::to_string(calls)));
+          if (v.size() != static_cast<std::size_t>(calls))
+            throw std::runtime_error("training_vs_torch: the PyTorch child sent " + std::to_string(v.size()) +
+                                     " latencies for " + std::to_string(calls) + " calls");
+          return v;
+        };
+        auto median = [](const std::vector<double>& v) { return summarize(v).median; };
+        auto warm_calls = [&](double seconds_per_call) {
+          return std::max(1, static_cast<int>(warmup_seconds / seconds_per_call));
+        };
+        double nas_call = median(lat_side.latency(5));
+        std::vector<double> torch_call;
+        for (const auto& c : configs) torch_call.push_back(median(torch_lat(c, 5)));
+        nas_call = median(lat_side.latency(warm_calls(nas_call)));
+        double total = nas_call;
+        for (std::size_t k = 0; k < configs.size(); ++k) {
+          torch_call[k] = median(torch_lat(configs[k], warm_calls(torch_call[k])));
+          total += torch_call[k];
+        }
+        const int calls =
+            std::max(20, static_cast<int>(std::lround(0.5 * repeat_seconds / (total / static_cast<double>(configs.size() + 1)))));
+        std::vector<double> nas_all, nas_medians;
+        std::vector<std::vector<double>> torch_all(configs.size()), torch_medians(configs.size());
+        for (int r = 0; r < repeats; ++r) {
+          const auto a = lat_side.latency(calls);
+          nas_all.insert(nas_all.end(), a.begin(), a.end());
+          nas_medians.push_back(median(a));
+          for (std::size_t k = 0; k < configs.size(); ++k) {
+            const auto b = torch_lat(configs[k], calls);
+            torch_all[k].insert(torch_all[k].end(), b.begin(), b.end());
+            torch_medians[k].push_back(median(b));
+          }
+        }
+        const Stats nas_rate = rate_of(nas_all, nas_medians);
+        Row row{net.label, "latency", t, calls, nas_rate, nas_rate, {}};
+        for (std::size_t k = 0; k < configs.size(); ++k) {
+          const Stats rate = rate_of(torch_all[k], torch_medians[k]);
+          row.peers.push_back({configs[k], rate, rate});
+        }
+        print_row(row);
+        rows.push_back(row);
+      }
+    }
   }
   torch.reset();
   const std::string load_after = load_average();
+  const double core_peak_after = nas_bench::fma_peak_gflops();
+  core_peak = std::max(core_peak_before, core_peak_after);
+  std::printf("measured FMA peak after the timed runs: %.0f GFLOP/s per core\n", core_peak_after);
 
   // 3. Where a nas training step spends its time, one thread.
   struct Profile {
@@ -550,6 +785,7 @@ int main(int argc, char** argv) {
   std::vector<Profile> profiles;
   if (profile_steps > 0)
     for (const auto& net : nets) {
+      if (net.darts) continue;  // the grouping below follows the NB201 skeleton
       nas::set_num_threads(1);
       NasSide side(net);
       side.run("train", 2, 1);
@@ -565,59 +801,128 @@ int main(int argc, char** argv) {
 
   if (out_dir.empty()) return 0;
 
-  // 3. The report.
-  std::filesystem::create_directories(out_dir);
+  // 4. The report.
   const std::filesystem::path dir(out_dir);
+  auto net_index = [&](const std::string& label) {
+    std::size_t ni = 0;
+    while (nets[ni].label != label) ++ni;
+    return ni;
+  };
   {
     std::ofstream csv(dir / "training.csv");
-    csv << "network,mode,threads,steps_per_repeat,nas_ips_median,nas_ips_min,nas_ips_max,torch_ips_median,torch_ips_min,"
-           "torch_ips_max,throughput_ratio,nas_ips_per_cpu_s,torch_ips_per_cpu_s,cpu_throughput_ratio\n";
+    csv << "network,mode,threads,steps_per_repeat,nas_ips_median,nas_ips_min,nas_ips_max,fastest_torch_config,"
+           "fastest_torch_ips_median,fastest_torch_ips_min,fastest_torch_ips_max,ratio_vs_fastest,default_torch_ips_median,"
+           "ratio_vs_default,nas_ips_per_cpu_s,fastest_torch_ips_per_cpu_s,cpu_ratio_vs_fastest\n";
     for (const auto& r : rows) {
       csv << '"' << r.net << "\"," << r.mode << ',' << r.threads << ',' << r.steps << ',' << fmt(r.nas.median, 2) << ','
           << fmt(r.nas.min, 2) << ',' << fmt(r.nas.max, 2) << ',';
-      if (r.has_torch)
-        csv << fmt(r.torch.median, 2) << ',' << fmt(r.torch.min, 2) << ',' << fmt(r.torch.max, 2) << ',' << fmt(r.ratio(), 3)
-            << ',' << fmt(r.nas_cpu.median, 2) << ',' << fmt(r.torch_cpu.median, 2) << ',' << fmt(r.cpu_ratio(), 3);
-      else
-        csv << ",,,," << fmt(r.nas_cpu.median, 2) << ",,";
+      if (r.has_torch()) {
+        const Peer& f = r.fastest();
+        csv << f.config << ',' << fmt(f.ips.median, 2) << ',' << fmt(f.ips.min, 2) << ',' << fmt(f.ips.max, 2) << ','
+            << fmt(r.ratio(), 3) << ',' << fmt(r.default_peer().ips.median, 2) << ',' << fmt(r.default_ratio(), 3) << ',';
+        if (r.mode == "latency")
+          csv << ",,";
+        else
+          csv << fmt(r.nas_cpu.median, 2) << ',' << fmt(f.cpu.median, 2) << ',' << fmt(r.cpu_ratio(), 3);
+      } else {
+        csv << ",,,,,,," << (r.mode == "latency" ? std::string() : fmt(r.nas_cpu.median, 2)) << ",,";
+      }
       csv << '\n';
+    }
+    std::ofstream all(dir / "training_configs.csv");
+    all << "network,mode,threads,side,ips_median,ips_min,ips_max,ips_per_cpu_s,nas_over_side\n";
+    for (const auto& r : rows) {
+      all << '"' << r.net << "\"," << r.mode << ',' << r.threads << ",nas," << fmt(r.nas.median, 2) << ','
+          << fmt(r.nas.min, 2) << ',' << fmt(r.nas.max, 2) << ',' << (r.mode == "latency" ? "" : fmt(r.nas_cpu.median, 2))
+          << ",1.000\n";
+      for (const auto& p : r.peers)
+        all << '"' << r.net << "\"," << r.mode << ',' << r.threads << ",torch:" << p.config << ','
+            << fmt(p.ips.median, 2) << ',' << fmt(p.ips.min, 2) << ',' << fmt(p.ips.max, 2) << ','
+            << (r.mode == "latency" ? "" : fmt(p.cpu.median, 2)) << ',' << fmt(r.nas.median / p.ips.median, 3) << '\n';
     }
   }
   write_ratio_chart(rows, thread_counts, dir / "training.svg");
   std::ofstream md(dir / "training.md");
   const auto [cpu, cores] = nas_bench::machine();
-  md << "# Training throughput: nas against PyTorch on NAS-Bench-201 networks\n\n";
+  const nas::MachineInfo info = nas::MachineInfo::this_machine();
+  md << "# Training, inference and batch-1 latency: nas against PyTorch at its defaults and at its best\n\n";
   md << "Images per second for a training step (forward, cross-entropy, backward, SGD with momentum 0.9) and for "
-        "inference (eval-mode forward) of the NAS-Bench-201 TinyNetwork on 1x28x28 inputs (Fashion-MNIST shape), "
-        "10 classes, batch "
-     << kBatch << ", float32.\n\n";
+        "inference (eval-mode forward) at batch "
+     << kBatch << ", and milliseconds per image of single-image inference (batch 1), of two NAS-Bench-201 "
+        "TinyNetworks and a DARTS-V2 network on 1x28x28 inputs (Fashion-MNIST shape), 10 classes, float32. PyTorch "
+        "runs in its default configuration and in the configurations a CPU expert would pick (channels_last, frozen "
+        "and optimized TorchScript, oneDNN); every ratio compares nas with the **fastest** PyTorch configuration "
+        "measured in the same run for that row, and also with the default.\n\n";
   md << "## How it was produced\n\n";
-  md << "- Command: `" << command_line << "` (built in Release with `-DNAS_NATIVE=ON`).\n";
+  md << "- Command: `" << command_line << "` (built in Release with `-DNAS_NATIVE=ON`), under "
+        "`flock /work/wt/_measure.lock` so that no other timing ran at once.\n";
   md << "- Date: " << utc_now() << "; load average (1, 5, 15 min) " << load_before << " before the throughput runs, "
      << load_after << " after (the machine is shared: other processes ran meanwhile, which is why sides alternate).\n";
-  md << "- Machine: " << cpu << ", " << cores << " cores; threads " ;
+  md << "- Machine: " << cpu << " (`lscpu` model name), " << cores << " cores, widest ISA " << info.isa
+     << " (nas built for " << info.build_isa << "); threads ";
   for (std::size_t i = 0; i < thread_counts.size(); ++i) md << (i ? ", " : "") << thread_counts[i];
   md << " (nas: `nas::set_num_threads(n)`; PyTorch: `torch.set_num_threads(n)`).\n";
   md << "- PyTorch: " << (have_torch ? torch_version + " (CPU, `" + python + "`), model in `benchmarks/torch_nb201.py`"
                                      : std::string("not installed (`sudo apt-get install python3-torch`); columns skipped"))
      << ".\n";
   if (have_torch) md << "- " << nas_bench::keep_heap_note << ".\n";
-  md << "- Architecture (best CIFAR-10 architecture of NAS-Bench-201): `" << kBestArch << "`.\n";
-  md << "- Method: one process; PyTorch runs in a long-lived child. For each network, thread count and mode both sides "
-        "are warmed up (2 steps, then about "
-     << warmup_seconds << " s each), then " << repeats
-     << " repeats alternate nas, PyTorch, nas, PyTorch, ... Each repeat runs the same number of steps on both sides "
-        "(chosen for about "
-     << repeat_seconds << " s). Figures are medians with [min-max] over the repeats; the ratio is the nas median over "
-        "the PyTorch median (higher is better for nas).\n";
+  md << "- Architectures: NB201 (a) and (b) use the best CIFAR-10 architecture of NAS-Bench-201, `" << kBestArch
+     << "`; (c) is DARTS-V2 (Liu et al., ICLR 2019), `" << kDartsV2 << "`, built by nas from its plan "
+        "(`CellSpace::darts()`, " << kDartsCells << " cells with reductions at 1/3 and 2/3, C = " << kDartsChannels
+     << ", stem 3C) and given to PyTorch as nas's own `export_pytorch` twin, initial weights included.\n";
+  md << "- Method: one process; PyTorch runs in a long-lived child. For each network, thread count and mode every "
+        "side (nas and each PyTorch configuration) gets the same warm-up (2 steps, then about "
+     << warmup_seconds << " s), then " << repeats
+     << " repeats alternate nas, PyTorch configuration 1, 2, ..., nas, ... Each repeat runs the same number of steps "
+        "on every side (chosen for about "
+     << repeat_seconds << " s on average). Figures are medians with [min-max] over the repeats. Batch-1 rows time "
+        "every call on its own: the median over all calls of a side (the same number of calls on every side, at least "
+        "20 per repeat, about half a second per repeat on average over the sides), [min-max] over the medians of the "
+        "repeats.\n";
   md << "- Parameters (trainable, both sides count the same tensors):\n";
   for (std::size_t i = 0; i < nets.size(); ++i)
     md << "  - " << nets[i].label << ": nas " << param_counts[i].first << ", PyTorch "
        << (have_torch ? std::to_string(param_counts[i].second) : std::string("-"))
        << (have_torch && param_counts[i].first != param_counts[i].second ? " **(differ)**" : "") << "; forward "
        << fmt(flops[i] / 1e6, 1) << " MFLOP per image (2 x MACs as counted by `Module::macs`).\n";
-  md << "\n## Throughput (images/second)\n\n";
-  {
+
+  md << "\n## PyTorch configurations\n\n";
+  md << "| mode | configuration | what it does | BatchNorm |\n|---|---|---|---|\n"
+        "| training | `default` | the model as built, contiguous NCHW, `zero_grad(set_to_none=False)` | trained |\n"
+        "| training | `channels_last` | model and input converted with `memory_format=torch.channels_last` | trained |\n"
+        "| training | `channels_last_set_to_none` | channels_last and `zero_grad(set_to_none=True)` (gradients freed "
+        "and allocated again by each backward, PyTorch 2's default) | trained |\n"
+        "| inference | `eager` | `model.eval()` under `torch.no_grad()` (the default) | **not folded** |\n"
+        "| inference | `eager_channels_last` | eager, model and input channels_last, under `torch.inference_mode()` | "
+        "**not folded** |\n"
+        "| inference | `mkldnn` | `torch.utils.mkldnn.to_mkldnn(model)` (oneDNN weights), input `.to_mkldnn()` per call "
+        "| **not folded** |\n"
+        "| inference | `jit_frozen` | `torch.jit.trace`, `torch.jit.freeze`, `torch.jit.optimize_for_inference` "
+        "(oneDNN blocked layout kept between convolutions), contiguous input | folded |\n"
+        "| inference | `jit_frozen_channels_last` | the same with model and input channels_last | folded |\n"
+        "| inference | `jit_onednn_fusion` | `torch.jit.enable_onednn_fusion(True)` (oneDNN graph, LLGA), traced "
+        "and frozen, channels_last | folded |\n\n";
+  md << "nas folds BatchNorm into the preceding convolution in evaluation mode (`Sequential`), so the inference rows "
+        "compare like with like against the frozen TorchScript configurations; the eager ones run BatchNorm as a "
+        "layer of its own, as PyTorch does by default. Outputs: nas writes every activation and gradient into "
+        "buffers kept from step to step; PyTorch's `nn.Module` calls have no preallocated-output form (`out=` exists "
+        "only on single functional ops), so PyTorch allocates its activations per step in every configuration (from "
+        "a heap kept warm, see above); `default` and `channels_last` keep the gradient buffers.\n\n";
+  md << "Also tried before this run, on network (a) with one thread, and not kept as separate configurations: "
+        "`torch.jit.freeze` without `optimize_for_inference` (slower than with it: about 1,320 and 1,650 img/s for "
+        "contiguous and channels_last input against 2,040 and 1,850 with it, in a short trial while other builds "
+        "ran); `torch.inference_mode()` instead of `torch.no_grad()` for the contiguous eager "
+        "model (within noise, about 5 %); `torch.backends.mkldnn` is enabled by default in this build, there is "
+        "nothing to switch on.\n";
+  if (!failures.empty()) {
+    md << "\nConfigurations that could not run (left out of the rows named):\n\n";
+    for (const auto& f : failures) md << "- " << f.net << ", " << mode_name(f.mode) << ", `" << f.config << "`: " << f.reason << "\n";
+  }
+
+  const bool any_latency = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.mode == "latency"; });
+  const bool any_batch = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.mode != "latency"; });
+  if (any_batch) {
+    md << "\n## Throughput at batch " << kBatch << " (images/second)\n\n";
     const double load = std::max(std::atof(load_before.c_str()), std::atof(load_after.c_str()));
     const int ncores = std::atoi(cores.c_str());
     if (ncores > 0 && load > ncores && *std::max_element(thread_counts.begin(), thread_counts.end()) > 1)
@@ -625,56 +930,128 @@ int main(int argc, char** argv) {
          << " cores during the run, so other processes shared the cores. Rows with more than one thread need several "
             "cores at once and then mostly measure waiting for descheduled threads; read them as unreliable. Rows with "
             "one thread are disturbed less, and alternating the sides spreads the disturbance over both.\n\n";
-  }
-  md << "| network | mode | threads | nas img/s median [min-max] | PyTorch img/s median [min-max] | throughput ratio "
-        "(nas/PyTorch) | GFLOP/s nas, PyTorch (% of peak) |\n";
-  md << "|---|---|---|---|---|---|---|\n";
-  for (std::size_t k = 0; k < rows.size(); ++k) {
-    const auto& r = rows[k];
-    std::size_t ni = 0;
-    while (nets[ni].label != r.net) ++ni;
-    // A training step costs about 3x the forward pass (forward, input and weight gradients).
-    const double flop_per_img = flops[ni] * (r.mode == "train" ? 3.0 : 1.0);
-    const double gflops = r.nas.median * flop_per_img / 1e9;
-    const double peak = core_peak * r.threads;
-    md << "| " << r.net << " | " << (r.mode == "train" ? "training" : "inference") << " | " << r.threads << " | "
-       << fmt(r.nas.median, 1) << " [" << fmt(r.nas.min, 1) << "-" << fmt(r.nas.max, 1) << "] | ";
-    if (r.has_torch)
-      md << fmt(r.torch.median, 1) << " [" << fmt(r.torch.min, 1) << "-" << fmt(r.torch.max, 1) << "] | "
-         << fmt(r.ratio(), 2) << " |";
-    else
-      md << "- | - |";
-    md << " " << fmt(gflops, 1) << " (" << fmt(100.0 * gflops / peak, 0) << "%)";
-    if (r.has_torch) {
-      const double tg = r.torch.median * flop_per_img / 1e9;
-      md << ", " << fmt(tg, 1) << " (" << fmt(100.0 * tg / peak, 0) << "%)";
+    md << "| network | mode | threads | nas img/s median [min-max] | fastest PyTorch configuration | its img/s median "
+          "[min-max] | **ratio nas / fastest** | PyTorch default img/s | ratio nas / default | GFLOP/s nas, fastest "
+          "PyTorch (% of peak) |\n";
+    md << "|---|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& r : rows) {
+      if (r.mode == "latency") continue;
+      const std::size_t ni = net_index(r.net);
+      // A training step costs about 3x the forward pass (forward, input and weight gradients).
+      const double flop_per_img = flops[ni] * (r.mode == "train" ? 3.0 : 1.0);
+      const double gflops = r.nas.median * flop_per_img / 1e9;
+      const double peak = core_peak * r.threads;
+      md << "| " << r.net << " | " << mode_name(r.mode) << " | " << r.threads << " | " << fmt(r.nas.median, 1) << " ["
+         << fmt(r.nas.min, 1) << "-" << fmt(r.nas.max, 1) << "] | ";
+      if (r.has_torch()) {
+        const Peer& f = r.fastest();
+        md << "`" << f.config << "` | " << fmt(f.ips.median, 1) << " [" << fmt(f.ips.min, 1) << "-" << fmt(f.ips.max, 1)
+           << "] | **" << fmt(r.ratio(), 2) << "** | " << fmt(r.default_peer().ips.median, 1) << " | "
+           << fmt(r.default_ratio(), 2) << " |";
+      } else {
+        md << "- | - | - | - | - |";
+      }
+      md << " " << fmt(gflops, 1) << " (" << fmt(100.0 * gflops / peak, 0) << "%)";
+      if (r.has_torch()) {
+        const double tg = r.fastest().ips.median * flop_per_img / 1e9;
+        md << ", " << fmt(tg, 1) << " (" << fmt(100.0 * tg / peak, 0) << "%)";
+      }
+      md << " |\n";
     }
-    md << " |\n";
+    md << "\nPeak: " << fmt(core_peak, 0) << " GFLOP/s per core, measured in this run before and after the timed "
+          "runs (" << fmt(core_peak_before, 0) << " and " << fmt(core_peak_after, 0) << "; the higher is used; "
+       << nas::kernels::detail::Vec::width
+       << "-float FMA, twelve independent chains in registers, best of five); the percentages use it times the "
+          "thread count. Convolutions also load and store, so no real layer reaches it.\n\n"
+          "![ratio against the fastest PyTorch configuration](training.svg)\n";
   }
-  md << "\nPeak: " << fmt(core_peak, 0) << " GFLOP/s per core, measured in this run (" << nas::kernels::detail::Vec::width
-     << "-float FMA, twelve independent chains in registers, best of five); the percentages use it times the "
-        "thread count. Convolutions also load and store, so no real layer reaches it.\n\n"
-        "![throughput ratio](training.svg)\n\n";
-  md << "### Images per CPU second\n\n";
-  md << "The same repeats measured in CPU time of all the process's threads (`CLOCK_PROCESS_CPUTIME_ID` for nas, "
-        "`time.process_time()` for PyTorch). On a loaded machine this is less disturbed by descheduling than wall "
-        "time; with 2 threads it also counts the time threads spin at barriers.\n\n";
-  md << "| network | mode | threads | nas img/CPU-s median [min-max] | PyTorch img/CPU-s median [min-max] | ratio |\n";
-  md << "|---|---|---|---|---|---|\n";
-  for (const auto& r : rows) {
-    md << "| " << r.net << " | " << (r.mode == "train" ? "training" : "inference") << " | " << r.threads << " | "
-       << fmt(r.nas_cpu.median, 1) << " [" << fmt(r.nas_cpu.min, 1) << "-" << fmt(r.nas_cpu.max, 1) << "] | ";
-    if (r.has_torch)
-      md << fmt(r.torch_cpu.median, 1) << " [" << fmt(r.torch_cpu.min, 1) << "-" << fmt(r.torch_cpu.max, 1) << "] | "
-         << fmt(r.cpu_ratio(), 2) << " |\n";
-    else
-      md << "- | - |\n";
+  if (any_latency) {
+    md << "\n## Batch-1 latency (milliseconds per image)\n\n";
+    md << "| network | threads | nas ms median [min-max] | fastest PyTorch configuration | its ms median [min-max] | "
+          "**ratio (PyTorch ms / nas ms)** | PyTorch default ms | ratio vs default |\n";
+    md << "|---|---|---|---|---|---|---|---|\n";
+    for (const auto& r : rows) {
+      if (r.mode != "latency") continue;
+      md << "| " << r.net << " | " << r.threads << " | " << fmt(1e3 / r.nas.median, 3) << " [" << fmt(1e3 / r.nas.max, 3)
+         << "-" << fmt(1e3 / r.nas.min, 3) << "] | ";
+      if (r.has_torch()) {
+        const Peer& f = r.fastest();
+        md << "`" << f.config << "` | " << fmt(1e3 / f.ips.median, 3) << " [" << fmt(1e3 / f.ips.max, 3) << "-"
+           << fmt(1e3 / f.ips.min, 3) << "] | **" << fmt(r.ratio(), 2) << "** | "
+           << fmt(1e3 / r.default_peer().ips.median, 3) << " | " << fmt(r.default_ratio(), 2) << " |\n";
+      } else {
+        md << "- | - | - | - | - |\n";
+      }
+    }
+    md << "\nPyTorch's eager figures at batch 1 are not a timing accident: for one 1x28x28 image its eager "
+          "convolutions with 3x3 kernels and these small planes do not go to oneDNN but to its im2col fallback "
+          "(`aten::_slow_conv2d_forward` takes about 90 % of the time under `torch.autograd.profiler`, network (a), one "
+          "thread). `to_mkldnn()` and the frozen graphs call oneDNN directly, hence their 5-15x lower latency.\n";
+  }
+
+  // Every configuration's figures, one table per mode.
+  if (have_torch) {
+    md << "\n## Every PyTorch configuration\n\n";
+    md << "Medians of each configuration in the same repeats, with nas's ratio to it in parentheses; the fastest "
+          "configuration of each row in bold.\n";
+    for (const std::string mode : {"train", "infer", "latency"}) {
+      const auto& configs = torch_configs[mode == "latency" ? "infer" : mode];
+      if (std::none_of(rows.begin(), rows.end(), [&](const Row& r) { return r.mode == mode; })) continue;
+      const bool lat = mode == "latency";
+      md << "\n### " << (mode == "train" ? "Training" : mode == "infer" ? "Inference" : "Batch-1 latency") << " ("
+         << (lat ? "ms per image" : "images/second") << ")\n\n";
+      md << "| network | threads | nas |";
+      for (const auto& c : configs) md << " `" << c << "` |";
+      md << "\n|---|---|---|";
+      for (std::size_t k = 0; k < configs.size(); ++k) md << "---|";
+      md << "\n";
+      for (const auto& r : rows) {
+        if (r.mode != mode) continue;
+        auto value = [&](const Stats& s) { return lat ? fmt(1e3 / s.median, 3) : fmt(s.median, 1); };
+        md << "| " << r.net << " | " << r.threads << " | " << value(r.nas) << " |";
+        for (const auto& c : configs) {
+          const Peer* p = r.peer(c);
+          if (!p) {
+            md << " failed |";
+            continue;
+          }
+          const bool best = p->config == r.fastest().config;
+          md << " " << (best ? "**" : "") << value(p->ips) << " (" << fmt(r.nas.median / p->ips.median, 2) << ")"
+             << (best ? "**" : "") << " |";
+        }
+        md << "\n";
+      }
+    }
+  }
+
+  if (any_batch) {
+    md << "\n### Images per CPU second\n\n";
+    md << "The same repeats measured in CPU time of all the process's threads (`CLOCK_PROCESS_CPUTIME_ID` for nas, "
+          "`time.process_time()` for PyTorch), against the configuration that was fastest in wall time. On a loaded "
+          "machine this is less disturbed by descheduling than wall time; with 2 threads it also counts the time "
+          "threads spin at barriers.\n\n";
+    md << "| network | mode | threads | nas img/CPU-s median [min-max] | fastest PyTorch configuration | its img/CPU-s "
+          "median [min-max] | ratio |\n";
+    md << "|---|---|---|---|---|---|---|\n";
+    for (const auto& r : rows) {
+      if (r.mode == "latency") continue;
+      md << "| " << r.net << " | " << mode_name(r.mode) << " | " << r.threads << " | " << fmt(r.nas_cpu.median, 1) << " ["
+         << fmt(r.nas_cpu.min, 1) << "-" << fmt(r.nas_cpu.max, 1) << "] | ";
+      if (r.has_torch()) {
+        const Peer& f = r.fastest();
+        md << "`" << f.config << "` | " << fmt(f.cpu.median, 1) << " [" << fmt(f.cpu.min, 1) << "-" << fmt(f.cpu.max, 1)
+           << "] | " << fmt(r.cpu_ratio(), 2) << " |\n";
+      } else {
+        md << "- | - | - |\n";
+      }
+    }
   }
   md << "\n";
   md << "## Peak memory of a training step\n\n";
   md << "Peak resident set size (`getrusage` max RSS) of a fresh process that builds one network and trains "
-     << mem_steps << " steps (nas: `training_vs_torch --only nas`; PyTorch: `torch_nb201.py --rss`, which includes "
-        "the Python interpreter and the torch library).\n\n";
+     << mem_steps
+     << " steps (nas: `training_vs_torch --only nas`; PyTorch: `torch_nb201.py --rss`, or `--rss-module` for the DARTS "
+        "twin, which includes the Python interpreter and the torch library).\n\n";
   md << "The columns in parentheses are the peak before the network was built (program, interpreter and "
         "libraries); the difference is what the network and its training step add.\n\n";
   md << "| network | threads | nas MiB (before network) | PyTorch MiB (before network) | network + step: nas MiB | "
@@ -710,34 +1087,46 @@ int main(int argc, char** argv) {
     }
   }
   md << "\n## Goal\n\n";
-  bool all_met = have_torch;
-  for (const auto& r : rows)
-    if (!r.has_torch || r.ratio() < 1.0) all_met = false;
-  if (!have_torch)
-    md << "PyTorch was not available, so the goal (ratio >= 1.0 for training and inference, both sizes) could not be "
-          "checked.\n";
-  else if (all_met) {
-    md << "Met in this run: the throughput ratio is at least 1.0 in every row.";
-    const Row* lowest = nullptr;
-    for (const auto& r : rows)
-      if (!lowest || r.ratio() < lowest->ratio()) lowest = &r;
-    // Repeats of the whole program on this shared machine move a row's ratio by about 10 %.
-    if (lowest && lowest->ratio() < 1.1)
-      md << " The smallest margin, " << fmt(lowest->ratio(), 2) << " (" << lowest->net << ", "
-         << (lowest->mode == "train" ? "training" : "inference") << ", " << lowest->threads
-         << (lowest->threads == 1 ? " thread" : " threads")
-         << "), is within the run-to-run spread of this shared machine: a repeat can put that row just below 1.0.";
-    md << "\n";
+  md << "Issue 18's goal: **a ratio >= 1.0 against the fastest PyTorch configuration on every row** (training, "
+        "inference and batch-1 latency; both NB201 networks and the DARTS network; 1 and 2 threads), on the machine at "
+        "hand. The moonshot: 1.5 for training, 1.3 for inference.\n\n";
+  if (!have_torch) {
+    md << "PyTorch was not available, so the goal could not be checked.\n";
   } else {
-    md << "The goal (throughput ratio >= 1.0 for training and inference, both sizes, every thread count) is not met. "
-          "Rows below 1.0:\n\n";
+    std::vector<const Row*> missed;
     for (const auto& r : rows)
-      if (r.ratio() < 1.0)
-        md << "- " << r.net << ", " << (r.mode == "train" ? "training" : "inference") << ", " << r.threads
-           << (r.threads == 1 ? " thread: " : " threads: ") << fmt(r.ratio(), 3) << "\n";
+      if (r.has_torch() && r.ratio() < 1.0) missed.push_back(&r);
+    if (missed.empty()) {
+      md << "Met in this run: every row is at 1.0 or above against the fastest PyTorch configuration.\n";
+    } else {
+      md << "**Not met**: " << missed.size() << " of " << rows.size()
+         << " rows are below 1.0 against PyTorch's fastest configuration:\n\n";
+      md << "| network | mode | threads | fastest PyTorch | ratio | nas is short by | PyTorch is faster by |\n"
+            "|---|---|---|---|---|---|---|\n";
+      for (const Row* r : missed)
+        md << "| " << r->net << " | " << mode_name(r->mode) << " | " << r->threads << " | `" << r->fastest().config
+           << "` | " << fmt(r->ratio(), 2) << " | " << fmt(100.0 * (1.0 - r->ratio()), 0) << " % of PyTorch's speed | "
+           << fmt(1.0 / r->ratio(), 2) << "x |\n";
+      md << "\n";
+    }
+    std::size_t default_met = 0, total = 0;
+    for (const auto& r : rows)
+      if (r.has_torch()) {
+        ++total;
+        default_met += r.default_ratio() >= 1.0 ? 1 : 0;
+      }
+    md << "Against PyTorch's default configuration alone, " << default_met << " of " << total
+       << " rows are at 1.0 or above. Repeats of the whole program on this shared machine move a row's ratio by about "
+          "10 %, so rows within 0.9-1.1 are not settled by one run.\n";
   }
   md << "\n## Known limits of the nas side\n"
         "\n"
+        "- Against the expert configurations: frozen and optimized TorchScript runs each convolution in oneDNN with "
+        "BatchNorm folded, the ReLU fused as a post-op and the activations kept in oneDNN's channel-blocked layout "
+        "from one convolution to the next; channels_last does the same for training without the folding. nas runs "
+        "plain NCHW direct kernels that copy each input into padded planes per op. Issue 18's layout and kernel "
+        "work (a channel-blocked layout kept between layers, direct strided and depthwise kernels, oneDNN as an "
+        "optional backend) is where the rows below 1.0 are to be won; this report only measures.\n"
         "- Both sides stay far below the measured FMA peak (the percentages above). The direct kernel reaches about two "
         "thirds of it on data already in L1; in the networks, the copies into padded planes and out of the output "
         "block (rows of 7 to 28 floats) and the loads of activations from L2 and memory take the rest.\n"
@@ -751,7 +1140,13 @@ int main(int argc, char** argv) {
         "backward. PyTorch's autograd keeps the ReLU's and the convolution's outputs but frees each gradient once "
         "it is used, hence the remaining difference on (b).\n"
         "";
-  std::printf("wrote %s, %s, %s\n", (dir / "training.md").c_str(), (dir / "training.csv").c_str(),
-              (dir / "training.svg").c_str());
+  std::printf("wrote %s, %s, %s, %s\n", (dir / "training.md").c_str(), (dir / "training.csv").c_str(),
+              (dir / "training_configs.csv").c_str(), (dir / "training.svg").c_str());
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return nas::run_program("training_vs_torch", [&] { return training_main(argc, argv); });
 }
