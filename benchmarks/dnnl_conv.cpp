@@ -646,9 +646,11 @@ int main(int argc, char** argv) {
     // call (nchw, or blocked with reorders), at the first batch and thread count.
     {
       const int b0 = batches.front(), t0 = thread_counts.front();
-      nas::BarChart chart({.title = "nas time / oneDNN time (best of nchw and blocked + reorders), batch " +
+      nas::BarChart chart({.title = "nas time / oneDNN time (faster of nchw and blocked + reorders), batch " +
                                     std::to_string(b0) + ", " + std::to_string(t0) + " thread" + (t0 == 1 ? "" : "s"),
-                           .y_label = "above 1: oneDNN faster"});
+                           .y_label = "above 1: oneDNN faster",
+                           .width = 1800,
+                           .height = 560});
       std::vector<std::string> names;
       for (const auto& c : cases) names.push_back(c.name);
       chart.categories(names);
