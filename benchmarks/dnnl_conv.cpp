@@ -18,6 +18,9 @@
 #include <nas/space/cell_space.hpp>
 #include <nas/space/nb201_space.hpp>
 #include <nas/tensor/conv_kernels.hpp>
+#include <nas/tensor/dnnl_backend.hpp>
+#include <nas/tensor/loss.hpp>
+#include <nas/tensor/optim.hpp>
 #include <nas/tensor/threads.hpp>
 #include <nas/tensor/workspace.hpp>
 
@@ -475,6 +478,39 @@ std::string ms_text(const Stats& s) {
   return fixed(s.median, d) + " [" + fixed(s.min, d) + "-" + fixed(s.max, d) + "]";
 }
 
+/// Training steps of one network (SGD with momentum, a fixed random batch) with Conv2d's
+/// forward on oneDNN where nas::measured_forward_backend says (on) or on nas's kernels
+/// only (off), alternating; milliseconds per step for off and on.
+std::pair<Stats, Stats> network_steps(const std::string& key, int batch, int repeats, double repeat_seconds) {
+  auto net = build(key);
+  nas::Tensor x(nas::Shape{batch, 1, kImage, kImage});
+  nas::Rng rng(1);
+  x.fill_normal(rng);
+  std::vector<int> labels(static_cast<std::size_t>(batch));
+  for (auto& y : labels) y = static_cast<int>(rng.uniform_int(0, 9));
+  nas::SGD optimizer(net->parameters(), nas::SGD::Options{.lr = 0.01, .momentum = 0.9});
+  nas::SoftmaxCrossEntropy loss;
+  net->train(true);
+  const auto step = [&] {
+    optimizer.zero_grad();
+    loss.forward(net->forward(x), labels);
+    net->backward(loss.backward());
+    optimizer.step();
+  };
+  const auto timed = [&](bool on, int iters) {
+    nas::set_dnnl_forward(on);
+    const auto t0 = Clock::now();
+    for (int i = 0; i < iters; ++i) step();
+    return seconds_since(t0) / iters * 1e3;
+  };
+  timed(false, 2), timed(true, 2);  // warm-up: buffers, oneDNN primitives
+  const int iters = std::max(1, static_cast<int>(repeat_seconds / std::max(1e-6, timed(false, 1) * 1e-3)));
+  std::vector<double> off, on;
+  for (int r = 0; r < repeats; ++r) off.push_back(timed(false, iters)), on.push_back(timed(true, iters));
+  nas::set_dnnl_forward(true);
+  return {summarize(off), summarize(on)};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -493,6 +529,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1e-4, 10.0));
   app.add_option("--warm-seconds", warm_seconds, "Warm-up of each way per shape and pass")->check(CLI::Range(0.0, 60.0));
   app.add_option("--only", only, "Only the shapes whose name contains this text (e.g. \"dw5x5\")");
+  bool networks_only = false;
+  app.add_flag("--networks-only", networks_only,
+               "Only time NB201 training steps with Conv2d's oneDNN forward on and off (writes dnnl_network.csv)");
   if (auto status = nas::parse_command_line(app, argc, argv)) return *status;
 
   try {
@@ -509,6 +548,36 @@ int main(int argc, char** argv) {
     std::cout << "machine: " << cpu << ", " << cores << " CPUs, " << flags << "\noneDNN " << dnnl_version
               << ", ISA " << dnnl_isa << "\n";
 
+    if (networks_only) {
+      // Whole training steps: what the backend of Conv2d's forward (dnnl_backend.hpp) gives.
+      std::ostringstream table;
+      table << "| network | batch | threads | own kernels ms/step | with oneDNN forward ms/step | ratio (own / with) |\n"
+            << "|---|---|---|---|---|---|\n";
+      std::ofstream csv;
+      if (!out_dir.empty()) {
+        std::filesystem::create_directories(out_dir);
+        csv.open(out_dir + "/dnnl_network.csv");
+        csv << "network,batch,threads,own_ms_median,own_ms_min,own_ms_max,dnnl_ms_median,dnnl_ms_min,dnnl_ms_max,ratio\n";
+      }
+      for (const std::string key : {"nb201_a", "nb201_b"})
+        for (int batch : batches)
+          for (int threads : thread_counts) {
+            nas::set_num_threads(threads);
+            omp_set_num_threads(threads);
+            const auto [off, on] = network_steps(key, batch, repeats, std::max(repeat_seconds, 0.3));
+            const double ratio = off.median / on.median;
+            std::cout << key << " b" << batch << " t" << threads << ": own " << ms_text(off) << ", with oneDNN "
+                      << ms_text(on) << ", ratio " << fixed(ratio, 2) << "\n";
+            table << "| " << (key == "nb201_a" ? "NB201 (a)" : "NB201 (b)") << " | " << batch << " | " << threads
+                  << " | " << ms_text(off) << " | " << ms_text(on) << " | " << fixed(ratio, 2) << " |\n";
+            if (csv.is_open())
+              csv << key << "," << batch << "," << threads << "," << off.median << "," << off.min << "," << off.max
+                  << "," << on.median << "," << on.min << "," << on.max << "," << ratio << "\n";
+          }
+      std::cout << "\n" << table.str() << "load average (1, 5, 15 min): before " << load_before << ", after "
+                << nas_bench::load_average() << "\n";
+      return 0;
+    }
     std::vector<ConvCase> cases = collect_cases();
     if (!only.empty())
       cases.erase(std::remove_if(cases.begin(), cases.end(),
