@@ -21,6 +21,7 @@
 #include "nas/tensor/blocks.hpp"
 #include "nas/tensor/conv2d.hpp"
 #include "nas/tensor/conv_kernels.hpp"
+#include "nas/tensor/dnnl_backend.hpp"
 #include "nas/tensor/dropout.hpp"
 #include "nas/tensor/hooks.hpp"
 #include "nas/tensor/latency.hpp"

@@ -6,6 +6,7 @@
 
 #include "nas/core/rng.hpp"
 #include "nas/tensor/conv_kernels.hpp"
+#include "nas/tensor/dnnl_backend.hpp"
 #include "nas/tensor/module.hpp"
 #include "nas/tensor/trace.hpp"
 
@@ -63,6 +64,14 @@ class Conv2d final : public Module {
     x_ = &x;
     input_ = input;
     y_.resize(Shape{s_.batch, s_.out_channels, s_.out_h(), s_.out_w()});
+#if defined(NAS_HAVE_DNNL)
+    // Built with oneDNN: the shapes where it measured faster run on it (dnnl_backend.hpp).
+    if (dnnl_forward())
+      if (const ConvBackend b = measured_forward_backend(s_); b != ConvBackend::own) {
+        dnnl_conv2d_forward(s_, x.data(), w_->value.data(), opt_.bias ? bias_.value.data() : nullptr, y_.data(), b, input);
+        return y_;
+      }
+#endif
     kernels::conv2d_forward(s_, x.data(), w_->value.data(), opt_.bias ? bias_.value.data() : nullptr, y_.data(),
                             thread_workspace(), input);
     return y_;
