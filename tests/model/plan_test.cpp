@@ -58,6 +58,22 @@ struct Reference {
   std::vector<float> train, eval;
 };
 
+// The logits were recorded from the Release build (-O3). A sanitizer build compiles with
+// other optimisations, which contract and order floating-point operations differently, so
+// there the last bits may differ and the logits are checked to a relative 1e-5.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool bitwise_build = false;
+#else
+constexpr bool bitwise_build = true;
+#endif
+
+void check_logit(float got, float recorded) {
+  if (bitwise_build)
+    CHECK(got == recorded);
+  else
+    CHECK(got == Approx(recorded).epsilon(1e-5).margin(1e-6));
+}
+
 // Logits of a training-mode forward, then of an evaluation-mode forward (running statistics
 // of that one batch), must equal the recorded ones bit for bit.
 void check_reference(nas::Module& net, const nas::Tensor& x, const Reference& ref) {
@@ -65,10 +81,10 @@ void check_reference(nas::Module& net, const nas::Tensor& x, const Reference& re
   CHECK(fingerprint(net) == ref.fingerprint);
   net.train();
   const nas::Tensor yt = net.forward(x);
-  for (std::size_t i = 0; i < ref.train.size(); ++i) CHECK(yt[i] == ref.train[i]);
+  for (std::size_t i = 0; i < ref.train.size(); ++i) check_logit(yt[i], ref.train[i]);
   net.eval();
   const nas::Tensor ye = net.forward(x);
-  for (std::size_t i = 0; i < ref.eval.size(); ++i) CHECK(ye[i] == ref.eval[i]);
+  for (std::size_t i = 0; i < ref.eval.size(); ++i) check_logit(ye[i], ref.eval[i]);
 }
 
 // What a built NB201 network's forward produces, walked layer by layer on its modules (not

@@ -41,7 +41,8 @@ TEST_CASE("make_strategy builds each named strategy with the options that concer
   CHECK(rea_o.population == 7);
   CHECK(rea_o.sample == 2);
   CHECK(rea_o.fidelity.epochs == 12);
-  const auto& rl_o = std::get<nas::Reinforce>(nas::make_strategy("reinforce", o).variant()).options();
+  const auto rl = nas::make_strategy("reinforce", o);  // kept: options() refers into the strategy
+  const auto& rl_o = std::get<nas::Reinforce>(rl.variant()).options();
   CHECK(rl_o.learning_rate == 0.2);
   CHECK(rl_o.momentum == 0.5);
   CHECK(std::get<nas::LocalSearch>(nas::make_strategy("ls", o).variant()).options().seed == 9);
