@@ -379,17 +379,8 @@ class Bench {
     using dnnl::memory;
     using tag = memory::format_tag;
     const auto f32 = memory::data_type::f32;
-    const memory::dim N = s_.batch, IC = s_.in_channels, OC = s_.out_channels, G = s_.groups;
-    const memory::dims x_dims{N, IC, s_.in_h, s_.in_w}, y_dims{N, OC, s_.out_h(), s_.out_w()};
-    const memory::dims w_dims = G == 1 ? memory::dims{OC, IC, s_.kernel_h, s_.kernel_w}
-                                       : memory::dims{G, OC / G, IC / G, s_.kernel_h, s_.kernel_w};
-    const tag w_tag = G == 1 ? tag::oihw : tag::goihw;
-    const memory::dims strides{s_.stride_h, s_.stride_w}, dilates{s_.dilation_h - 1, s_.dilation_w - 1};
-    const memory::dims pad_l{s_.pad_h, s_.pad_w};
-    // The right padding that makes oneDNN's output size floor((in + 2 pad - span) / stride) + 1.
-    const memory::dims pad_r{(s_.out_h() - 1) * s_.stride_h + s_.dilation_h * (s_.kernel_h - 1) + 1 - s_.in_h - s_.pad_h,
-                             (s_.out_w() - 1) * s_.stride_w + s_.dilation_w * (s_.kernel_w - 1) + 1 - s_.in_w - s_.pad_w};
-    const memory::desc x_md(x_dims, f32, tag::nchw), y_md(y_dims, f32, tag::nchw), w_md(w_dims, f32, w_tag);
+    const nas::detail::DnnlConvGeometry g(s_);
+    const auto& [x_dims, y_dims, w_dims, strides, dilates, pad_l, pad_r, w_tag, x_md, y_md, w_md] = g;
     user_x_ = memory(x_md, eng_, x_.data());
     user_y_ = memory(y_md, eng_, y_dnnl_.data());
     user_w_ = memory(w_md, eng_, w_.data());

@@ -76,24 +76,45 @@ namespace detail {
 /// primitive, the memories that wrap the caller's buffers (pointed at them per call), the
 /// blocked tensors and reorders, and the argument maps, all made once, so that a call
 /// allocates nothing.
+class DnnlForward;
+
+/// A nas convolution shape in oneDNN's terms: the NCHW tensors' and OIHW (GOIHW when
+/// grouped) weights' dimensions and plain descriptors, the strides, oneDNN's dilation
+/// (counted from 0) and the right padding that gives nas's output size.
+struct DnnlConvGeometry {
+  dnnl::memory::dims x_dims, y_dims, w_dims, strides, dilates, pad_l, pad_r;
+  dnnl::memory::format_tag w_tag;
+  dnnl::memory::desc x_md, y_md, w_md;
+
+  explicit DnnlConvGeometry(const kernels::Conv2dShape& s) {
+    using dnnl::memory;
+    using tag = memory::format_tag;
+    const auto f32 = memory::data_type::f32;
+    const memory::dim N = s.batch, IC = s.in_channels, OC = s.out_channels, G = s.groups;
+    x_dims = {N, IC, s.in_h, s.in_w};
+    y_dims = {N, OC, s.out_h(), s.out_w()};
+    w_dims = G == 1 ? memory::dims{OC, IC, s.kernel_h, s.kernel_w} : memory::dims{G, OC / G, IC / G, s.kernel_h, s.kernel_w};
+    w_tag = G == 1 ? tag::oihw : tag::goihw;
+    strides = {s.stride_h, s.stride_w};
+    dilates = {s.dilation_h - 1, s.dilation_w - 1};
+    pad_l = {s.pad_h, s.pad_w};
+    pad_r = {(s.out_h() - 1) * s.stride_h + s.dilation_h * (s.kernel_h - 1) + 1 - s.in_h - s.pad_h,
+             (s.out_w() - 1) * s.stride_w + s.dilation_w * (s.kernel_w - 1) + 1 - s.in_w - s.pad_w};
+    x_md = memory::desc(x_dims, f32, tag::nchw);
+    y_md = memory::desc(y_dims, f32, tag::nchw);
+    w_md = memory::desc(w_dims, f32, w_tag);
+  }
+};
+
 class DnnlForward {
  public:
   DnnlForward(const kernels::Conv2dShape& s, bool bias, ConvBackend backend, const dnnl::engine& eng) {
     using dnnl::memory;
     using tag = memory::format_tag;
     const auto f32 = memory::data_type::f32;
-    const memory::dim N = s.batch, IC = s.in_channels, OC = s.out_channels, G = s.groups;
-    const memory::dims x_dims{N, IC, s.in_h, s.in_w}, y_dims{N, OC, s.out_h(), s.out_w()};
-    const memory::dims w_dims = G == 1 ? memory::dims{OC, IC, s.kernel_h, s.kernel_w}
-                                       : memory::dims{G, OC / G, IC / G, s.kernel_h, s.kernel_w};
-    const tag w_tag = G == 1 ? tag::oihw : tag::goihw;
-    // oneDNN counts dilation from 0 and wants the right padding that gives nas's output size.
-    const memory::dims strides{s.stride_h, s.stride_w}, dilates{s.dilation_h - 1, s.dilation_w - 1};
-    const memory::dims pad_l{s.pad_h, s.pad_w};
-    const memory::dims pad_r{(s.out_h() - 1) * s.stride_h + s.dilation_h * (s.kernel_h - 1) + 1 - s.in_h - s.pad_h,
-                             (s.out_w() - 1) * s.stride_w + s.dilation_w * (s.kernel_w - 1) + 1 - s.in_w - s.pad_w};
-    const memory::desc x_md(x_dims, f32, tag::nchw), y_md(y_dims, f32, tag::nchw), w_md(w_dims, f32, w_tag);
-    const memory::desc b_md(memory::dims{OC}, f32, tag::x);
+    const DnnlConvGeometry g(s);
+    const auto& [x_dims, y_dims, w_dims, strides, dilates, pad_l, pad_r, w_tag, x_md, y_md, w_md] = g;
+    const memory::desc b_md(memory::dims{s.out_channels}, f32, tag::x);
     const bool blocked = backend == ConvBackend::dnnl_blocked;
     const memory::desc xa = blocked ? memory::desc(x_dims, f32, tag::any) : x_md;
     const memory::desc ya = blocked ? memory::desc(y_dims, f32, tag::any) : y_md;
