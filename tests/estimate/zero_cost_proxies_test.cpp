@@ -197,6 +197,96 @@ TEST_CASE("grasp is -W (H g) with the exact Hessian of softmax cross-entropy in 
   CHECK(score(net, nas::ZeroCostProxy::grasp, b) == Approx(expected).epsilon(2e-3));
 }
 
+TEST_CASE("grasp holds each ReLU's pattern, as autograd's Hessian does, when a unit sits at its kink", "[estimate][zero_cost]") {
+  // The perceptron with a fifth image whose first hidden unit is 2e-5 above zero: GraSP's
+  // step along g flips it on one side. Autograd's H g (the reference's double backward)
+  // keeps every unit's pattern; here H g is a central difference in double of the hand
+  // gradient with the pattern of the unperturbed weights, on a step far below the flip.
+  Mlp m;
+  const std::array<std::array<double, 2>, 5> x{{{1.0, -1.0}, {-1.0, 1.0}, {1.0, 1.0}, {-1.0, -0.7}, {2.0, 0.99998}}};
+  const std::array<int, 5> y{0, 1, 1, 0, 1};
+  nas::ZeroCostBatch b;
+  b.images = nas::Tensor(nas::Shape{5, 2, 1, 1});
+  for (std::size_t n = 0; n < 5; ++n)
+    for (std::size_t i = 0; i < 2; ++i) b.images[n * 2 + i] = static_cast<float>(x[n][i]);
+  b.labels.assign(y.begin(), y.end());
+  using W = std::array<double, 12>;  // w1 (3 x 2) then w2 (2 x 3)
+  W theta{};
+  for (int o = 0; o < 3; ++o)
+    for (int i = 0; i < 2; ++i) theta[static_cast<std::size_t>(o * 2 + i)] = m.w1[o][i];
+  for (int k = 0; k < 2; ++k)
+    for (int o = 0; o < 3; ++o) theta[static_cast<std::size_t>(6 + k * 3 + o)] = m.w2[k][o];
+  // The gradient of the mean cross-entropy in the weights; `pattern` fixes the units
+  // (null: each unit passes where its input is positive).
+  auto grad = [&](const W& t, const std::array<std::array<bool, 3>, 5>* pattern) {
+    W g{};
+    for (std::size_t n = 0; n < 5; ++n) {
+      double a[3], h[3], z[2];
+      bool on[3];
+      for (std::size_t o = 0; o < 3; ++o) {
+        a[o] = t[o * 2] * x[n][0] + t[o * 2 + 1] * x[n][1];
+        on[o] = pattern ? (*pattern)[n][o] : a[o] > 0;
+        h[o] = on[o] ? a[o] : 0.0;
+      }
+      for (std::size_t k = 0; k < 2; ++k) z[k] = m.b2[k] + t[6 + k * 3] * h[0] + t[6 + k * 3 + 1] * h[1] + t[6 + k * 3 + 2] * h[2];
+      const double zmax = std::max(z[0], z[1]);
+      const double se = std::exp(z[0] - zmax) + std::exp(z[1] - zmax);
+      double dz[2];
+      for (std::size_t k = 0; k < 2; ++k) dz[k] = (std::exp(z[k] - zmax) / se - (static_cast<int>(k) == y[n] ? 1.0 : 0.0)) / 5.0;
+      for (std::size_t k = 0; k < 2; ++k)
+        for (std::size_t o = 0; o < 3; ++o) g[6 + k * 3 + o] += dz[k] * h[o];
+      for (std::size_t o = 0; o < 3; ++o) {
+        const double da = on[o] ? t[6 + o] * dz[0] + t[9 + o] * dz[1] : 0.0;
+        for (std::size_t i = 0; i < 2; ++i) g[o * 2 + i] += da * x[n][i];
+      }
+    }
+    return g;
+  };
+  std::array<std::array<bool, 3>, 5> pattern{};
+  for (std::size_t n = 0; n < 5; ++n)
+    for (std::size_t o = 0; o < 3; ++o) pattern[n][o] = theta[o * 2] * x[n][0] + theta[o * 2 + 1] * x[n][1] > 0;
+  REQUIRE(pattern[4][0]);
+  const W g = grad(theta, &pattern);
+  // -theta . (grad(theta + e g) - grad(theta - e g)) / (2 e), with or without the pattern held.
+  auto grasp = [&](double e, const std::array<std::array<bool, 3>, 5>* held) {
+    W plus = theta, minus = theta;
+    for (std::size_t i = 0; i < 12; ++i) {
+      plus[i] += e * g[i];
+      minus[i] -= e * g[i];
+    }
+    const W gp = grad(plus, held), gm = grad(minus, held);
+    double s = 0.0;
+    for (std::size_t i = 0; i < 12; ++i) s -= theta[i] * (gp[i] - gm[i]) / (2.0 * e);
+    return s;
+  };
+  const double expected = grasp(1e-7, &pattern);
+  double tn = 0.0, gn = 0.0;
+  for (std::size_t i = 0; i < 12; ++i) {
+    tn += theta[i] * theta[i];
+    gn += g[i] * g[i];
+  }
+  // A step this network's float32 gradients resolve to 1e-3 (NB201's networks take the default 1e-5).
+  nas::ZeroCostOptions options;
+  options.grasp_step = 1e-3;
+  const double step = options.grasp_step * std::sqrt(tn) / std::sqrt(gn);
+  // The test can tell the two apart: letting the unit flip within that step moves the score.
+  const double flipped = grasp(step, nullptr);
+  REQUIRE(std::abs(flipped - expected) > 0.2 * std::abs(expected));
+  CHECK(nas::zero_cost_score(m.net, nas::Shape{2, 1, 1}, nas::ZeroCostProxy::grasp, b, options) == Approx(expected).epsilon(2e-3));
+  // And the network's ReLUs are released: a forward after it follows the signs again.
+  nas::Tensor probe(nas::Shape{1, 2, 1, 1});
+  probe[0] = -2.0f;
+  probe[1] = -0.99998f;  // the fifth image negated: the first unit is now off
+  m.net.eval();
+  const nas::Tensor& out = m.net.forward(probe);
+  double z0 = m.b2[0];
+  for (std::size_t o = 0; o < 3; ++o) {
+    const double a = -(theta[o * 2] * x[4][0] + theta[o * 2 + 1] * x[4][1]);
+    z0 += m.w2[0][o] * (a > 0 ? a : 0.0);
+  }
+  CHECK(out[0] == Approx(z0).epsilon(1e-5));
+}
+
 TEST_CASE("jacob_cov scores the correlations of the per-image input gradients", "[estimate][zero_cost]") {
   // y = w2 . relu(W1 x): d y / dx = W1^T (mask * w2), one row per image. The score is
   // -sum(log(l + k) + 1/(l + k)) over the eigenvalues l of their correlation matrix C,

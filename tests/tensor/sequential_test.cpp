@@ -237,3 +237,43 @@ TEST_CASE("Sequential forward_into equals forward, in training (BatchNorm writes
       for (std::size_t i = 0; i < x.numel(); ++i) REQUIRE(dxb[i] == dxa[i]);
     }
 }
+
+TEST_CASE("A ReLU holding its pattern runs itself before a convolution, in training and evaluation", "[tensor][sequential]") {
+  // ReLU -> 1x1 conv normally runs as one convolution of max(x, 0); a held pattern must win
+  // over that fusion: after recording on x, the input -x passes where x did, negated.
+  nas::Rng rng(4);
+  nas::Sequential net;
+  auto& relu = net.emplace<nas::ReLU>();
+  auto& conv = net.emplace<nas::Conv2d>(nas::Conv2d::Options{.in_channels = 2, .out_channels = 1, .kernel = 1, .padding = 0}, rng);
+  conv.weight().value[0] = 1.0f;
+  conv.weight().value[1] = 10.0f;
+  nas::Tensor x(nas::Shape{1, 2, 1, 2});
+  x[0] = 1.0f;   // channel 0: +1 then -2
+  x[1] = -2.0f;
+  x[2] = -3.0f;  // channel 1: -3 then +4
+  x[3] = 4.0f;
+  nas::Tensor neg(x.shape());
+  for (std::size_t i = 0; i < x.numel(); ++i) neg[i] = -x[i];
+  const float b = 0.0f;  // Conv2d has no bias by default
+  for (const bool training : {true, false}) {
+    net.train(training);
+    relu.hold_pattern(true);
+    (void)net.forward(x);                   // records: position 0 passes channel 0, position 1 channel 1
+    const nas::Tensor y = net.forward(neg);  // -x through the recorded pattern
+    CHECK(y[0] == Approx(-1.0f + b));
+    CHECK(y[1] == Approx(-40.0f + b));
+    if (training) {
+      nas::Tensor dy(y.shape());
+      dy.fill(1.0f);
+      const nas::Tensor& dx = net.backward(dy);
+      CHECK(dx[0] == Approx(1.0f));   // passes: the weight
+      CHECK(dx[1] == 0.0f);           // held off
+      CHECK(dx[2] == 0.0f);
+      CHECK(dx[3] == Approx(10.0f));
+    }
+    relu.hold_pattern(false);  // released: max(-x, 0) again
+    const nas::Tensor z = net.forward(neg);
+    CHECK(z[0] == Approx(0.0f * 1.0f + 3.0f * 10.0f + b));
+    CHECK(z[1] == Approx(2.0f * 1.0f + 0.0f * 10.0f + b));
+  }
+}

@@ -18,6 +18,7 @@
 
 #include "nas/core/error.hpp"
 #include "nas/estimate/zero_cost.hpp"
+#include "nas/tensor/activation.hpp"
 #include "nas/tensor/hooks.hpp"
 #include "nas/tensor/loss.hpp"
 #include "nas/tensor/module.hpp"
@@ -75,8 +76,10 @@ struct ZeroCostBatch {
 struct ZeroCostOptions {
   SynflowOptions synflow{};
   /// GraSP's Hessian-vector product H g is a central difference of gradients along g,
-  /// with step eps = grasp_step * ||theta|| / ||g|| (see grasp()).
-  double grasp_step = 1e-3;
+  /// with step eps = grasp_step * ||theta|| / ||g|| (see zero_cost_scores()). On NB201
+  /// networks the gradient bends within a step of 1e-4 (BatchNorm, softmax): 1e-3 gave the
+  /// wrong sign; at 1e-5 the float32 difference is within 0.5% of autograd's H g.
+  double grasp_step = 1e-5;
 };
 
 namespace detail {
@@ -100,6 +103,25 @@ class ProxyGuard {
   Module& net_;
   bool training_;
   std::vector<std::pair<Parameter*, Tensor>> saved_;
+};
+
+// Holds the unit pattern of every ReLU under a network while it lives (ReLU::hold_pattern),
+// releasing it on every way out.
+class HeldReluPatterns {
+ public:
+  explicit HeldReluPatterns(Module& net) {
+    for (const NamedModule& m : named_modules(net))
+      if (auto* r = dynamic_cast<ReLU*>(m.module)) relus_.push_back(r);
+    for (ReLU* r : relus_) r->hold_pattern(true);
+  }
+  HeldReluPatterns(const HeldReluPatterns&) = delete;
+  HeldReluPatterns& operator=(const HeldReluPatterns&) = delete;
+  ~HeldReluPatterns() {
+    for (ReLU* r : relus_) r->hold_pattern(false);
+  }
+
+ private:
+  std::vector<ReLU*> relus_;
 };
 
 inline bool is_weight_layer(std::string_view type) { return type == "Conv2d" || type == "Linear"; }
@@ -343,8 +365,12 @@ struct ZeroCostScores {
     // GraSP (Wang et al. 2020) as zero-cost-nas scores it: -theta * (H g) summed, with
     // g = dL/dtheta over the conv and linear weights. H g is the directional derivative of
     // the gradient along g: (grad L(theta + eps g) - grad L(theta - eps g)) / (2 eps),
-    // exact to O(eps^2) where the loss is smooth (the second derivative that autograd's
-    // double backward takes treats ReLU kinks as flat, and so does a small step).
+    // exact to O(eps^2) where the loss is smooth. Autograd's double backward, which the
+    // reference takes, treats every ReLU's pattern as fixed (ReLU'' = 0); so do the three
+    // passes here, which hold the pattern of the first. Without that, the units whose sign
+    // changes within the step add a term that does not vanish as eps -> 0 (their number
+    // grows with eps, and each moves the gradient by O(1)).
+    const detail::HeldReluPatterns held(net);
     detail::loss_step(net, batch);
     std::vector<Tensor> g, theta;
     double gn = 0.0, tn = 0.0;

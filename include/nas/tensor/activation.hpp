@@ -31,25 +31,50 @@ class ReLU final : public Module {
     y_.resize(x.shape());
     const float* a = x.data();
     float* b = y_.data();
+    if (hold_) {
+      if (!held_) {  // record the pattern of this input: 1 where the unit passes
+        pattern_.resize(x.shape());
+        float* m = pattern_.data();
+        for (std::size_t i = 0; i < x.numel(); ++i) m[i] = a[i] <= 0.0f ? 0.0f : 1.0f;
+        held_ = true;
+      }
+      check_shape("ReLU::forward (held pattern)", x, pattern_.shape());
+      const float* m = pattern_.data();
+      for (std::size_t i = 0; i < x.numel(); ++i) b[i] = a[i] * m[i];
+      return y_;
+    }
     detail::parallel_chunks(x.numel(), [a, b](std::size_t lo, std::size_t hi) { detail::relu_forward(a + lo, b + lo, hi - lo); });
     return y_;
   }
   const Tensor& backward(const Tensor& dy) override {
     check_shape("ReLU::backward", dy, y_.shape());
     dx_.resize(dy.shape());
-    const float* y = y_.data();
+    const float* y = hold_ ? pattern_.data() : y_.data();
     const float* g = dy.data();
     float* d = dx_.data();
     detail::parallel_chunks(dy.numel(),
                             [y, g, d](std::size_t lo, std::size_t hi) { detail::relu_backward(y + lo, g + lo, d + lo, hi - lo); });
     return dx_;
   }
+  /// While `on`, the first forward records which units pass (input > 0) and every later
+  /// forward and backward uses that pattern instead of its input's signs: the network is
+  /// then smooth in its parameters around the recorded point, the function whose second
+  /// derivative autograd's double backward takes (ReLU'' = 0). Turning it off (or on again)
+  /// drops the pattern. A Sequential runs a held ReLU itself instead of inside the following
+  /// convolution. GraSP's Hessian-vector product uses it (nas/estimate/zero_cost_proxies.hpp).
+  void hold_pattern(bool on) noexcept {
+    hold_ = on;
+    held_ = false;
+    if (!on) pattern_ = Tensor();
+  }
+  [[nodiscard]] bool holds_pattern() const noexcept { return hold_; }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "ReLU"; }
   int trace(Tracer& t, int x) override { return t.add(NodeKind::relu, x, t.shape(x)); }
 
  private:
-  Tensor y_, dx_;
+  Tensor y_, dx_, pattern_;
+  bool hold_ = false, held_ = false;
 };
 
 /// x * sigmoid(x) (Ramachandran et al. 2017; Elfwing et al. 2018), torch.nn.SiLU.

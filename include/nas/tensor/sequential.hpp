@@ -136,14 +136,17 @@ class Sequential : public Module {
   [[nodiscard]] Module& operator[](std::size_t i) { return *layers_.at(i); }
 
  private:
+  // A ReLU the convolution after it may run (one holding its pattern must run itself).
+  static bool fusable_relu(Module& m) {
+    const auto* r = dynamic_cast<const ReLU*>(&m);
+    return r != nullptr && !r->holds_pattern();
+  }
   // Training forward through the first `n` layers, running a ReLU followed by a Conv2d as
   // one convolution that reads max(x, 0).
   const Tensor& forward_layers(const Tensor& x, std::size_t n) {
     const Tensor* h = &x;
     for (std::size_t i = 0; i < n; ++i) {
-      Conv2d* conv = i + 1 < n && dynamic_cast<ReLU*>(layers_[i].get()) != nullptr
-                         ? dynamic_cast<Conv2d*>(layers_[i + 1].get())
-                         : nullptr;
+      Conv2d* conv = i + 1 < n && fusable_relu(*layers_[i]) ? dynamic_cast<Conv2d*>(layers_[i + 1].get()) : nullptr;
       relu_into_conv_[i] = conv != nullptr;
       if (conv) {
         h = &conv->forward(*h, kernels::ConvInput::relu);
@@ -189,8 +192,7 @@ class Sequential : public Module {
     const std::size_t n = layers_.size();
     for (std::size_t i = 0; i < n;) {
       std::size_t k = i;
-      const bool relu = dynamic_cast<ReLU*>(layers_[k].get()) != nullptr && k + 1 < n &&
-                        dynamic_cast<Conv2d*>(layers_[k + 1].get()) != nullptr;
+      const bool relu = fusable_relu(*layers_[k]) && k + 1 < n && dynamic_cast<Conv2d*>(layers_[k + 1].get()) != nullptr;
       if (relu) ++k;
       auto* conv = dynamic_cast<Conv2d*>(layers_[k].get());
       auto* bn = conv && k + 1 < n ? dynamic_cast<BatchNorm2d*>(layers_[k + 1].get()) : nullptr;
