@@ -33,6 +33,7 @@
 #include <nas/report/progress.hpp>
 #include <nas/report/svg.hpp>
 #include <nas/search/factory.hpp>
+#include <nas/search/zero_cost_warm_start.hpp>
 #include <nas/space/nb201_space.hpp>
 
 #include <algorithm>
@@ -89,6 +90,8 @@ struct Config {
   double final_epochs = 0.0;    // 0: fill the time left
   double latency_target = 0.0;  // ms at batch 1; 0: accuracy alone
   std::string latency_table;    // CSV to load instead of profiling this machine
+  std::string warm_start = "none";   // a zero-cost proxy ranking warm_candidates cells; its top `population` go first
+  std::size_t warm_candidates = 1000;
 };
 
 // "auto" -> 0, a whole number >= 1 -> itself, anything else -> -1.
@@ -218,6 +221,12 @@ int job_main(int argc, char** argv) {
   app.add_option("--latency-table", c.latency_table,
                  "latency table CSV (latency_model, or latency_table.csv of an earlier run) to use instead of profiling "
                  "this machine at the start; needs --latency-target");
+  app.add_option("--warm-start", c.warm_start,
+                 "PROXY: score --warm-candidates random cells' untrained final networks with this zero-cost proxy "
+                 "(synflow, naswot, jacob_cov, snip, ...; docs/zero_cost.md) and search from its top --population; "
+                 "its time comes out of the search's (none: no warm start)")
+      ->capture_default_str();
+  app.add_option("--warm-candidates", c.warm_candidates, "cells --warm-start scores")->capture_default_str();
   if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
   // Under mpirun every rank checks the options, and rank 0 alone says what is wrong.
   const nas::Launch launch = nas::detect_launch();
@@ -306,6 +315,16 @@ int job_main(int argc, char** argv) {
       nas::require_at_least("--population", c.population, std::size_t{1});
       nas::require_in_range("--sample", c.sample, std::size_t{1}, c.population);
     }
+    if (c.warm_start != "none") {
+      try {
+        (void)nas::parse_zero_cost_proxy(c.warm_start);
+      } catch (const nas::ConfigError&) {
+        throw nas::ConfigError("--warm-start '" + c.warm_start +
+                               "' must be none or a zero-cost proxy: synflow, naswot, grad_norm, snip, grasp, fisher, "
+                               "jacob_cov, params, flops");
+      }
+      nas::require_in_range("--warm-candidates", c.warm_candidates, c.population, std::size_t{15625});
+    }
     if (job->drives()) nas::require_writable_directory("--out", c.out);  // only rank 0 writes files
   } catch (const nas::ConfigError& e) {
     std::cerr << "search_fashion_mnist: " << e.what() << "\n";
@@ -342,6 +361,21 @@ int job_main(int argc, char** argv) {
     c.threads = probe.threads;
   }
   nas::set_num_threads(c.threads);
+
+  // --warm-start: a zero-cost proxy picks the search's first --population cells out of
+  // --warm-candidates, scored at the final network's shape; the search's clock is running.
+  // Under mpirun only rank 0 proposes cells, so only it scores them.
+  std::optional<nas::WarmStartSpace<nas::Nb201Space>> warm;
+  if (c.warm_start != "none" && job->drives()) {
+    warm.emplace(nas::zero_cost_warm_start(
+        space, split.train,
+        {.proxy = nas::parse_zero_cost_proxy(c.warm_start),
+         .network = {.channels = fixed_channels > 0 ? fixed_channels : 16, .cells = c.cells, .seed = c.seed},
+         .warm = {.candidates = c.warm_candidates, .top = c.population, .seed = c.seed}}));
+    std::fprintf(stderr, "warm start: %s scored %zu cells in %.1f s; the search starts from its top %zu (best %s)\n",
+                   c.warm_start.c_str(), warm->scored(), warm->proxy_seconds(), warm->top().size(),
+                   space.encode(warm->top().front()).c_str());
+  }
 
   // Search: small networks, low fidelity, a subset; scored on held-out images only.
   // Hyperband and SH rungs go from epochs/3 to 3*epochs.
@@ -383,22 +417,23 @@ int job_main(int argc, char** argv) {
       std::fprintf(stderr, "search: ranking by the accuracy predicted after %.0f s of final training (pace %.2f times the candidates')\n",
                    final_objective->final_seconds, final_objective->slowdown);
   }
-  const auto search = [&]() -> std::optional<nas::Result<nas::Nb201Arch>> {
+  // `searched` is the space itself, or its warm-started adapter.
+  const auto search_in = [&](const auto& searched) -> std::optional<nas::Result<nas::Nb201Arch>> {
     nas::Budget search_budget{.wall_seconds = search_seconds};
     if (c.trials > 0) search_budget.evaluations = c.trials;
     if (!job->mpi() && c.workers == 1 && c.resume.empty()) {
       if (latency) {  // --latency-target: the MnasNet reward of accuracy and this machine's latency
         nas::MnasReward reward(estimator, *latency, nas::MnasRewardOptions::soft(c.latency_target));
-        return strategy.run(space, reward, search_budget, nas::ProgressBar({.every = 1}),
-                            nas::make_journal(c.out + "/journal.jsonl", space));
+        return strategy.run(searched, reward, search_budget, nas::ProgressBar({.every = 1}),
+                            nas::make_journal(c.out + "/journal.jsonl", searched));
       }
       if (final_objective) {  // --objective final: the accuracy the final training's time is predicted to give
         nas::FinalAccuracy objective(estimator, *final_objective);
-        return strategy.run(space, objective, search_budget, nas::ProgressBar({.every = 1}),
-                            nas::make_journal(c.out + "/journal.jsonl", space));
+        return strategy.run(searched, objective, search_budget, nas::ProgressBar({.every = 1}),
+                            nas::make_journal(c.out + "/journal.jsonl", searched));
       }
-      return strategy.run(space, estimator, search_budget, nas::ProgressBar({.every = 1}),
-                          nas::make_journal(c.out + "/journal.jsonl", space));
+      return strategy.run(searched, estimator, search_budget, nas::ProgressBar({.every = 1}),
+                          nas::make_journal(c.out + "/journal.jsonl", searched));
     }
     // Several candidates at once (threads, or the other ranks under mpirun), and/or
     // resumed: one estimator per worker, each training on its share of the threads.
@@ -408,10 +443,11 @@ int job_main(int argc, char** argv) {
                                 {"epochs", c.epochs}, {"subset", c.subset}, {"valid", c.valid}, {"holdout", c.holdout},
                                 {"cells", c.cells}, {"search_channels", c.search_channels}, {"search_batch", c.search_batch},
                                 {"lr", c.lr}, {"population", c.population}, {"sample", c.sample},
-                                {"asynchronous", job->workers() > 1}, {"objective", c.objective}};
+                                {"asynchronous", job->workers() > 1}, {"objective", c.objective},
+                                {"warm_start", c.warm_start}, {"warm_candidates", c.warm_candidates}};
     // A journal of the single-worker run has no run line: its trials are checked as they replay.
     const auto journaled = [&](auto make) {
-      return nas::run_journaled(*job, strategy, space, nas::per_worker(make), search_budget,
+      return nas::run_journaled(*job, strategy, searched, nas::per_worker(make), search_budget,
                                 {.path = c.out + "/journal.jsonl", .resume = c.resume, .run = run, .require_run = false},
                                 nas::ProgressBar({.every = 1}));
     };
@@ -421,7 +457,7 @@ int job_main(int argc, char** argv) {
     if (final_objective) return journaled([&](std::size_t w) { return nas::FinalAccuracy(trained(w), *final_objective); });
     return journaled(trained);
   };
-  auto searched = search();
+  auto searched = warm ? search_in(*warm) : search_in(space);
   if (!searched) return 0;  // an evaluating rank under mpirun: rank 0 trains the winner and reports
   const nas::Result<nas::Nb201Arch> result = std::move(*searched);
   // Under --latency-target the score is the reward; the accuracy is its own metric.
@@ -518,6 +554,13 @@ int job_main(int argc, char** argv) {
   j["trials"] = result.history.size();
   j["failures"] = result.history.failures();
   j["search_valid_accuracy"] = search_accuracy;
+  j["warm_start"] = c.warm_start;
+  if (warm) {
+    j["warm_candidates"] = warm->scored();
+    j["warm_proxy_s"] = warm->proxy_seconds();
+    j["warm_top"] = warm->top().size();
+    j["warm_best"] = space.encode(warm->top().front());
+  }
   if (latency) {
     j["latency_target_ms"] = c.latency_target;
     j["search_reward"] = result.best_eval.score;
@@ -574,6 +617,11 @@ int job_main(int argc, char** argv) {
     table.row({"search objective (--objective final)", "the winner's predicted accuracy after " +
                                                           nas::fmt(final_objective->final_seconds, 0) + " s of final training: " +
                                                           nas::fmt(result.best_eval.score, 2) + " %"});
+  if (warm)
+    table.row({"warm start (--warm-start " + c.warm_start + ")",
+               "the top " + std::to_string(warm->top().size()) + " of " + std::to_string(warm->scored()) +
+                   " cells by the proxy went first; scoring them took " + nas::fmt(warm->proxy_seconds(), 1) +
+                   " s of the search's time"});
   if (latency)
     table.row({"latency target (MnasNet reward, w = -0.07)", nas::fmt(c.latency_target, 3) + " ms"})
         .row({"winner's predicted latency (batch 1, C=" + std::to_string(latency_network(c, fixed_channels).channels) + ")",

@@ -116,6 +116,7 @@
 #include "nas/search/stopping.hpp"
 #include "nas/search/successive_halving.hpp"
 #include "nas/search/warm_start.hpp"
+#include "nas/search/zero_cost_warm_start.hpp"
 
 // exec
 #include "nas/exec/driver.hpp"

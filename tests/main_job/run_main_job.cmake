@@ -1,7 +1,7 @@
 # The main job end to end on tiny stand-in data: it runs a short search and final
 # training (counted in trials and epochs, and once by the clock) and writes its report;
-# pointed at a directory without the data, it says how to get it; the network it saves
-# exports to PyTorch. Arguments: -DWRITER=<nas_tiny_fashion_mnist>
+# pointed at a directory without the data, it says how to get it; its zero-cost warm start
+# hands the search the proxy's best first; the network it saves exports to PyTorch. Arguments: -DWRITER=<nas_tiny_fashion_mnist>
 # -DJOB=<search_fashion_mnist> -DEXPORT=<export_pytorch> -DWORK_DIR=<dir>
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}/empty")
@@ -36,6 +36,7 @@ endif()
 # each, averaged. The budget is only a ceiling here.
 execute_process(COMMAND "${JOB}" --data "${WORK_DIR}/data" --out "${WORK_DIR}/out" --budget 3000 --trials 6 --final-epochs 3
                         --holdout 300 --subset 400 --valid 200 --threads 1 --augment on --ensemble 2
+                        --warm-start synflow --warm-candidates 20
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the main job failed (${rc}):\n${out}\n${err}")
@@ -59,6 +60,17 @@ endif()
 # 10 classes: chance is 10 %. The patterns are easy, so a trained network is far above it.
 if(acc LESS 60 OR NOT trials EQUAL 6 OR NOT augment OR epochs LESS 2.999 OR epochs GREATER 3.001)
   message(FATAL_ERROR "implausible result: test accuracy ${acc} %, ${trials} trials, augment ${augment}, ${epochs} epochs\n${json}")
+endif()
+# The warm start scored 20 cells and the search's first trial is SynFlow's best of them.
+string(JSON warm GET "${json}" warm_start)
+string(JSON warm_n GET "${json}" warm_candidates)
+string(JSON warm_best GET "${json}" warm_best)
+file(STRINGS "${WORK_DIR}/out/history.csv" history LIMIT_COUNT 2)
+list(GET history 1 first_trial)
+string(REPLACE "," ";" first_trial "${first_trial}")
+list(GET first_trial 1 first_arch)
+if(NOT warm STREQUAL "synflow" OR NOT warm_n EQUAL 20 OR NOT first_arch STREQUAL warm_best)
+  message(FATAL_ERROR "warm start: ${warm}, ${warm_n} candidates, first trial ${first_arch}, proxy's best ${warm_best}")
 endif()
 # The saved network travels on: export_pytorch loads it and writes it as torch.nn code.
 if(EXPORT)
