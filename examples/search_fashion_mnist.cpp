@@ -319,11 +319,11 @@ int job_main(int argc, char** argv) {
       try {
         (void)nas::parse_zero_cost_proxy(c.warm_start);
       } catch (const nas::ConfigError&) {
-        throw nas::ConfigError("--warm-start '" + c.warm_start +
-                               "' must be none or a zero-cost proxy: synflow, naswot, grad_norm, snip, grasp, fisher, "
-                               "jacob_cov, params, flops");
+        std::string known;
+        for (nas::ZeroCostProxy p : nas::all_zero_cost_proxies) known += std::string(known.empty() ? "" : ", ") + nas::to_string(p);
+        throw nas::ConfigError("--warm-start '" + c.warm_start + "' must be none or a zero-cost proxy: " + known);
       }
-      nas::require_in_range("--warm-candidates", c.warm_candidates, c.population, std::size_t{15625});
+      nas::require_in_range("--warm-candidates", c.warm_candidates, c.population, std::size_t{nas::Nb201Space::num_archs});
     }
     if (job->drives()) nas::require_writable_directory("--out", c.out);  // only rank 0 writes files
   } catch (const nas::ConfigError& e) {
@@ -373,8 +373,8 @@ int job_main(int argc, char** argv) {
          .network = {.channels = fixed_channels > 0 ? fixed_channels : 16, .cells = c.cells, .seed = c.seed},
          .warm = {.candidates = c.warm_candidates, .top = c.population, .seed = c.seed}}));
     std::fprintf(stderr, "warm start: %s scored %zu cells in %.1f s; the search starts from its top %zu (best %s)\n",
-                   c.warm_start.c_str(), warm->scored(), warm->proxy_seconds(), warm->top().size(),
-                   space.encode(warm->top().front()).c_str());
+                 c.warm_start.c_str(), warm->scored(), warm->proxy_seconds(), warm->top().size(),
+                 space.encode(warm->top().front()).c_str());
   }
 
   // Search: small networks, low fidelity, a subset; scored on held-out images only.
