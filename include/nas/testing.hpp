@@ -3,6 +3,7 @@
 
 #include "nas/testing/choice_space.hpp"
 #include "nas/testing/compare.hpp"
+#include "nas/testing/fidelity_toy.hpp"
 #include "nas/testing/find_optimum.hpp"
 #include "nas/testing/gradcheck.hpp"
 #include "nas/testing/graph_gradcheck.hpp"

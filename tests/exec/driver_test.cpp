@@ -11,6 +11,7 @@
 #include <nas/search/random_search.hpp>
 #include <nas/search/reinforce.hpp>
 #include <nas/search/successive_halving.hpp>
+#include <nas/testing/fidelity_toy.hpp>
 #include <nas/testing/recorder.hpp>
 #include <nas/testing/toy_estimator.hpp>
 #include <nas/testing/toy_spaces.hpp>
@@ -36,26 +37,9 @@ struct SlowOneMax {
   bool sleep = true;
   nas::Evaluation evaluate(const ChoiceArch& a, nas::Fidelity f) const {
     if (sleep) std::this_thread::sleep_for(std::chrono::microseconds(std::hash<ChoiceArch>{}(a) % 3000));
-    nas::Evaluation e;
-    const double epochs = f.is_default() ? 1.0 : f.epochs;
-    e.score = space->score(a) - 0.1 / epochs;  // more training scores higher, ranks unchanged
-    e.cost_seconds = epochs;
-    e.epochs = epochs;
-    return e;
+    return nas::testing::fidelity_evaluation(*space, a, f);
   }
 };
-
-template <class Arch>
-void same_history(const nas::History<Arch>& a, const nas::History<Arch>& b) {
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    INFO("trial " << i);
-    CHECK(a[i].arch == b[i].arch);
-    CHECK(a[i].fidelity == b[i].fidelity);
-    CHECK(a[i].eval.score == b[i].eval.score);
-    CHECK(a[i].total_cost == b[i].total_cost);
-  }
-}
 
 // A strategy's state for a run under `budget` (successive halving sizes its rungs from it).
 template <class Strategy, class Space>
@@ -75,7 +59,7 @@ void drive_serial_equals_run(const Strategy& strategy, const nas::Budget& budget
   auto state = start_for(strategy, space, budget);
   nas::Serial serial;
   const auto by_drive = nas::drive(state, est, serial, budget, {.strategy = state.name()}, rec_drive);
-  same_history(by_run.history, by_drive.history);
+  CHECK(nas::testing::history_difference(by_run.history, by_drive.history).empty());
   CHECK(by_run.best == by_drive.best);
   CHECK(by_run.stop_reason == by_drive.stop_reason);
   CHECK(rec_run.generation_ids == rec_drive.generation_ids);
@@ -110,7 +94,7 @@ TEST_CASE("A synchronous strategy on a 4-worker ThreadPool gives the serial hist
     auto s2 = start_for(strategy, space, budget);
     const auto a = nas::drive(s1, est, serial, budget, {});
     const auto b = nas::drive(s2, est, pool, budget, {});
-    same_history(a.history, b.history);
+    CHECK(nas::testing::history_difference(a.history, b.history).empty());
     CHECK(a.best == b.best);
   };
   SECTION("successive halving: one rung is one batch") {
@@ -264,7 +248,7 @@ TEST_CASE("Replaying the trials of an interrupted run and resuming gives the uni
       }
       auto state = strategy.start(space);
       const auto resumed = nas::resume(state, est, serial, budget, {}, std::span<const nas::ReplayTrial<ChoiceArch>>(journal));
-      same_history(full.history, resumed.history);
+      CHECK(nas::testing::history_difference(full.history, resumed.history).empty());
       CHECK(resumed.best == full.best);
     }
   };

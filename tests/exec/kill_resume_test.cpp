@@ -8,6 +8,7 @@
 #include <nas/search/asha.hpp>
 #include <nas/search/evolution.hpp>
 #include <nas/search/hyperband.hpp>
+#include <nas/testing/fidelity_toy.hpp>
 #include <nas/testing/toy_spaces.hpp>
 
 #include <csignal>
@@ -30,13 +31,7 @@ struct Deterministic {
   std::size_t calls = 0;
   nas::Evaluation evaluate(const ChoiceArch& a, nas::Fidelity f) {
     if (calls++ == kill_at) std::raise(SIGKILL);
-    nas::Evaluation e;
-    const double epochs = f.is_default() ? 1.0 : f.epochs;
-    e.score = space->score(a) - 0.1 / epochs;
-    e.cost_seconds = epochs;
-    e.epochs = epochs;
-    e.metrics.set("true_score", space->score(a));
-    return e;
+    return nas::testing::fidelity_evaluation(*space, a, f);
   }
 };
 

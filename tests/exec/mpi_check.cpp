@@ -7,6 +7,7 @@
 #include <nas/search/hyperband.hpp>
 #include <nas/search/random_search.hpp>
 #include <nas/search/successive_halving.hpp>
+#include <nas/testing/fidelity_toy.hpp>
 #include <nas/testing/toy_spaces.hpp>
 
 #include <cstdint>
@@ -22,13 +23,7 @@ struct Deterministic {
   const OneMaxSpace* space;
   nas::Evaluation evaluate(const ChoiceArch& a, nas::Fidelity f) const {
     if (a.choices[0] == 1 && a.choices[1] == 1) throw std::runtime_error("unlucky cell");  // failed trials travel too
-    nas::Evaluation e;
-    const double epochs = f.is_default() ? 1.0 : f.epochs;
-    e.score = space->score(a) - 0.1 / epochs;
-    e.cost_seconds = epochs;
-    e.epochs = epochs;
-    e.metrics.set("true_score", space->score(a));
-    return e;
+    return nas::testing::fidelity_evaluation(*space, a, f);
   }
   // With a context: noise from the trial's Rng stream, the same on a thread and on a rank.
   nas::Evaluation evaluate(const ChoiceArch& a, nas::Fidelity f, nas::EvalContext& c) const {

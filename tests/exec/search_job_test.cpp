@@ -14,6 +14,7 @@
 #include <nas/report/journaled_search.hpp>
 #include <nas/search/factory.hpp>
 #include <nas/space/nb201_space.hpp>
+#include <nas/testing/fidelity_toy.hpp>
 #include <nas/testing/toy_estimator.hpp>
 #include <nas/testing/toy_spaces.hpp>
 #include <optional>
@@ -29,14 +30,7 @@ using nas::testing::OneMaxSpace;
 // Deterministic: the score depends on the arch and the fidelity only.
 struct OneMaxScore {
   const OneMaxSpace* space;
-  nas::Evaluation evaluate(const ChoiceArch& a, nas::Fidelity f) const {
-    nas::Evaluation e;
-    const double epochs = f.is_default() ? 1.0 : f.epochs;
-    e.score = space->score(a) - 0.1 / epochs;
-    e.cost_seconds = epochs;
-    e.epochs = epochs;
-    return e;
-  }
+  nas::Evaluation evaluate(const ChoiceArch& a, nas::Fidelity f) const { return nas::testing::fidelity_evaluation(*space, a, f); }
 };
 
 // Sets (or, with nullptr, unsets) an environment variable for the life of the object.
@@ -86,17 +80,6 @@ std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
-}
-
-template <class Arch>
-void same_history(const nas::History<Arch>& a, const nas::History<Arch>& b) {
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    INFO("trial " << i);
-    CHECK(a[i].arch == b[i].arch);
-    CHECK(a[i].fidelity == b[i].fidelity);
-    CHECK(a[i].eval.score == b[i].eval.score);
-  }
 }
 
 auto one_max_workers(const OneMaxSpace& space) {
@@ -179,7 +162,7 @@ TEST_CASE("SearchJob on a thread pool shares the threads among the workers and g
   nas::ThreadPool pool(3);
   auto state = std::get<nas::SuccessiveHalving<>>(strategy.variant()).start(space, budget);
   const auto by_drive = nas::drive(state, OneMaxScore{&space}, pool, budget, {.strategy = "sh", .seed = 0});
-  same_history(by_job->history, by_drive.history);
+  CHECK(nas::testing::history_difference(by_job->history, by_drive.history, {.total_cost = false}).empty());
   CHECK(by_job->best == by_drive.best);
 
   // One search per job: MPI could not start a second time in the process.
@@ -233,7 +216,7 @@ TEST_CASE(
     nas::SearchJob again({.workers = 2}, nas::Launch{});
     const auto resumed = nas::run_journaled(again, strategy, space, one_max_workers(space), budget, {.resume = cut, .run = run});
     REQUIRE(resumed);
-    same_history(whole->history, resumed->history);
+    CHECK(nas::testing::history_difference(whole->history, resumed->history, {.total_cost = false}).empty());
     const auto journaled = nas::read_journal(cut, space);
     REQUIRE(journaled.trials.size() == 60);
     for (std::size_t i = 0; i < 60; ++i) CHECK(journaled.trials[i].arch == whole->history[i].arch);
@@ -243,7 +226,7 @@ TEST_CASE(
     const auto resumed =
         nas::run_journaled(again, strategy, space, one_max_workers(space), budget, {.path = copy, .resume = cut, .run = run});
     REQUIRE(resumed);
-    same_history(whole->history, resumed->history);
+    CHECK(nas::testing::history_difference(whole->history, resumed->history, {.total_cost = false}).empty());
     CHECK(lines_of(copy).size() == 61);
     CHECK(lines_of(cut).size() == 26);  // the journal resumed from is left as it was
   }
@@ -272,7 +255,7 @@ TEST_CASE(
     const auto resumed = nas::run_journaled(lenient, strategy, space, one_max_workers(space), budget,
                                             {.resume = cut, .run = run, .require_run = false});
     REQUIRE(resumed);
-    same_history(whole->history, resumed->history);
+    CHECK(nas::testing::history_difference(whole->history, resumed->history, {.total_cost = false}).empty());
   }
   std::filesystem::remove(full);
   std::filesystem::remove(cut);
