@@ -203,19 +203,17 @@ Result<typename State::Arch> resume(State& state, Est&& estimator, Executor& exe
       EvalContext c{.trial_id = p.id, .worker = worker, .threads = share, .rng = trial_rng(options.seed, p.id), .stop = stop.get_token()};
       if constexpr (wants_epochs)
         c.epochs = [&box](const EpochInfo& info) {
-          {
-            std::lock_guard lock(box.mutex);
-            box.epochs.push_back(info);
-          }
+          std::lock_guard lock(box.mutex);
+          box.epochs.push_back(info);
           box.ready.notify_one();
         };
       std::exception_ptr fatal;
       Evaluation e = detail::evaluate_in_context(*ests[worker], p, c, fatal);
-      {
-        std::lock_guard lock(box.mutex);
-        if (fatal && !box.fatal) box.fatal = fatal;
-        box.done.push_back(Done{p, std::move(e)});
-      }
+      // Notified under the lock: once the driver can see the last result it may return
+      // and destroy the mailbox, so this thread must be done with it by then.
+      std::lock_guard lock(box.mutex);
+      if (fatal && !box.fatal) box.fatal = fatal;
+      box.done.push_back(Done{p, std::move(e)});
       box.ready.notify_one();
     });
   };
