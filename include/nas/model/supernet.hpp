@@ -15,6 +15,7 @@
 #include "nas/core/error.hpp"
 #include "nas/core/rng.hpp"
 #include "nas/model/cell_dag.hpp"
+#include "nas/model/partial_channel.hpp"
 #include "nas/model/cell_network.hpp"
 #include "nas/model/ops.hpp"
 #include "nas/space/cell_space.hpp"
@@ -40,6 +41,11 @@ struct SupernetOptions {
   /// stand-alone network as weight 1 and bias 0.
   bool affine = true;
   bool track_running_stats = true;  ///< BatchNorm running estimates in the candidate ops
+  /// K of PC-DARTS' partial channels (Xu et al. 2020; Nb201Space only): > 1 makes every
+  /// edge a PartialChannelMixedOp, whose candidates see C/K of the channels, with an edge
+  /// weight (Supernet::set_edge_weight) for edge normalisation. 1: every candidate sees
+  /// all channels.
+  int partial_channels = 1;
 
   [[nodiscard]] NetworkOptions network() const {
     return NetworkOptions{.channels = channels, .cells = cells, .stem_multiplier = stem_multiplier, .seed = seed, .init = init};
@@ -168,10 +174,11 @@ void copy_network(Module& supernet, Module& net, bool into_net, Map&& to_path) {
   }
 }
 
-/// NB201's search cell: the six edges of the NAS-Bench-201 cell, each holding all five ops.
+/// NB201's search cell: the six edges of the NAS-Bench-201 cell, each holding all five ops
+/// (or, with partial channels, one PartialChannelMixedOp holding them).
 class Nb201SearchCell final : public Module {
  public:
-  Nb201SearchCell(int channels, const SupernetOptions& o, Rng& rng) : dag_(make_dag(channels, o, rng)) {}
+  Nb201SearchCell(int channels, const SupernetOptions& o, Rng& rng) : dag_(make_dag(channels, o, rng, pcs_)) {}
   const Tensor& forward(const Tensor& x) override {
     const Tensor* in[1] = {&x};
     return dag_.forward(in);
@@ -186,20 +193,32 @@ class Nb201SearchCell final : public Module {
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override { dag_.for_each_op(f); }
   [[nodiscard]] CellDag& dag() noexcept { return dag_; }
   [[nodiscard]] const CellDag& dag() const noexcept { return dag_; }
+  /// Edge e's partial-channel mixture (empty without partial channels).
+  [[nodiscard]] const std::vector<PartialChannelMixedOp*>& partial_edges() const noexcept { return pcs_; }
 
  private:
-  static CellDag make_dag(int channels, const SupernetOptions& o, Rng& rng) {
+  static CellDag make_dag(int channels, const SupernetOptions& o, Rng& rng, std::vector<PartialChannelMixedOp*>& pcs) {
     std::vector<SwitchableEdge> edges;
+    const CellOpGeometry g{channels, channels, 1, o.affine, o.track_running_stats};
     for (const auto& ed : Nb201Arch::edges) {
       SwitchableEdge se{ed.from, ed.to, {}, {}};
-      for (auto name : nb201_op_names) {
-        se.names.emplace_back(name);
-        se.ops.push_back(make_cell_op(name, {channels, channels, 1, o.affine, o.track_running_stats}, rng));
+      if (o.partial_channels > 1) {
+        auto pc = std::make_unique<PartialChannelMixedOp>(std::vector<std::string>(nb201_op_names.begin(), nb201_op_names.end()),
+                                                          g, o.partial_channels, rng);
+        pcs.push_back(pc.get());
+        se.names.emplace_back("pc");
+        se.ops.push_back(CellOp{.module = std::move(pc), .is_none = false, .zero_preserving = false, .kind = "pc", .geometry = g});
+      } else {
+        for (auto name : nb201_op_names) {
+          se.names.emplace_back(name);
+          se.ops.push_back(make_cell_op(name, g, rng));
+        }
       }
       edges.push_back(std::move(se));
     }
     return CellDag(1, static_cast<int>(Nb201Arch::num_nodes), std::move(edges), {static_cast<int>(Nb201Arch::num_nodes) - 1});
   }
+  std::vector<PartialChannelMixedOp*> pcs_;  // filled by make_dag, before dag_ (declared first)
   CellDag dag_;
 };
 
@@ -229,6 +248,9 @@ class Supernet<Nb201Space> final : public Module {
       : input_(input), options_(options) {
     input.validate("Supernet<Nb201Space>");
     options.network().validate("Supernet<Nb201Space>");
+    if (options.partial_channels < 1 || options.channels % options.partial_channels != 0)
+      throw ConfigError("Supernet<Nb201Space>: partial_channels (" + std::to_string(options.partial_channels) +
+                        ") must be >= 1 and divide the channels (" + std::to_string(options.channels) + ")");
     Rng rng(options.seed);
     int c = options.channels;
     body_.emplace<Conv2d>(Conv2d::Options{.in_channels = input.channels, .out_channels = c, .kernel = 3, .padding = 1,
@@ -250,25 +272,74 @@ class Supernet<Nb201Space> final : public Module {
     body_.emplace<ReLU>();
     body_.emplace<GlobalAvgPool>();
     body_.emplace<Linear>(Linear::Options{.in_features = c, .out_features = input.classes, .init = options.init}, rng);
+    if (partial()) {
+      active_.assign(Arch::num_edges, std::vector<std::size_t>(Arch::num_ops));
+      for (auto& a : active_)
+        for (std::size_t k = 0; k < a.size(); ++k) a[k] = k;
+    }
   }
 
   /// The single path of `arch`: op arch.ops[e] on edge e, in every cell.
   void select(const Arch& arch) {
     for (std::size_t e = 0; e < Arch::num_edges; ++e) {
       const std::size_t k = arch.ops[e];
-      choice_.set_active(e, std::span<const std::size_t>(&k, 1));
+      if (partial()) {
+        const float one = 1.0f;
+        set_active(e, std::span<const std::size_t>(&k, 1), std::span<const float>(&one, 1));
+      } else {
+        choice_.set_active(e, std::span<const std::size_t>(&k, 1));
+      }
     }
   }
   /// Makes `ops` (indices into nb201_op_names) the active set of edge e in every cell.
-  void set_active(std::size_t edge, std::span<const std::size_t> ops) { choice_.set_active(check_edge(edge), ops); }
+  void set_active(std::size_t edge, std::span<const std::size_t> ops) {
+    if (partial()) {
+      const std::vector<float> ones(ops.size(), 1.0f);
+      set_active(edge, ops, ones);
+      return;
+    }
+    choice_.set_active(check_edge(edge), ops);
+  }
   /// The same, weighted: edge e adds sum_i weights[i] * op_{ops[i]}(x).
   void set_active(std::size_t edge, std::span<const std::size_t> ops, std::span<const float> weights) {
+    if (partial()) {
+      for (auto* cell : cells_) cell->partial_edges()[check_edge(edge)]->set_active(ops, weights);
+      active_[edge].assign(ops.begin(), ops.end());
+      return;
+    }
     choice_.set_active(check_edge(edge), ops, weights);
   }
-  [[nodiscard]] bool is_active(std::size_t edge, std::size_t op) const { return choice_.is_active(check_edge(edge), op); }
+  [[nodiscard]] bool is_active(std::size_t edge, std::size_t op) const {
+    if (partial()) {
+      const auto& a = active_[check_edge(edge)];
+      return std::find(a.begin(), a.end(), op) != a.end();
+    }
+    return choice_.is_active(check_edge(edge), op);
+  }
   /// dL/dw of weighted op `op` of edge `edge` after backward, summed over the cells.
   [[nodiscard]] double weight_grad(std::size_t edge, std::size_t op) const {
+    if (partial()) {
+      double g = 0.0;
+      for (const auto* cell : cells_) g += cell->partial_edges()[check_edge(edge)]->weight_grad(op);
+      return g;
+    }
     return choice_.weight_grad(check_edge(edge), op);
+  }
+
+  /// K of the partial channels (1: none).
+  [[nodiscard]] int partial_channels() const noexcept { return options_.partial_channels; }
+  /// PC-DARTS' edge normalisation: edge `edge` of every cell adds weight * its mixture
+  /// to its node (partial channels only; 1 at construction).
+  void set_edge_weight(std::size_t edge, float weight) {
+    require_partial("set_edge_weight");
+    for (auto* cell : cells_) cell->partial_edges()[check_edge(edge)]->set_edge_weight(weight);
+  }
+  /// dL/d(edge weight) after backward, summed over the cells.
+  [[nodiscard]] double edge_weight_grad(std::size_t edge) const {
+    require_partial("edge_weight_grad");
+    double g = 0.0;
+    for (const auto* cell : cells_) g += cell->partial_edges()[check_edge(edge)]->edge_weight_grad();
+    return g;
   }
 
   [[nodiscard]] static constexpr std::size_t num_edges() noexcept { return Arch::num_edges; }
@@ -306,10 +377,12 @@ class Supernet<Nb201Space> final : public Module {
   /// Copies the weights (and BN running statistics) of net.arch()'s path into `net`, a
   /// network of the same input and size: weight inheritance for evaluating a subnet.
   void copy_to(CellNetwork<Nb201Space>& net) {
+    refuse_partial("copy_to");
     detail::copy_network(*this, net, true, [&](const std::string& p) { return module_path(net.arch(), p); });
   }
   /// Copies `net`'s weights into the ops of its architecture's path.
   void copy_from(CellNetwork<Nb201Space>& net) {
+    refuse_partial("copy_from");
     detail::copy_network(*this, net, false, [&](const std::string& p) { return module_path(net.arch(), p); });
   }
 
@@ -320,12 +393,22 @@ class Supernet<Nb201Space> final : public Module {
                         std::to_string(Arch::num_edges) + ")");
     return e;
   }
+  [[nodiscard]] bool partial() const noexcept { return options_.partial_channels > 1; }
+  void require_partial(const char* what) const {
+    if (!partial()) throw ConfigError(std::string("Supernet<Nb201Space>::") + what + ": edge weights need partial_channels > 1");
+  }
+  void refuse_partial(const char* what) const {
+    if (partial())
+      throw ConfigError(std::string("Supernet<Nb201Space>::") + what + ": a supernet with partial channels (K = " +
+                        std::to_string(options_.partial_channels) + ") holds its ops at C/K channels, not a network's");
+  }
 
   NetworkInput input_;
   SupernetOptions options_;
   Sequential body_;
   std::vector<detail::Nb201SearchCell*> cells_;
   detail::SharedChoice choice_;
+  std::vector<std::vector<std::size_t>> active_;  // with partial channels: each edge's active ops
 };
 
 /// The DARTS supernet (Liu et al. 2019, model_search.py Network) for a CellSpace: the
@@ -356,6 +439,9 @@ class Supernet<CellSpace> final : public detail::DartsBody {
         options_(options) {
     input.validate("Supernet<CellSpace>");
     options.network().validate("Supernet<CellSpace>");
+    if (options.partial_channels != 1)
+      throw ConfigError("Supernet<CellSpace>: partial_channels (" + std::to_string(options.partial_channels) +
+                        ") is implemented for the NB201 supernet only (its reduction cells would pool the bypassed channels); use 1");
     for (std::size_t k = 0; k < ops_.size(); ++k)
       for (std::size_t j = 0; j < k; ++j)
         if (ops_[j] == ops_[k]) throw ConfigError("Supernet<CellSpace>: the space names op '" + ops_[k] + "' twice");

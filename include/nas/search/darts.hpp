@@ -151,6 +151,9 @@ struct DartsResult {
   std::string genotype;
   std::vector<std::vector<float>> alpha;  ///< per row
   EdgeWeights weights;                    ///< relaxation(alpha) per row
+  /// PC-DARTS' edge normalisation: per row, the softmax of beta over its node's edges
+  /// (empty without partial channels).
+  std::vector<double> edge_weights;
   std::vector<std::string> row_names, op_names;
   std::vector<DartsEpoch<Arch>> epochs;   ///< the epochs this call ran
   std::size_t first_epoch = 1;            ///< > 1 when resumed from a checkpoint
@@ -208,17 +211,41 @@ class DartsSearch {
     alpha_ = Parameter("alpha", Shape{static_cast<int>(rows_), static_cast<int>(ops_)}, ParamGroup::architecture);
     Rng rng(mix_seed(o.seed, 0xa1fa));
     for (float& a : alpha_.value) a = static_cast<float>(o.arch_init_std * rng.normal());
+    if constexpr (requires { D::edge_groups(*net_); }) groups_ = D::edge_groups(*net_);
+    std::vector<Parameter*> arch{&alpha_};
+    if (!groups_.empty()) {
+      // PC-DARTS: beta starts at 1e-3 N(0, 1) as alpha does, and Adam steps both.
+      beta_ = Parameter("beta", Shape{static_cast<int>(rows_)}, ParamGroup::architecture);
+      for (float& b : beta_.value) b = static_cast<float>(o.arch_init_std * rng.normal());
+      arch.push_back(&beta_);
+      dbeta_.assign(rows_, 0.0);
+      edge_w_.assign(rows_, 1.0);
+    }
     weights_ = net_->parameters(ParamGroup::weight);
     sgd_ = std::make_unique<SGD>(weights_, SGD::Options{.lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay});
-    adam_ = std::make_unique<Adam>(std::vector<Parameter*>{&alpha_},
-                                   Adam::Options{.lr = o.arch_lr, .beta1 = o.arch_beta1, .beta2 = o.arch_beta2,
-                                                 .weight_decay = o.arch_weight_decay});
+    adam_ = std::make_unique<Adam>(arch, Adam::Options{.lr = o.arch_lr, .beta1 = o.arch_beta1, .beta2 = o.arch_beta2,
+                                                       .weight_decay = o.arch_weight_decay});
     samples_.resize(rows_);
     dalpha_.assign(rows_ * ops_, 0.0);
   }
 
   [[nodiscard]] Network& network() noexcept { return *net_; }
   [[nodiscard]] Parameter& alpha() noexcept { return alpha_; }
+  /// PC-DARTS' edge-normalisation parameter, one entry per row (empty without partial channels).
+  [[nodiscard]] Parameter& beta() noexcept { return beta_; }
+  [[nodiscard]] bool normalizes_edges() const noexcept { return !groups_.empty(); }
+  /// softmax(beta) over each node's edges, per row (empty without partial channels).
+  [[nodiscard]] std::vector<double> edge_weights() const {
+    std::vector<double> w(groups_.empty() ? 0 : rows_, 1.0);
+    for (const auto& g : groups_) {
+      std::vector<float> b;
+      for (std::size_t r : g) b.push_back(beta_.value[r]);
+      std::vector<double> p(g.size());
+      SoftmaxRelaxation::softmax(b, 1.0, p);
+      for (std::size_t i = 0; i < g.size(); ++i) w[g[i]] = p[i];
+    }
+    return w;
+  }
   [[nodiscard]] std::span<const float> alpha_row(std::size_t r) const {
     return {alpha_.value.data() + r * ops_, ops_};
   }
@@ -251,6 +278,11 @@ class DartsSearch {
       relax_.sample(alpha_row(r), tau_, rng, s);
       apply_row(r, s);
     }
+    if constexpr (requires { D::set_edge_weight(*net_, std::size_t{}, 0.0f); })
+      if (!groups_.empty()) {
+        edge_w_ = edge_weights();
+        for (std::size_t r = 0; r < rows_; ++r) D::set_edge_weight(*net_, r, static_cast<float>(edge_w_[r]));
+      }
   }
 
   /// Forward and backward of `x` through the supernet as sampled; returns the loss and
@@ -266,14 +298,25 @@ class DartsSearch {
 
   /// alpha.grad = dL/dalpha of the last backward (through the relaxation of the current
   /// samples), scaled by `scale` and added when `accumulate`.
+  /// With edge normalisation also beta's, through each node's softmax:
+  /// dL/dbeta_r = b_r (dL/db_r - sum_j b_j dL/db_j) over the node's edges j.
   void collect_arch_grad(double scale, bool accumulate) {
-    if (!accumulate) std::fill(dalpha_.begin(), dalpha_.end(), 0.0);
+    if (!accumulate) {
+      std::fill(dalpha_.begin(), dalpha_.end(), 0.0);
+      std::fill(dbeta_.begin(), dbeta_.end(), 0.0);
+    }
     for (std::size_t r = 0; r < rows_; ++r) {
       const EdgeSample& s = samples_[r];
       dw_.resize(s.ops.size());
       for (std::size_t i = 0; i < s.ops.size(); ++i) dw_[i] = scale * D::weight_grad(*net_, r, s.ops[i]);
       relax_.backward(alpha_row(r), tau_, s, dw_, std::span<double>(dalpha_.data() + r * ops_, ops_));
     }
+    if constexpr (requires { D::edge_weight_grad(*net_, std::size_t{}); })
+      for (const auto& g : groups_) {
+        double mean = 0.0;
+        for (std::size_t r : g) mean += edge_w_[r] * scale * D::edge_weight_grad(*net_, r);
+        for (std::size_t r : g) dbeta_[r] += edge_w_[r] * (scale * D::edge_weight_grad(*net_, r) - mean);
+      }
   }
 
   /// Computes alpha's gradient on a validation batch (first or second order, by
@@ -297,6 +340,10 @@ class DartsSearch {
     }
     for (std::size_t i = 0; i < dalpha_.size(); ++i) alpha_.grad[i] = static_cast<float>(dalpha_[i]);
     alpha_.has_grad = true;
+    if (!groups_.empty()) {
+      for (std::size_t i = 0; i < dbeta_.size(); ++i) beta_.grad[i] = static_cast<float>(dbeta_[i]);
+      beta_.has_grad = true;
+    }
     return loss;
   }
 
@@ -328,12 +375,18 @@ class DartsSearch {
     for (auto& np : net_->named_state())
       into.tensors.push_back(StateTensor{"net." + np.path, np.parameter->group, np.parameter->value});
     into.tensors.push_back(StateTensor{"arch.alpha", ParamGroup::architecture, alpha_.value});
+    if (!groups_.empty()) into.tensors.push_back(StateTensor{"arch.beta", ParamGroup::architecture, beta_.value});
     const SGD::State ws = sgd_->state();
     for (std::size_t k = 0; k < ws.momentum.size(); ++k)
       into.tensors.push_back(StateTensor{"opt.w.momentum." + std::to_string(k), ParamGroup::buffer, ws.momentum[k]});
     const Adam::State as = adam_->state();
     into.tensors.push_back(StateTensor{"opt.alpha.m", ParamGroup::buffer, as.m[0]});
     into.tensors.push_back(StateTensor{"opt.alpha.v", ParamGroup::buffer, as.v[0]});
+    if (!groups_.empty()) {
+      into.tensors.push_back(StateTensor{"opt.beta.m", ParamGroup::buffer, as.m[1]});
+      into.tensors.push_back(StateTensor{"opt.beta.v", ParamGroup::buffer, as.v[1]});
+      meta["opt.beta.steps"] = std::to_string(as.steps[1]);
+    }
     std::string started;
     for (char c : ws.started) started += c ? '1' : '0';
     meta["opt.w.started"] = started;
@@ -359,6 +412,11 @@ class DartsSearch {
     const Tensor& a = get("arch.alpha");
     if (a.shape() != alpha_.value.shape()) fail("alpha is " + a.shape().str() + ", the search has " + alpha_.value.shape().str());
     alpha_.value.copy_from(a);
+    if (!groups_.empty()) {
+      const Tensor& b = get("arch.beta");
+      if (b.shape() != beta_.value.shape()) fail("beta is " + b.shape().str() + ", the search has " + beta_.value.shape().str());
+      beta_.value.copy_from(b);
+    }
     SGD::State ws;
     const auto st = meta.find("opt.w.started");
     if (st == meta.end() || st->second.size() != weights_.size())
@@ -372,6 +430,11 @@ class DartsSearch {
       as.m.push_back(get("opt.alpha.m"));
       as.v.push_back(get("opt.alpha.v"));
       as.steps.push_back(std::stol(meta.at("opt.alpha.steps")));
+      if (!groups_.empty()) {
+        as.m.push_back(get("opt.beta.m"));
+        as.v.push_back(get("opt.beta.v"));
+        as.steps.push_back(std::stol(meta.at("opt.beta.steps")));
+      }
       as.calls = std::stol(meta.at("opt.alpha.calls"));
       adam_->load_state(as);
     } catch (const ConfigError& e) {
@@ -468,6 +531,9 @@ class DartsSearch {
   std::unique_ptr<Network> net_;
   std::size_t rows_ = 0, ops_ = 0, skip_ = std::numeric_limits<std::size_t>::max();
   Parameter alpha_;
+  Parameter beta_;                                 // PC-DARTS' edge normalisation (rows_ entries), or empty
+  std::vector<std::vector<std::size_t>> groups_;   // rows into each node, when edges are normalised
+  std::vector<double> dbeta_, edge_w_;
   std::vector<Parameter*> weights_;
   std::unique_ptr<SGD> sgd_;
   std::unique_ptr<Adam> adam_;
@@ -630,6 +696,7 @@ class Darts {
       }
     }
     res.weights = s.relaxed_weights();
+    res.edge_weights = s.edge_weights();
     res.arch = D::discretize(space, s.network(), res.weights);
     res.genotype = space.encode(res.arch);
     for (std::size_t r = 0; r < s.num_rows(); ++r) {
@@ -649,6 +716,7 @@ class Darts {
            std::to_string(data.height) + "x" + std::to_string(data.width) + " epochs=" + std::to_string(o.epochs) +
            " batch=" + std::to_string(o.batch_size) + " steps=" + std::to_string(steps) +
            " C=" + std::to_string(o.supernet.channels) + " N=" + std::to_string(o.supernet.cells) +
+           (o.supernet.partial_channels > 1 ? " K=" + std::to_string(o.supernet.partial_channels) : std::string()) +
            " seed=" + std::to_string(o.seed) + " lr=" + std::to_string(o.lr) + " arch_lr=" + std::to_string(o.arch_lr);
   }
 

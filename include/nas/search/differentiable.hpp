@@ -33,6 +33,12 @@ using EdgeWeights = std::vector<std::vector<double>>;
 ///     static double weight_grad(const Network&, std::size_t row, std::size_t op);  // dL/dw after backward
 ///     static Arch discretize(const Space&, const Network&, const EdgeWeights&);
 ///
+/// and, for PC-DARTS' edge normalisation, optionally
+///
+///     static std::vector<std::vector<std::size_t>> edge_groups(const Network&);  // rows into each node (empty: none)
+///     static void set_edge_weight(Network&, std::size_t row, float);
+///     static double edge_weight_grad(const Network&, std::size_t row);
+///
 /// Specializations ship for Nb201Space and CellSpace; DifferentiableSpace checks one.
 template <class Space>
 struct Differentiable;
@@ -90,6 +96,20 @@ struct Differentiable<Nb201Space> {
     net.set_active(row, ops, w);
   }
   static double weight_grad(const Network& net, std::size_t row, std::size_t op) { return net.weight_grad(row, op); }
+  /// PC-DARTS' edge normalisation, with partial channels: the rows (edges) into each
+  /// node, whose edge weights are a softmax over the group (empty: no edge weights).
+  static std::vector<std::vector<std::size_t>> edge_groups(const Network& net) {
+    std::vector<std::vector<std::size_t>> g;
+    if (net.partial_channels() <= 1) return g;
+    for (std::size_t node = 1; node < Nb201Arch::num_nodes; ++node) {
+      g.emplace_back();
+      for (std::size_t e = 0; e < Nb201Arch::num_edges; ++e)
+        if (static_cast<std::size_t>(Nb201Arch::edges[e].to) == node) g.back().push_back(e);
+    }
+    return g;
+  }
+  static void set_edge_weight(Network& net, std::size_t row, float w) { net.set_edge_weight(row, w); }
+  static double edge_weight_grad(const Network& net, std::size_t row) { return net.edge_weight_grad(row); }
   static Nb201Arch discretize(const Nb201Space&, const Network& net, const EdgeWeights& w) {
     detail::check_edge_weights(w, num_rows(net), num_ops(net), "Differentiable<Nb201Space>::discretize");
     Nb201Arch a;
