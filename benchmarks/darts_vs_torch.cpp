@@ -25,12 +25,12 @@
 namespace {
 
 template <class R>
-std::vector<double> nas_steps(int threads, int warmup, int steps, std::size_t& params) {
+std::vector<double> nas_steps(int threads, int warmup, int steps, std::size_t& params, int partial_channels = 1) {
   nas::set_num_threads(threads);
   const nas::Nb201Space space;
   const nas::NetworkInput in{.channels = 1, .height = 28, .width = 28, .classes = 10};
   nas::DartsOptions o;
-  o.supernet = {.channels = 16, .cells = 1, .seed = 1, .affine = false};
+  o.supernet = {.channels = 16, .cells = 1, .seed = 1, .affine = false, .partial_channels = partial_channels};
   nas::DartsSearch<nas::Nb201Space, R> s(space, in, o);
   params = s.network().num_parameters();
   nas::Tensor xt({64, 1, 28, 28}), xv({64, 1, 28, 28});
@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed steps first");
   app.add_option("--json", json_path, "where to write the figures");
   app.add_option("--memory-only", memory_only,
-                 "darts or gdas: run only nas's steps of that variant and print the process's peak memory (run each in its "
-                 "own process: the peak never goes down)");
+                 "darts, gdas or pc (PC-DARTS, K = 4): run only nas's steps of that variant and print the process's peak "
+                 "memory and the median step (run each in its own process: the peak never goes down)");
   if (auto status = nas::parse_command_line(app, argc, argv)) return *status;
   return nas::run_program("darts_vs_torch", [&] {
     nas::require_in_range("--threads", threads, 1, 64);
@@ -91,16 +91,20 @@ int main(int argc, char** argv) {
     nas::require_in_range("--steps", steps, 1, 1000);
     nas::require_in_range("--warmup", warmup, 0, 100);
     if (!memory_only.empty()) {
-      nas::require_one_of("--memory-only", memory_only, {"darts", "gdas"});
+      nas::require_one_of("--memory-only", memory_only, {"darts", "gdas", "pc"});
       std::size_t pn = 0;
       const double before = nas::detail::peak_memory_mib();
+      std::vector<double> t;
       if (memory_only == "darts")
-        (void)nas_steps<nas::SoftmaxRelaxation>(threads, warmup, steps, pn);
+        t = nas_steps<nas::SoftmaxRelaxation>(threads, warmup, steps, pn);
+      else if (memory_only == "pc")
+        t = nas_steps<nas::SoftmaxRelaxation>(threads, warmup, steps, pn, 4);
       else
-        (void)nas_steps<nas::GumbelRelaxation>(threads, warmup, steps, pn);
+        t = nas_steps<nas::GumbelRelaxation>(threads, warmup, steps, pn);
       const double after = nas::detail::peak_memory_mib();
-      std::printf("%s: peak memory %.1f MiB, %.1f MiB above the program's before the supernet was built\n", memory_only.c_str(),
-                  after, after - before);
+      std::printf("%s: peak memory %.1f MiB, %.1f MiB above the program's before the supernet was built; %zu parameters; "
+                  "median step %.3f s\n",
+                  memory_only.c_str(), after, after - before, pn, median(t));
       return 0;
     }
     const std::string script = std::string(NAS_SOURCE_DIR) + "/benchmarks/darts_torch.py";

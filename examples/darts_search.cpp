@@ -1,4 +1,4 @@
-// Differentiable architecture search on Fashion-MNIST: DARTS (first or second order), Fair DARTS, GDAS or DARTS-
+// Differentiable architecture search on Fashion-MNIST: DARTS (first or second order), Fair DARTS, GDAS, PC-DARTS or DARTS-
 // over the NAS-Bench-201 or the DARTS space; prints the genotype, retrains it from scratch with the main job's
 // final training and reports its test accuracy; for NB201 it also looks the cell up in the benchmark's table.
 //
@@ -33,6 +33,7 @@ struct Args {
   std::size_t images = 10000, epochs = 10, batch = 64, steps = 0, retrain_images = 10000, test_images = 10000;
   int channels = 16, cells = 1, threads = 2, image_size = 28;
   double retrain_epochs = 3.0, arch_lr = 3e-4;
+  int partial_channels = 4;  // K of --variant pc
   std::uint64_t seed = 0;
 };
 
@@ -93,9 +94,10 @@ int search(const Args& a, const Space& space, const Strategy& strategy, const na
   using Arch = typename Space::Arch;
   const nas::Dataset search_data = nas::subset(data.train, {.size = a.images, .seed = nas::mix_seed(a.seed, 1), .balanced = true});
   nas::DartsOptions o = strategy.options();
+  const std::string label = a.variant == "pc" ? "pc-darts (K = " + std::to_string(a.partial_channels) + ")" : Strategy::name();
   std::printf("%s on the %s space: %zu Fashion-MNIST images (%dx%d), half for w and half for alpha; C=%d N=%d batch %zu, "
               "%zu epochs, %d threads, seed %llu\n",
-              Strategy::name().c_str(), a.space.c_str(), search_data.size(), a.image_size, a.image_size, a.channels, a.cells,
+              label.c_str(), a.space.c_str(), search_data.size(), a.image_size, a.image_size, a.channels, a.cells,
               a.batch, a.epochs, a.threads, static_cast<unsigned long long>(a.seed));
   const double mem0 = nas::detail::peak_memory_mib(), rss0 = resident_mib();
   EpochPrinter printer;
@@ -114,11 +116,17 @@ int search(const Args& a, const Space& space, const Strategy& strategy, const na
               "resident growth %.1f MiB\n",
               res.genotype.c_str(), skips, res.seconds, epoch_seconds, mem1, rss1 - rss0);
 
-  nlohmann::json j{{"variant", Strategy::name()}, {"space", a.space}, {"seed", a.seed}, {"genotype", res.genotype},
+  if (!res.edge_weights.empty()) {
+    std::printf("edge weights (softmax of beta per node):");
+    for (std::size_t r = 0; r < res.edge_weights.size(); ++r) std::printf(" %s %.3f", res.row_names[r].c_str(), res.edge_weights[r]);
+    std::printf("\n");
+  }
+  nlohmann::json j{{"variant", label}, {"space", a.space}, {"seed", a.seed}, {"genotype", res.genotype},
                    {"skip_connections", skips}, {"search_seconds", res.seconds}, {"epoch_seconds", epoch_seconds},
                    {"peak_memory_mib", mem1}, {"peak_growth_mib", mem1 - mem0}, {"search_resident_growth_mib", rss1 - rss0}, {"images", search_data.size()},
                    {"image_size", a.image_size}, {"channels", a.channels}, {"cells", a.cells}, {"batch", a.batch},
                    {"epochs", a.epochs}, {"threads", a.threads}, {"arch_lr", strategy.options().arch_lr}, {"first_epoch", res.first_epoch}};
+  if (!res.edge_weights.empty()) j["edge_weights"] = res.edge_weights;
   for (const auto& e : res.epochs)
     j["per_epoch"].push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
                               {"valid_loss", e.valid_loss}, {"valid_accuracy", e.valid_accuracy}, {"seconds", e.seconds},
@@ -164,7 +172,7 @@ int search(const Args& a, const Space& space, const Strategy& strategy, const na
         for (std::size_t k = 0; k < res.op_names.size(); ++k)
           csv << res.first_epoch + e << "," << res.row_names[r] << "," << res.op_names[k] << "," << evolution[e][r][k] << "\n";
     if (!evolution.empty())
-      write_alpha_figure((dir / "alpha.svg").string(), Strategy::name() + ", seed " + std::to_string(a.seed) + ": relaxed alpha per edge",
+      write_alpha_figure((dir / "alpha.svg").string(), label + ", seed " + std::to_string(a.seed) + ": relaxed alpha per edge",
                          res.row_names, res.op_names, evolution, res.first_epoch);
     std::printf("wrote %s/result.json, alpha.csv, alpha.svg\n", a.out.c_str());
   }
@@ -177,6 +185,7 @@ int dispatch(const Args& a, const Space& space, const nas::DartsOptions& o, cons
   if (a.variant == "darts-v2") return search(a, space, nas::DartsV2(o), data);
   if (a.variant == "fair") return search(a, space, nas::FairDarts(o), data);
   if (a.variant == "gdas") return search(a, space, nas::Gdas(o), data);
+  if (a.variant == "pc") return search(a, space, nas::DartsV1(o), data);  // first order on a partial-channel supernet
   return search(a, space, nas::DartsMinus(o), data);  // darts-minus
 }
 
@@ -186,7 +195,9 @@ int main(int argc, char** argv) {
   Args a;
   CLI::App app{"Differentiable architecture search (DARTS and variants) on Fashion-MNIST"};
   app.add_option("--space", a.space, "nb201 or darts");
-  app.add_option("--variant", a.variant, "darts-v1, darts-v2, fair, gdas, darts-minus (DARTS- auxiliary skip guard)");
+  app.add_option("--variant", a.variant,
+                 "darts-v1, darts-v2, fair, gdas, pc (PC-DARTS: partial channels and edge normalisation), darts-minus (DARTS- auxiliary skip guard)");
+  app.add_option("--partial-channels", a.partial_channels, "K of --variant pc: 1/K of each edge's channels go through its ops (PC-DARTS: 4)");
   app.add_option("--dataset", a.dataset, "fashion-mnist");
   app.add_option("--data-dir", a.data_dir, "Fashion-MNIST directory (default: the system's)");
   app.add_option("--images", a.images, "training images searched on (half for w, half for alpha)");
@@ -208,9 +219,7 @@ int main(int argc, char** argv) {
 
   return nas::run_program("darts_search", [&] {
     nas::require_one_of("--space", a.space, {"nb201", "darts"});
-    if (a.variant == "pc")
-      throw nas::ConfigError("--variant 'pc': PC-DARTS (partial channels) is not implemented in this library yet");
-    nas::require_one_of("--variant", a.variant, {"darts-v1", "darts-v2", "fair", "gdas", "darts-minus"});
+    nas::require_one_of("--variant", a.variant, {"darts-v1", "darts-v2", "fair", "gdas", "pc", "darts-minus"});
     nas::require_one_of("--dataset", a.dataset, {"fashion-mnist"});
     nas::require_in_range("--images", a.images, std::size_t{64}, std::size_t{60000});
     nas::require_in_range("--image-size", a.image_size, 8, 64);
@@ -225,6 +234,15 @@ int main(int argc, char** argv) {
     nas::require_in_range("--test-images", a.test_images, std::size_t{10}, std::size_t{10000});
     if (a.images / 2 < a.batch)
       throw nas::ConfigError("--images " + std::to_string(a.images) + " gives halves smaller than --batch " + std::to_string(a.batch));
+    if (a.variant == "pc") {
+      if (a.space != "nb201")
+        throw nas::ConfigError("--variant pc: partial channels are implemented for --space nb201 only (the darts space's "
+                               "reduction cells would pool the bypassed channels)");
+      nas::require_in_range("--partial-channels", a.partial_channels, 2, 64);
+      if (a.channels % a.partial_channels != 0)
+        throw nas::ConfigError("--partial-channels " + std::to_string(a.partial_channels) + " must divide --channels " +
+                               std::to_string(a.channels));
+    }
     if (a.space == "darts" && a.cells < 3)
       throw nas::ConfigError("--cells " + std::to_string(a.cells) + " must be >= 3 for the darts space (two reduction cells)");
     if (!a.out.empty()) nas::require_writable_directory("--out", a.out);
@@ -235,7 +253,8 @@ int main(int argc, char** argv) {
     o.seed = a.seed;
     o.arch_lr = a.arch_lr;
     o.checkpoint = a.checkpoint;
-    o.supernet = {.channels = a.channels, .cells = a.cells, .seed = nas::mix_seed(a.seed, 7), .affine = false};
+    o.supernet = {.channels = a.channels, .cells = a.cells, .seed = nas::mix_seed(a.seed, 7), .affine = false,
+                  .partial_channels = a.variant == "pc" ? a.partial_channels : 1};
     o.validate("darts_search");
     nas::set_num_threads(a.threads);
 

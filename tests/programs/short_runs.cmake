@@ -36,6 +36,8 @@ short_run(darts_search "genotype: .*retrained from scratch" --space nb201 --vari
           --retrain-images 256 --test-images 100 --checkpoint "${WORK_DIR}/gdas.ckpt" --out "${WORK_DIR}/gdas")
 short_run(darts_search "genotype: " --space nb201 --variant darts-v2 --data-dir "${data}" --images 128 --epochs 1
           --batch 32 --steps-per-epoch 2 --channels 4 --cells 1 --threads 2 --retrain-epochs 0 --out "${WORK_DIR}/v2")
+short_run(darts_search "pc-darts \\(K = 2\\).*edge weights" --space nb201 --variant pc --partial-channels 2 --data-dir "${data}"
+          --images 128 --epochs 1 --batch 32 --steps-per-epoch 2 --channels 4 --cells 1 --threads 2 --retrain-epochs 0)
 short_run(oneshot_search "winner .*test accuracy" --sampler enas --supernet-epochs 1 --train-images 256
           --valid-images 128 --score-images 64 --calibration-batches 1 --evaluations 6 --population 3 --tournament 2
           --channels 4 --cells 1 --final-channels 4 --final-epochs 1 --threads 2 --data "${data}" --out "${WORK_DIR}/oneshot")
