@@ -237,13 +237,9 @@ class DartsSearch {
   /// softmax(beta) over each node's edges, per row (empty without partial channels).
   [[nodiscard]] std::vector<double> edge_weights() const {
     std::vector<double> w(groups_.empty() ? 0 : rows_, 1.0);
-    for (const auto& g : groups_) {
-      std::vector<float> b;
-      for (std::size_t r : g) b.push_back(beta_.value[r]);
-      std::vector<double> p(g.size());
-      SoftmaxRelaxation::softmax(b, 1.0, p);
-      for (std::size_t i = 0; i < g.size(); ++i) w[g[i]] = p[i];
-    }
+    std::vector<float> b;
+    std::vector<double> p;
+    edge_softmax(w, b, p);
     return w;
   }
   [[nodiscard]] std::span<const float> alpha_row(std::size_t r) const {
@@ -280,7 +276,7 @@ class DartsSearch {
     }
     if constexpr (requires { D::set_edge_weight(*net_, std::size_t{}, 0.0f); })
       if (!groups_.empty()) {
-        edge_w_ = edge_weights();
+        edge_softmax(edge_w_, beta_buf_, soft_buf_);  // into the members: no allocation per step
         for (std::size_t r = 0; r < rows_; ++r) D::set_edge_weight(*net_, r, static_cast<float>(edge_w_[r]));
       }
   }
@@ -313,9 +309,10 @@ class DartsSearch {
     }
     if constexpr (requires { D::edge_weight_grad(*net_, std::size_t{}); })
       for (const auto& g : groups_) {
+        soft_buf_.resize(g.size());  // dL/db of each edge of the node
         double mean = 0.0;
-        for (std::size_t r : g) mean += edge_w_[r] * scale * D::edge_weight_grad(*net_, r);
-        for (std::size_t r : g) dbeta_[r] += edge_w_[r] * (scale * D::edge_weight_grad(*net_, r) - mean);
+        for (std::size_t i = 0; i < g.size(); ++i) mean += edge_w_[g[i]] * (soft_buf_[i] = scale * D::edge_weight_grad(*net_, g[i]));
+        for (std::size_t i = 0; i < g.size(); ++i) dbeta_[g[i]] += edge_w_[g[i]] * (soft_buf_[i] - mean);
       }
   }
 
@@ -445,6 +442,17 @@ class DartsSearch {
   }
 
  private:
+  // w[r] = softmax of beta over row r's group, for every grouped row (b, p: scratch).
+  void edge_softmax(std::vector<double>& w, std::vector<float>& b, std::vector<double>& p) const {
+    for (const auto& g : groups_) {
+      b.resize(g.size());
+      p.resize(g.size());
+      for (std::size_t i = 0; i < g.size(); ++i) b[i] = beta_.value[g[i]];
+      SoftmaxRelaxation::softmax(b, 1.0, p);
+      for (std::size_t i = 0; i < g.size(); ++i) w[g[i]] = p[i];
+    }
+  }
+
   void apply_row(std::size_t r, const EdgeSample& s) {
     if (skip_weight_ > 0.0 && skip_ < ops_) {
       // DARTS-: the auxiliary skip adds beta to the skip op's weight (running it if idle).
@@ -533,7 +541,8 @@ class DartsSearch {
   Parameter alpha_;
   Parameter beta_;                                 // PC-DARTS' edge normalisation (rows_ entries), or empty
   std::vector<std::vector<std::size_t>> groups_;   // rows into each node, when edges are normalised
-  std::vector<double> dbeta_, edge_w_;
+  std::vector<double> dbeta_, edge_w_, soft_buf_;
+  std::vector<float> beta_buf_;
   std::vector<Parameter*> weights_;
   std::unique_ptr<SGD> sgd_;
   std::unique_ptr<Adam> adam_;
