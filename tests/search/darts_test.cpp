@@ -2,7 +2,8 @@
 // each variant's steps, callbacks, determinism and resuming from the per-epoch checkpoint.
 #include <catch2/catch.hpp>
 
-#include <nas/data/synthetic.hpp>
+#include "darts_fixtures.hpp"
+
 #include <nas/search/darts.hpp>
 #include <nas/tensor/activation.hpp>
 #include <nas/tensor/pooling.hpp>
@@ -17,20 +18,8 @@
 
 namespace {
 
-nas::Dataset tiny_data(std::size_t n = 96, std::uint64_t seed = 1) {
-  return nas::make_synthetic({.classes = 4, .channels = 1, .height = 8, .width = 8, .train = n, .test = 4, .seed = seed}).train;
-}
-
-nas::DartsOptions tiny_options() {
-  nas::DartsOptions o;
-  o.epochs = 3;
-  o.batch_size = 8;
-  o.max_steps_per_epoch = 3;
-  o.supernet = {.channels = 4, .cells = 1, .seed = 3, .affine = false};
-  o.seed = 5;
-  o.arch_lr = 3e-2;  // visible moves in a few steps
-  return o;
-}
+using nas_test::tiny_data;
+using nas_test::tiny_options;
 
 bool same_bits(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
   if (a.size() != b.size()) return false;

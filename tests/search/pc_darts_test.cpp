@@ -2,7 +2,8 @@
 // central differences of the validation loss, and a search that resumes bit-identical with beta in its checkpoint.
 #include <catch2/catch.hpp>
 
-#include <nas/data/synthetic.hpp>
+#include "darts_fixtures.hpp"
+
 #include <nas/search/darts.hpp>
 
 #include <cmath>
@@ -13,18 +14,11 @@
 
 namespace {
 
-nas::Dataset tiny_data(std::size_t n = 96, std::uint64_t seed = 1) {
-  return nas::make_synthetic({.classes = 4, .channels = 1, .height = 8, .width = 8, .train = n, .test = 4, .seed = seed}).train;
-}
+using nas_test::tiny_data;
 
 nas::DartsOptions pc_options() {
-  nas::DartsOptions o;
-  o.epochs = 3;
-  o.batch_size = 8;
-  o.max_steps_per_epoch = 3;
-  o.supernet = {.channels = 4, .cells = 1, .seed = 3, .affine = false, .partial_channels = 2};
-  o.seed = 5;
-  o.arch_lr = 3e-2;
+  nas::DartsOptions o = nas_test::tiny_options();
+  o.supernet.partial_channels = 2;
   return o;
 }
 
