@@ -752,7 +752,7 @@ int main(int argc, char** argv) {
          << "All ways of one shape and pass run in one process, alternating (nas, nchw, blocked + reorders, blocked, "
          << "nas, ...) after a warm-up of each; each repeat times a run of calls of about "
          << fixed(repeat_seconds * 1e3, 0) << " ms; medians over " << repeats << " repeats with [min-max].\n\n"
-         << "- Command: `flock /work/wt/_measure.lock " << command
+         << "- Command: `" << command
          << "` (build with `-DCMAKE_BUILD_TYPE=Release -DNAS_NATIVE=ON`; the target exists when CMake finds oneDNN)\n"
          << "- Date: " << date << "\n"
          << "- Machine: " << cpu << ", " << cores << " CPUs (lscpu); ISA flags: " << flags

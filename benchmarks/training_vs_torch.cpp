@@ -854,8 +854,7 @@ int training_main(int argc, char** argv) {
         "and optimized TorchScript, oneDNN); every ratio compares nas with the **fastest** PyTorch configuration "
         "measured in the same run for that row, and also with the default.\n\n";
   md << "## How it was produced\n\n";
-  md << "- Command: `" << command_line << "` (built in Release with `-DNAS_NATIVE=ON`), under "
-        "`flock /work/wt/_measure.lock` so that no other timing ran at once.\n";
+  md << "- Command: `" << command_line << "` (built in Release with `-DNAS_NATIVE=ON`).\n";
   md << "- Date: " << utc_now() << "; load average (1, 5, 15 min) " << load_before << " before the throughput runs, "
      << load_after << " after (the machine is shared: other processes ran meanwhile, which is why sides alternate).\n";
   md << "- Machine: " << cpu << " (`lscpu` model name), " << cores << " cores, widest ISA " << info.isa
