@@ -1,7 +1,8 @@
 // A DARTS search process killed with SIGKILL resumes from its last per-epoch checkpoint and ends bit-identical.
 #include <catch2/catch.hpp>
 
-#include <nas/data/synthetic.hpp>
+#include "darts_fixtures.hpp"
+
 #include <nas/search/darts.hpp>
 
 #include <csignal>
@@ -26,15 +27,12 @@ struct KillAfter {
 TEST_CASE("a DARTS-V2 search killed by SIGKILL after its second checkpoint resumes to the uninterrupted result",
           "[search][darts]") {
   const nas::Nb201Space space;
-  const nas::Dataset data =
-      nas::make_synthetic({.classes = 4, .channels = 1, .height = 8, .width = 8, .train = 96, .test = 4, .seed = 3}).train;
-  nas::DartsOptions o;
-  o.epochs = 4;
-  o.batch_size = 8;
+  const nas::Dataset data = nas_test::tiny_data(96, 3);
+  nas::DartsOptions o = nas_test::tiny_options();
+  o.epochs = 4;  // checkpoints to kill between
   o.max_steps_per_epoch = 2;
-  o.supernet = {.channels = 4, .cells = 1, .seed = 2, .affine = false};
+  o.supernet.seed = 2;
   o.seed = 9;
-  o.arch_lr = 3e-2;
   const auto straight = nas::DartsV2(o).run(space, data);
 
   const auto path = std::filesystem::temp_directory_path() / ("nas_darts_kill_" + std::to_string(getpid()) + ".nasstate");
