@@ -426,16 +426,8 @@ int run_this_machine(std::size_t evaluations, std::size_t population, double tar
   const nas::NetworkOptions net{.channels = 8, .cells = 1};
   nas::set_num_threads(1);
 
-  nas::LatencyTable table = nas::LatencyTable::profile(space, in, net, {.batch = 1, .threads = 1});
-  nas::Rng rng(17);
-  std::vector<double> ops, measured;
-  for (int i = 0; i < 10; ++i) {
-    const auto plan = nas::plan_network(space, space.sample(rng), in, net);
-    nas::CellNetwork<nas::Nb201Space> network(plan);
-    ops.push_back(table.ops_ms(plan));
-    measured.push_back(nas::forward_pass_ms(network, in.batch(1), 20, 2));
-  }
-  table.calibrate(ops, measured);
+  const nas::LatencyTable table =
+      nas::profile_calibrated(space, in, net, {.profile = {.batch = 1, .threads = 1}, .networks = 10, .seed = 17});
   std::filesystem::create_directories(out);
   table.save(out / "latency_table.csv");
   std::printf("this machine (%s, %s): %zu op configurations, scale %.3f, overhead %.4f ms\n", table.machine().model.c_str(),

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <nas/hw/latency.hpp>
 #include <nas/hw/latency_table.hpp>
 #include <nas/model/cell_network.hpp>
 #include <nas/report/svg.hpp>
@@ -42,27 +43,6 @@ struct Outcome {
 
 double quantile(std::vector<double> v, double q) { return nas::detail::quantile(std::move(v), q); }
 
-// The fastest ms per pass of each architecture's network over `rounds` interleaved rounds
-// (each round builds every network afresh and times `repeats` passes of it); spread: (p90 -
-// p10) of the rounds' fastest passes over the fastest.
-template <class Space>
-void measure(const Space& space, const std::vector<typename Space::Arch>& archs, const nas::NetworkInput& input,
-             const nas::NetworkOptions& options, int batch, int rounds, int repeats, std::vector<double>& median,
-             std::vector<double>& spread) {
-  std::vector<std::vector<double>> samples(archs.size());
-  for (int r = 0; r < rounds; ++r)
-    for (std::size_t i = 0; i < archs.size(); ++i) {
-      nas::CellNetwork<Space> net(nas::plan_network(space, archs[i], input, options));
-      samples[i].push_back(nas::forward_pass_ms(net, input.batch(batch), repeats, 2, i));
-    }
-  median.clear(), spread.clear();
-  for (const auto& s : samples) {
-    const double m = quantile(s, 0.0);
-    median.push_back(m);
-    spread.push_back((quantile(s, 0.9) - quantile(s, 0.1)) / m);
-  }
-}
-
 template <class Space>
 Outcome run_setting(const Space& space, const nas::NetworkInput& input, const nas::NetworkOptions& options, Setting s,
                     std::size_t calibration, int rounds, std::uint64_t seed) {
@@ -79,11 +59,14 @@ Outcome run_setting(const Space& space, const nas::NetworkInput& input, const na
   for (std::size_t i = 0; i < s.samples; ++i) val.push_back(space.sample(val_rng));
   const int repeats = s.batch == 1 ? 4 : 2;
   const int val_rounds = s.batch == 1 ? rounds : std::max(2, rounds / 2);
-  std::vector<double> cal_measured, cal_spread, cal_ops;
-  measure(space, cal, input, options, s.batch, val_rounds, repeats, cal_measured, cal_spread);
+  const nas::NetworkTimingOptions timing{
+      .batch = s.batch, .threads = s.threads, .rounds = val_rounds, .repeats = repeats};
+  std::vector<double> cal_ops;
   for (const auto& a : cal) cal_ops.push_back(o.table.ops_ms(nas::plan_network(space, a, input, options)));
-  o.table.calibrate(cal_ops, cal_measured);
-  measure(space, val, input, options, s.batch, val_rounds, repeats, o.measured, o.spread);
+  o.table.calibrate(cal_ops, nas::measure_networks_ms(space, cal, input, options, timing).ms);
+  nas::NetworkTimings measured = nas::measure_networks_ms(space, val, input, options, timing);
+  o.measured = std::move(measured.ms);
+  o.spread = std::move(measured.spread);
   std::vector<double> rel, sq, sqrel, abs_rel;
   for (std::size_t i = 0; i < val.size(); ++i) {
     o.archs.push_back(space.encode(val[i]));

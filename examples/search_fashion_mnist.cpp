@@ -20,6 +20,7 @@
 #include <nas/estimate/final_training.hpp>
 #include <nas/estimate/trained.hpp>
 #include <nas/exec/search_job.hpp>
+#include <nas/hw/latency.hpp>
 #include <nas/hw/latency_table.hpp>
 #include <nas/hw/objectives.hpp>
 #include <nas/model/cell_network.hpp>
@@ -119,16 +120,8 @@ nas::NetworkOptions latency_network(const Config& c, int fixed_channels) {
 std::shared_ptr<const nas::LatencyTable> this_machine_latency(const Config& c, const nas::Nb201Space& space,
                                                               const nas::NetworkInput& in, const nas::NetworkOptions& net) {
   const auto t0 = clock_type::now();
-  nas::LatencyTable table = nas::LatencyTable::profile(space, in, net, {.batch = 1, .threads = c.threads, .seed = c.seed});
-  nas::Rng rng(c.seed + 17);
-  std::vector<double> ops, measured;
-  for (int i = 0; i < 8; ++i) {
-    const auto plan = nas::plan_network(space, space.sample(rng), in, net);
-    nas::CellNetwork<nas::Nb201Space> network(plan);
-    ops.push_back(table.ops_ms(plan));
-    measured.push_back(nas::forward_pass_ms(network, in.batch(1), 20, 2));
-  }
-  table.calibrate(ops, measured);
+  nas::LatencyTable table = nas::profile_calibrated(
+      space, in, net, {.profile = {.batch = 1, .threads = c.threads, .seed = c.seed}, .networks = 8, .seed = c.seed + 17});
   table.save(c.out + "/latency_table.csv");
   std::fprintf(stderr, "latency table: %zu op configurations of C=%d N=%d measured on %s in %.1f s (%s/latency_table.csv)\n",
                table.entries().size(), net.channels, net.cells, table.machine().model.c_str(), since(t0), c.out.c_str());
