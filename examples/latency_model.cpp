@@ -4,6 +4,7 @@
 //
 //     latency_model --space nb201 --samples 100
 //     latency_model --space darts --samples 50 --out out/latency_darts
+//     latency_model --space chain --samples 100
 //
 // Timed runs: run it alone on the machine, nothing else timed beside it.
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include <nas/hw/latency.hpp>
 #include <nas/hw/latency_table.hpp>
 #include <nas/model/cell_network.hpp>
+#include <nas/model/chain_network.hpp>
 #include <nas/report/svg.hpp>
 
 #include <algorithm>
@@ -185,8 +187,10 @@ int main(int argc, char** argv) {
   int rounds = 15;
   std::uint64_t seed = 0;
   std::vector<std::string> configs{"b1t1", "b1t2", "b64t1", "b64t2"};
-  app.add_option("--space", space, "nb201 (C = 16, N = 5, 3x32x32) or darts (C = 16, 8 cells, 3x32x32)")
-      ->check(CLI::IsMember({"nb201", "darts"}));
+  app.add_option("--space", space,
+                 "nb201 (C = 16, N = 5, 3x32x32), darts (C = 16, 8 cells, 3x32x32) or chain (ChainSpace, 1x28x28 as "
+                 "hardware_aware --space chain trains it)")
+      ->check(CLI::IsMember({"nb201", "darts", "chain"}));
   app.add_option("--samples", samples, "random architectures validated at batch 1")->check(CLI::Range(std::size_t{2}, std::size_t{100000}));
   app.add_option("--large-samples", large_samples, "random architectures validated at batch 64")
       ->check(CLI::Range(std::size_t{2}, std::size_t{100000}));
@@ -222,6 +226,9 @@ int main(int argc, char** argv) {
     if (space == "nb201")
       return run(nas::Nb201Space{}, "nb201", cifar, {.channels = 16, .cells = 5}, settings, calibration, rounds, seed, out,
                  "NAS-Bench-201 TinyNetwork, C = 16, N = 5, 3x32x32 input, 10 classes");
+    if (space == "chain")
+      return run(nas::ChainSpace{}, "chain", {1, 28, 28, 10}, {}, settings, calibration, rounds, seed, out,
+                 "ChainSpace: MobileNetV2/MnasNet blocks, the architecture's own depths and width, 1x28x28 input, 10 classes");
     return run(nas::CellSpace::darts(), "darts", cifar, {.channels = 16, .cells = 8}, settings, calibration, rounds, seed,
                out, "DARTS search network, C = 16, 8 cells, 3x32x32 input, 10 classes");
   } catch (const nas::Error& e) {

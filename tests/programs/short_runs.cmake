@@ -44,3 +44,5 @@ short_run(oneshot_search "winner .*test accuracy" --sampler enas --supernet-epoc
 short_run(zero_cost "synflow" --proxies synflow,naswot,grasp,jacob_cov --sample 4 --batch 8 --workers 2 --data "${data}"
           --json "${WORK_DIR}/zero_cost.json")
 short_run(latency_model "batch  1, 1 thread" --samples 2 --calibration 2 --rounds 1 --settings b1t1 --out "${WORK_DIR}/latency")
+short_run(latency_model "batch  1, 1 thread" --space chain --samples 2 --calibration 2 --rounds 1 --settings b1t1
+          --out "${WORK_DIR}/latency_chain")
