@@ -370,6 +370,30 @@ TEST_CASE("a killed search resumes from its last checkpoint and ends bit-identic
   std::filesystem::remove(o.checkpoint);
 }
 
+TEST_CASE("GDAS frees the unsampled ops' buffers without changing a bit of the search", "[search][darts]") {
+  const nas::Dataset data = tiny_data();
+  nas::DartsOptions o = tiny_options();
+  CHECK(o.release_unsampled);  // the default
+  auto compare = [&](const auto& space, const nas::DartsOptions& opts) {
+    nas::DartsOptions keep = opts;
+    keep.release_unsampled = false;
+    const auto released = nas::Gdas(opts).run(space, data);
+    const auto kept = nas::Gdas(keep).run(space, data);
+    CHECK(released.genotype == kept.genotype);
+    CHECK(same_bits(released.alpha, kept.alpha));
+    REQUIRE(released.epochs.size() == kept.epochs.size());
+    for (std::size_t e = 0; e < kept.epochs.size(); ++e) {
+      CHECK(released.epochs[e].train_loss == kept.epochs[e].train_loss);
+      CHECK(released.epochs[e].valid_loss == kept.epochs[e].valid_loss);
+    }
+  };
+  compare(nas::Nb201Space{}, o);
+  o.epochs = 1;
+  o.max_steps_per_epoch = 2;
+  o.supernet = {.channels = 2, .cells = 3, .stem_multiplier = 1, .seed = 1, .affine = false};
+  compare(nas::CellSpace::darts(), o);
+}
+
 TEST_CASE("Darts searches the DARTS space and returns a genotype the DARTS code reads", "[search][darts]") {
   const auto space = nas::CellSpace::darts();
   const nas::Dataset data = tiny_data(32);

@@ -232,6 +232,22 @@ TEST_CASE("OneShot is deterministic for a seed", "[search][oneshot]") {
   CHECK(differs);
 }
 
+TEST_CASE("OneShot frees the ops off the path without changing a bit, and gives back the supernet's setting",
+          "[search][oneshot]") {
+  const auto data = tiny_data();
+  auto run = [&](bool release) {
+    nas::Supernet<nas::Nb201Space> super(nb201, nas::NetworkInput::of(data.train), {.channels = 4, .cells = 1});
+    nas::OneShotOptions o{.batch_size = 16, .paths_per_batch = 2, .seed = 4};
+    o.release_unsampled = release;
+    nas::OneShot<nas::UniformPaths>(o).train(super, nb201, data.train);
+    CHECK_FALSE(super.releases_inactive_ops());  // as it was before train()
+    return snapshot(super);
+  };
+  CHECK(nas::OneShotOptions{}.release_unsampled);  // the default
+  const Snapshot released = run(true), kept = run(false);
+  for (const auto& [p, v] : kept) CHECK(same_bits(v, released.at(p)));
+}
+
 TEST_CASE("OneShot trains DARTS-space supernets too", "[search][oneshot]") {
   const auto data = tiny_data(32);
   const auto space = nas::CellSpace::darts();

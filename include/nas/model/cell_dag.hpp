@@ -124,6 +124,13 @@ class CellDag {
     set_active_impl(e, ops, weights, true);
   }
   [[nodiscard]] bool is_active(std::size_t e, std::size_t k) const { return active_[slot(e, k, "CellDag::is_active")] != 0; }
+  /// While on, an op that set_active() leaves out after it was active frees its buffers
+  /// (Module::release_buffers), so that a cell that runs one op per edge (GDAS,
+  /// single-path one-shot) holds the buffers of the ops that run, not of every op that
+  /// ever ran; the price is allocating them again when the op is chosen again. Off by
+  /// default: buffers are reused, and after the first step nothing allocates.
+  void release_inactive_ops(bool on) noexcept { release_inactive_ = on; }
+  [[nodiscard]] bool releases_inactive_ops() const noexcept { return release_inactive_; }
   /// The weight of candidate k of edge e (1 when unweighted).
   [[nodiscard]] float weight(std::size_t e, std::size_t k) const { return weight_[slot(e, k, "CellDag::weight")]; }
   /// dL/dw of a weighted candidate after backward (0 for one that did not run or is unweighted).
@@ -444,6 +451,10 @@ class CellDag {
     bool changed = false;
     for (std::size_t k = 0; k < n; ++k) {
       const bool on = std::find(ops.begin(), ops.end(), k) != ops.end();
+      if (release_inactive_ && active_[b + k] != 0 && !on) {
+        slots_[b + k].op.module->release_buffers();
+        if (b + k < scaled_.size()) scaled_[b + k] = Tensor();
+      }
       changed = changed || (active_[b + k] != 0) != on;
       active_[b + k] = on ? 1 : 0;
       weighted_[b + k] = 0;
@@ -582,6 +593,7 @@ class CellDag {
   std::vector<int> consumers_;
   std::vector<const Tensor*> outs_;  // weighted candidates' outputs, for dL/dw
   std::vector<Tensor> scaled_;       // weighted candidates' w * dL/d(target)
+  bool release_inactive_ = false;
   std::vector<Shape> shapes_, last_in_shapes_;
   std::vector<const Tensor*> vals_, grads_;
   std::vector<Tensor> own_, gown_, zero_;

@@ -253,6 +253,10 @@ class MixedOp final : public Module {
     return m;
   }
   [[nodiscard]] std::string type_name() const override { return "MixedOp"; }
+  void release_buffers() override {
+    release(out_, dx_, scaled_);
+    Module::release_buffers();
+  }
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override {
     for (std::size_t k = 0; k < ops_.size(); ++k) f(names_[k], *ops_[k].module);
   }

@@ -103,6 +103,10 @@ class PartialChannelMixedOp final : public Module {
     return mixed_.macs(in.with(1, channels_ / k_));
   }
   [[nodiscard]] std::string type_name() const override { return "PartialChannelMixedOp"; }
+  void release_buffers() override {
+    release(slice_, out_, dslice_, dx_);
+    Module::release_buffers();
+  }
   void for_each_child(const std::function<void(const std::string&, Module&)>& f) override { mixed_.for_each_child(f); }
 
  private:

@@ -72,6 +72,10 @@ class SharedChoice {
   void set_active(std::size_t e, std::span<const std::size_t> ops, std::span<const float> weights) {
     for (CellDag* c : cells_) c->set_active(e, ops, weights);
   }
+  void release_inactive_ops(bool on) noexcept {
+    for (CellDag* c : cells_) c->release_inactive_ops(on);
+  }
+  [[nodiscard]] bool releases_inactive_ops() const noexcept { return !cells_.empty() && cells_.front()->releases_inactive_ops(); }
   [[nodiscard]] bool is_active(std::size_t e, std::size_t k) const {
     if (cells_.empty()) throw ConfigError("Supernet: no cell follows this choice (too few cells for both kinds)");
     return cells_.front()->is_active(e, k);
@@ -291,6 +295,11 @@ class Supernet<Nb201Space> final : public Module {
       }
     }
   }
+  /// While on, the ops that stop being active free their buffers (CellDag::release_inactive_ops):
+  /// a single-path supernet then holds the memory of the path it runs. Off by default. The
+  /// partial-channel edges (PC-DARTS) run every op and are not affected.
+  void release_inactive_ops(bool on) noexcept { choice_.release_inactive_ops(on); }
+  [[nodiscard]] bool releases_inactive_ops() const noexcept { return choice_.releases_inactive_ops(); }
   /// Makes `ops` (indices into nb201_op_names) the active set of edge e in every cell.
   void set_active(std::size_t edge, std::span<const std::size_t> ops) {
     if (partial()) {
@@ -508,6 +517,13 @@ class Supernet<CellSpace> final : public detail::DartsBody {
     select_cell(CellKind::normal, arch.normal);
     if (has_reduction_) select_cell(CellKind::reduce, arch.reduce);
   }
+  /// While on, the ops that stop being active free their buffers (CellDag::release_inactive_ops),
+  /// in the cells of both kinds. Off by default.
+  void release_inactive_ops(bool on) noexcept {
+    normal_.release_inactive_ops(on);
+    reduce_.release_inactive_ops(on);
+  }
+  [[nodiscard]] bool releases_inactive_ops() const noexcept { return normal_.releases_inactive_ops(); }
   /// Makes `ops` (indices into the space's ops) the active set of `edge` in the cells of `kind`.
   void set_active(CellKind kind, std::size_t edge, std::span<const std::size_t> ops) {
     choice(kind).set_active(check_edge(edge), ops);

@@ -98,6 +98,11 @@ struct DartsOptions {
   /// GDAS' temperature, linear from tau_max at the first epoch to tau_min at the last.
   double tau_max = 10.0;
   double tau_min = 0.1;
+  /// GDAS: an op that is not sampled in a step frees its buffers (Supernet::release_inactive_ops),
+  /// so that the supernet holds the memory of the sampled path, not of every op that ran
+  /// once; the sampled ops allocate again when their turn comes. false keeps them (no
+  /// allocation per step, memory towards DARTS'). Other relaxations run every op anyway.
+  bool release_unsampled = true;
   /// Second order: eps = unrolled_r / ||dL_val/dw'|| (DARTS: 0.01).
   double unrolled_r = 0.01;
   /// The supernet (DARTS searches with BatchNorm affine = false).
@@ -201,6 +206,8 @@ class DartsSearch {
       : space_(space), options_(o), relax_(std::move(relax)), guard_(std::move(guard)) {
     o.validate("Darts");
     net_ = D::build(space, input, o.supernet);
+    if constexpr (std::is_same_v<Relaxation, GumbelRelaxation> && requires { net_->release_inactive_ops(true); })
+      net_->release_inactive_ops(o.release_unsampled);
     rows_ = D::num_rows(*net_);
     ops_ = D::num_ops(*net_);
     const auto names = D::op_names(*net_);

@@ -54,6 +54,10 @@ struct OneShotOptions {
   int threads = 0;              ///< > 0: nas::set_num_threads(threads) before training
   std::uint64_t seed = 0;       ///< batch order and path sampling
   long max_steps = 0;           ///< > 0: stop after this many optimizer steps (the schedule is unchanged)
+  /// Ops off the sampled path free their buffers while training (Supernet::release_inactive_ops),
+  /// so that the supernet holds the memory of one path, not of every op that ran once;
+  /// false keeps them (no allocation when an op is sampled again). Restored after train().
+  bool release_unsampled = true;
   /// Decisions held at one choice whatever the sampler draws, as (decision, choice) pairs
   /// of the space's categorical view (nas::categorical): a few-shot sub-supernet trains
   /// only the architectures with its op on the split edge.
@@ -234,6 +238,12 @@ class OneShot {
     options_.validate(where);
     train.validate("OneShot::train (training split)");
     check_input(net, train, "training");
+    struct KeepRelease {  // the caller's setting comes back however train() ends
+      Supernet<Space>& net;
+      bool before;
+      ~KeepRelease() { net.release_inactive_ops(before); }
+    } keep{net, net.releases_inactive_ops()};
+    net.release_inactive_ops(options_.release_unsampled);
     if constexpr (LearnedPathSampler<Sampler>) {
       if (valid == nullptr || valid->empty())
         throw ConfigError("OneShot::train: the sampler learns from validation accuracy; give a validation split");

@@ -70,6 +70,10 @@ class ReLU final : public Module {
   [[nodiscard]] bool holds_pattern() const noexcept { return hold_; }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "ReLU"; }
+  void release_buffers() override {
+    release(y_, dx_);  // a held pattern stays: it is state until hold_pattern(false)
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override { return t.add(NodeKind::relu, x, t.shape(x)); }
 
  private:
@@ -105,6 +109,10 @@ class SiLU final : public Module {
   }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "SiLU"; }
+  void release_buffers() override {
+    release(y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override { return t.add(NodeKind::silu, x, t.shape(x)); }
 
  private:
@@ -136,6 +144,10 @@ class Sigmoid final : public Module {
   }
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "Sigmoid"; }
+  void release_buffers() override {
+    release(y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override { return t.add(NodeKind::sigmoid, x, t.shape(x)); }
 
  private:

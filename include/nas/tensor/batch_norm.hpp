@@ -193,6 +193,10 @@ class BatchNorm2d final : public Module {
     return in;
   }
   [[nodiscard]] std::string type_name() const override { return "BatchNorm2d"; }
+  void release_buffers() override {
+    release(y_, dx_);  // mean_ and inv_std_ (C floats each) are sized once
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override {
     GraphNode n = t.node(NodeKind::batch_norm2d, {x}, output_shape(t.shape(x)));
     n.bn = BatchNormGeometry{opt_.channels, opt_.eps, opt_.momentum, opt_.affine, opt_.track_running_stats,

@@ -154,6 +154,10 @@ class FactorizedReduce final : public Module {
     return m;
   }
   [[nodiscard]] std::string type_name() const override { return "FactorizedReduce"; }
+  void release_buffers() override {
+    release(shifted_, cat_, ga_, gb_, dr_);
+    Module::release_buffers();
+  }
   /// Stride 2: relu, convs.0 on it, shift, convs.1 on the shifted input, concat, bn.
   int trace(Tracer& t, int x) override {
     if (stride_ == 1) return t.child("bn", bn_, t.child("conv", *conv_a_, x));
@@ -273,6 +277,10 @@ class ResNetBasicBlock final : public Module {
     return m;
   }
   [[nodiscard]] std::string type_name() const override { return "ResNetBasicBlock"; }
+  void release_buffers() override {
+    release(y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override {
     const int b = t.child("conv_b", *conv_b_, t.child("conv_a", *conv_a_, x));
     const int shortcut = downsample_ ? t.child("downsample", *downsample_, x) : x;

@@ -129,6 +129,10 @@ class Conv2d final : public Module {
   }
 
   [[nodiscard]] std::string type_name() const override { return "Conv2d"; }
+  void release_buffers() override {
+    release(y_, dx_, fused_y_, fused_w_, fused_b_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override {
     GraphNode n = t.node(NodeKind::conv2d, {x}, output_shape(t.shape(x)));
     n.conv = ConvGeometry{s_.in_channels, s_.out_channels, s_.kernel_h,   s_.kernel_w,   s_.stride_h, s_.stride_w,

@@ -43,6 +43,10 @@ class Dropout final : public Module {
 
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return in; }
   [[nodiscard]] std::string type_name() const override { return "Dropout"; }
+  void release_buffers() override {
+    release(mask_, y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override {
     GraphNode n = t.node(NodeKind::dropout, {x}, t.shape(x));
     n.p = p_;

@@ -66,6 +66,10 @@ class Linear final : public Module {
     return static_cast<double>(opt_.in_features) * opt_.out_features + (opt_.bias ? opt_.out_features : 0);
   }
   [[nodiscard]] std::string type_name() const override { return "Linear"; }
+  void release_buffers() override {
+    release(y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override {
     GraphNode n = t.node(NodeKind::linear, {x}, output_shape(t.shape(x)));
     n.linear = LinearGeometry{opt_.in_features, opt_.out_features, opt_.bias};

@@ -109,6 +109,10 @@ class SqueezeExcite final : public Module {
     return fc1_.macs(p) + fc2_.macs(fc1_.output_shape(p));
   }
   [[nodiscard]] std::string type_name() const override { return "SqueezeExcite"; }
+  void release_buffers() override {
+    release(y_, dx_, ds_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override {
     int s = t.child("pool", pool_, x);
     s = t.child("fc1", fc1_, s);
@@ -242,6 +246,10 @@ class InvertedResidual final : public Module {
   }
   [[nodiscard]] double macs(const Shape& in) const override { return body_.macs(in); }
   [[nodiscard]] std::string type_name() const override { return "InvertedResidual"; }
+  void release_buffers() override {
+    release(y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override {
     const int y = t.child("body", body_, x);
     return o_.residual() ? t.add(t.node(NodeKind::add, {y, x}, t.shape(y))) : y;

@@ -192,6 +192,15 @@ class Module {
     collect(scratch);
     for (Parameter* p : scratch) p->zero_grad();
   }
+  /// Frees what the last forward and backward left allocated in this module and its
+  /// children (outputs, dL/dx, scratch), keeping the parameters, their gradients and the
+  /// buffers (running statistics); the next forward allocates again. A supernet that
+  /// runs one op per edge calls it on the ops that stop running (GDAS, single-path
+  /// one-shot: Supernet::release_inactive_ops), so that its memory holds only the ops
+  /// that run. Call it between steps, never between a forward and its backward.
+  virtual void release_buffers() {
+    for_each_child([](const std::string&, Module& m) { m.release_buffers(); });
+  }
   /// Training mode (batch statistics, dropout on) or evaluation mode, recursively.
   void train(bool on = true) {
     training_ = on;
@@ -199,6 +208,13 @@ class Module {
   }
   void eval() { train(false); }
   [[nodiscard]] bool is_training() const noexcept { return training_; }
+
+ protected:
+  /// Frees the storage of each tensor (for release_buffers()).
+  template <class... T>
+  static void release(T&... tensors) {
+    ((tensors = Tensor()), ...);
+  }
 
  private:
   // Every listed Parameter, shared ones possibly more than once (zeroing twice is harmless).

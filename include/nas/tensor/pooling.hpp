@@ -105,6 +105,11 @@ class MaxPool2d final : public Module {
 
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return detail::pool_output("MaxPool2d", o_, in); }
   [[nodiscard]] std::string type_name() const override { return "MaxPool2d"; }
+  void release_buffers() override {
+    release(y_, dx_);
+    std::vector<int>().swap(argmax_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override {
     GraphNode n = t.node(NodeKind::max_pool2d, {x}, output_shape(t.shape(x)));
     n.pool = PoolGeometry{o_.kernel, o_.stride, o_.padding, false};
@@ -244,6 +249,10 @@ class AvgPool2d final : public Module {
 
   [[nodiscard]] Shape output_shape(const Shape& in) const override { return detail::pool_output("AvgPool2d", o_, in); }
   [[nodiscard]] std::string type_name() const override { return "AvgPool2d"; }
+  void release_buffers() override {
+    release(inv_, y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override {
     GraphNode n = t.node(NodeKind::avg_pool2d, {x}, output_shape(t.shape(x)));
     n.pool = PoolGeometry{o_.kernel, o_.stride, o_.padding, include_pad_};
@@ -299,6 +308,10 @@ class GlobalAvgPool final : public Module {
     return Shape{in[0], in[1]};
   }
   [[nodiscard]] std::string type_name() const override { return "GlobalAvgPool"; }
+  void release_buffers() override {
+    release(y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override { return t.add(NodeKind::global_avg_pool, x, output_shape(t.shape(x))); }
 
  private:

@@ -123,6 +123,11 @@ class Sequential : public Module {
     return m;
   }
   [[nodiscard]] std::string type_name() const override { return "Sequential"; }
+  void release_buffers() override {
+    release(affine_);
+    x_ = nullptr;
+    Module::release_buffers();
+  }
   /// Each layer on its own node (the fusions are an execution detail, not part of the graph).
   int trace(Tracer& t, int x) override {
     for (std::size_t i = 0; i < layers_.size(); ++i) x = t.child(std::to_string(i), *layers_[i], x);

@@ -50,6 +50,10 @@ class Zero final : public Module {
     return Shape{in[0], out_channels_ ? out_channels_ : in[1], (in[2] + stride_ - 1) / stride_, (in[3] + stride_ - 1) / stride_};
   }
   [[nodiscard]] std::string type_name() const override { return "Zero"; }
+  void release_buffers() override {
+    release(y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override { return t.add(NodeKind::zero, x, output_shape(t.shape(x))); }
 
  private:
@@ -77,6 +81,10 @@ class Flatten final : public Module {
     return Shape{in[0], static_cast<int>(in.per_item())};
   }
   [[nodiscard]] std::string type_name() const override { return "Flatten"; }
+  void release_buffers() override {
+    release(y_, dx_);
+    Module::release_buffers();
+  }
   int trace(Tracer& t, int x) override { return t.add(NodeKind::flatten, x, output_shape(t.shape(x))); }
 
  private:
