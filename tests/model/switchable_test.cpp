@@ -405,6 +405,59 @@ TEST_CASE("a weighted mixture's input, parameter and weight gradients match fini
   }
 }
 
+TEST_CASE("candidates weighted exactly 1 (GDAS' one-hot) run as unweighted ones, bit for bit and with no extra buffers, and still give dL/dw",
+          "[model][supernet]") {
+  for (std::uint64_t seed = 0; seed < 8; ++seed) {
+    CellModule unit(smooth_switchable(seed)), plain(smooth_switchable(seed));
+    nas::Rng pick(40 + seed);
+    std::vector<std::vector<std::size_t>> ops(6);
+    for (std::size_t e = 0; e < 6; ++e) {
+      // One op per edge as GDAS samples, or two, to cover nodes that sum several edges.
+      ops[e].push_back(pick.index(4));
+      if (pick.index(3) == 0 && ops[e][0] != 3) ops[e].push_back(3);
+      const std::vector<float> ones(ops[e].size(), 1.0f);
+      unit.dag().set_active(e, ops[e], ones);
+      plain.dag().set_active(e, ops[e]);
+    }
+    const nas::Tensor x = random_tensor({2, 2, 5, 5}, 500 + seed);
+    auto allocations = [&](CellModule& m, Step& out) {
+      const std::size_t before = nas::detail::allocation_count();
+      out = step(m, x, 9, true);
+      return nas::detail::allocation_count() - before;
+    };
+    Step a, b;
+    const std::size_t na = allocations(unit, a), nb = allocations(plain, b);
+    INFO("seed " << seed);
+    CHECK(same_bits(a.y, b.y));
+    CHECK(same_bits(a.dx, b.dx));
+    for (const auto& [path, g] : b.grads) CHECK(same_bits(a.grads.at(path), g));
+    // No scaled copy of an output or a gradient, no sum for a node fed by one edge.
+    CHECK(na == nb);
+    // dL/dw of each running candidate against a central difference around w = 1.
+    nas::Tensor r(a.y.shape());
+    nas::Rng rr(9);
+    r.fill_normal(rr);
+    for (std::size_t e = 0; e < 6; ++e)
+      for (std::size_t i = 0; i < ops[e].size(); ++i) {
+        if (!unit.dag().op_runs(e, ops[e][i])) continue;
+        std::vector<float> w(ops[e].size(), 1.0f);
+        (void)unit.forward(x);
+        (void)unit.backward(r);
+        const double analytic = unit.dag().weight_grad(e, ops[e][i]);
+        auto loss_at = [&](float wi) {
+          w[i] = wi;
+          unit.dag().set_active(e, ops[e], w);
+          return nas::dot(unit.forward(x), r);
+        };
+        const float h = 1e-2f;
+        const double numeric = (loss_at(1.0f + h) - loss_at(1.0f - h)) / (2.0 * h);
+        loss_at(1.0f);
+        INFO("edge " << e << " op " << ops[e][i] << ": " << analytic << " vs " << numeric);
+        CHECK(std::abs(analytic - numeric) <= 1e-2 * std::max({std::abs(analytic), std::abs(numeric), 1e-1}));
+      }
+  }
+}
+
 TEST_CASE("an unweighted mixture on one edge equals parallel fixed edges bit for bit", "[model][supernet]") {
   for (std::uint64_t seed = 0; seed < 6; ++seed) {
     CellModule sw(smooth_switchable(seed));

@@ -224,10 +224,13 @@ class CellDag {
         continue;
       }
       const std::size_t r0 = run_begin_[ts], r1 = run_begin_[ts + 1];
-      if (r1 - r0 == 1 && !weighted_[run_list_[r0]]) {
+      // A candidate weighted by exactly 1 (GDAS' straight-through one-hot) adds its output
+      // unscaled, as an unweighted op does: 1 * y is y, so no copy is needed.
+      if (r1 - r0 == 1 && unit_weight(run_list_[r0])) {
         const std::size_t s = run_list_[r0];
         Module& m = *slots_[s].op.module;
         vals_[ts] = &m.forward(*vals_[static_cast<std::size_t>(slots_[s].from)]);
+        if (weighted_[s]) outs_[s] = vals_[ts];
         ever_ran_[s] = 1;
         if (observed) report_forward(m, *vals_[ts]);
         continue;
@@ -246,7 +249,7 @@ class CellDag {
         Module& m = *slots_[s].op.module;
         const Tensor& x = *vals_[static_cast<std::size_t>(slots_[s].from)];
         ever_ran_[s] = 1;
-        if (weighted_[s]) {
+        if (weighted_[s] && weight_[s] != 1.0f) {
           const Tensor& y = m.forward(x);
           if (observed) report_forward(m, y);
           outs_[s] = &y;
@@ -262,7 +265,7 @@ class CellDag {
           started = true;
           continue;
         }
-        if (!observed && m.forward_into_is_direct()) {
+        if (!observed && !weighted_[s] && m.forward_into_is_direct()) {
           m.forward_into(x, sum, started);
           if (pending) add_into(sum, *pending);
           pending = nullptr;
@@ -271,6 +274,7 @@ class CellDag {
         }
         const Tensor& y = m.forward(x);
         if (observed) report_forward(m, y);
+        if (weighted_[s]) outs_[s] = &y;  // weight 1: kept for dL/dw
         if (started) {
           add_into(sum, y);
         } else if (pending) {
@@ -318,8 +322,10 @@ class CellDag {
         const Tensor* gs = &g;
         if (weighted_[s]) {  // d(w y)/dw = y, d(w y)/dy = w
           weight_grad_[s] = static_cast<float>(dot(g, *outs_[s]));
-          detail::scale_to(scaled_[s], weight_[s], g);
-          gs = &scaled_[s];
+          if (weight_[s] != 1.0f) {
+            detail::scale_to(scaled_[s], weight_[s], g);
+            gs = &scaled_[s];
+          }
         }
         const Tensor& dx = observed ? observed_backward(m, *gs) : m.backward(*gs);
         const auto f = static_cast<std::size_t>(slots_[s].from);
@@ -591,6 +597,8 @@ class CellDag {
   std::vector<std::size_t> run_list_, run_begin_;  // running candidates by target state, in slot order
   std::vector<bool> needed_, nonzero_, zero_grad_valid_;
   std::vector<int> consumers_;
+  [[nodiscard]] bool unit_weight(std::size_t s) const noexcept { return !weighted_[s] || weight_[s] == 1.0f; }
+
   std::vector<const Tensor*> outs_;  // weighted candidates' outputs, for dL/dw
   std::vector<Tensor> scaled_;       // weighted candidates' w * dL/d(target)
   bool release_inactive_ = false;
