@@ -14,6 +14,8 @@
 #include <nas/hw/latency_table.hpp>
 #include <nas/model/cell_network.hpp>
 #include <nas/model/chain_network.hpp>
+#include <nas/report/cli.hpp>
+#include <nas/report/program.hpp>
 #include <nas/report/svg.hpp>
 
 #include <algorithm>
@@ -173,14 +175,18 @@ int run(const Space& space, const std::string& space_name, const nas::NetworkInp
         const std::vector<Setting>& settings, std::size_t calibration, int rounds, std::uint64_t seed,
         const std::filesystem::path& out, const std::string& network) {
   std::vector<Outcome> outcomes;
-  for (const auto& s : settings) outcomes.push_back(run_setting(space, input, options, s, calibration, rounds, seed));
-  write_report(space_name, network, outcomes, calibration, out, "latency_" + space_name);
+  // The files are rewritten after each setting, so a run stopped in a later setting keeps
+  // what the earlier ones measured.
+  for (const auto& s : settings) {
+    outcomes.push_back(run_setting(space, input, options, s, calibration, rounds, seed));
+    write_report(space_name, network, outcomes, calibration, out, "latency_" + space_name);
+  }
   return 0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int latency_main(int argc, char** argv) {
   CLI::App app{"Builds this machine's latency table for a space and validates it against end-to-end measurements"};
   std::string space = "nb201", out = "benchmarks/reports";
   std::size_t samples = 100, large_samples = 30, calibration = 20;
@@ -207,13 +213,8 @@ int main(int argc, char** argv) {
         return "";
       });
   app.add_option("--out", out, "directory for the report files");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help
-    std::fprintf(stderr, "latency_model: %s\n", e.what());
-    return 2;
-  }
+  if (const auto status = nas::parse_command_line(app, argc, argv)) return *status;
+  nas::require_writable_directory("--out", out);  // before hours of measuring, not after
   std::vector<Setting> settings;
   for (const auto& c : configs) {
     Setting s;
@@ -221,7 +222,7 @@ int main(int argc, char** argv) {
     s.samples = s.batch == 1 ? samples : large_samples;
     settings.push_back(s);
   }
-  try {
+  {
     const nas::NetworkInput cifar{3, 32, 32, 10};
     if (space == "nb201")
       return run(nas::Nb201Space{}, "nb201", cifar, {.channels = 16, .cells = 5}, settings, calibration, rounds, seed, out,
@@ -231,8 +232,10 @@ int main(int argc, char** argv) {
                  "ChainSpace: MobileNetV2/MnasNet blocks, the architecture's own depths and width, 1x28x28 input, 10 classes");
     return run(nas::CellSpace::darts(), "darts", cifar, {.channels = 16, .cells = 8}, settings, calibration, rounds, seed,
                out, "DARTS search network, C = 16, 8 cells, 3x32x32 input, 10 classes");
-  } catch (const nas::Error& e) {
-    std::fprintf(stderr, "latency_model: %s\n", e.what());
-    return 1;
   }
+}
+
+// A bad option or a library error ends the program with its message, never an uncaught exception.
+int main(int argc, char** argv) {
+  return nas::run_program("latency_model", [&] { return latency_main(argc, argv); });
 }
