@@ -2,7 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include <nas/tensor/pooling.hpp>
+#include <nas/testing/compare.hpp>
 #include <nas/testing/gradcheck.hpp>
+
+#include <vector>
 
 namespace {
 nas::Tensor iota(const nas::Shape& s) {
@@ -88,4 +91,58 @@ TEST_CASE("GlobalAvgPool averages each plane into [N, C] and spreads the gradien
   const auto r = nas::testing::gradcheck(gap, z);
   INFO(r.worst);
   REQUIRE(r.max_error < 1e-3);
+}
+
+// The window sums in the order the reference loops take (output row, then kernel row and
+// column, then output column): the kernels' faster paths (stride 1 summed over whole
+// planes) must give these floats exactly.
+TEST_CASE("AvgPool2d forward and backward equal a direct per-window sum bit for bit", "[tensor][pool]") {
+  nas::Rng rng(11);
+  int cases = 0;
+  for (int k : {1, 2, 3, 5})
+    for (int p = 0; p <= k / 2; ++p)
+      for (int s : {1, 2})
+        for (int h : {5, 8, 13})
+          for (bool include_pad : {false, true}) {
+            const int w = h + 2;
+            nas::AvgPool2d pool({.kernel = k, .stride = s, .padding = p}, include_pad);
+            nas::Tensor x({2, 3, h, w});
+            x.fill_normal(rng);
+            const nas::Tensor& y = pool.forward(x);
+            const int ho = y.dim(2), wo = y.dim(3);
+            nas::Tensor dy(y.shape());
+            dy.fill_normal(rng);
+            const nas::Tensor& dx = pool.backward(dy);
+            nas::Tensor ry(y.shape()), rdx(x.shape());
+            rdx.zero();
+            auto count = [&](int o, int n) {
+              int c = 0;
+              for (int j = 0; j < k; ++j) c += (o * s - p + j >= 0 && o * s - p + j < n) ? 1 : 0;
+              return c;
+            };
+            for (int pl = 0; pl < 6; ++pl)
+              for (int oh = 0; oh < ho; ++oh) {
+                std::vector<float> acc(static_cast<std::size_t>(wo), 0.0f), inv(static_cast<std::size_t>(wo));
+                for (int ow = 0; ow < wo; ++ow)
+                  inv[ow] = include_pad ? 1.0f / static_cast<float>(k * k) : 1.0f / static_cast<float>(count(oh, h) * count(ow, w));
+                // The scaled gradient is rounded before it is added (no fused multiply-add).
+                std::vector<float> g(static_cast<std::size_t>(wo));
+                for (int ow = 0; ow < wo; ++ow) g[ow] = dy[(static_cast<std::size_t>(pl) * ho + oh) * wo + ow] * inv[ow];
+                for (int kh = 0; kh < k; ++kh)
+                  for (int kw = 0; kw < k; ++kw)
+                    for (int ow = 0; ow < wo; ++ow) {
+                      const int ih = oh * s - p + kh, iw = ow * s - p + kw;
+                      if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                      const std::size_t at = (static_cast<std::size_t>(pl) * h + ih) * w + iw;
+                      acc[ow] += x[at];
+                      rdx[at] += g[ow];
+                    }
+                for (int ow = 0; ow < wo; ++ow) ry[(static_cast<std::size_t>(pl) * ho + oh) * wo + ow] = acc[ow] * inv[ow];
+              }
+            INFO("k " << k << " stride " << s << " padding " << p << " h " << h << " include_pad " << include_pad);
+            CHECK(nas::testing::same_bits(y, ry));
+            CHECK(nas::testing::same_bits(dx, rdx));
+            ++cases;
+          }
+  CHECK(cases == 96);
 }

@@ -198,6 +198,27 @@ class AvgPool2d final : public Module {
       const float* src = p > 0 ? pad : xp;
       const int sw = p > 0 ? Wp : W;
       float* yp = yd + static_cast<std::size_t>(pl) * Ho * Wo;
+      if (s == 1) {
+        // Stride 1: output (oh, ow) is the sum of src[(oh + kh) sw + ow + kw]. Summed over
+        // rows sw wide (their last sw - Wo entries are not outputs), each of the k*k passes
+        // is one long contiguous loop instead of Ho short ones; every output adds the same
+        // floats in the same order, so the result is the same to the bit.
+        const std::size_t n = static_cast<std::size_t>(Ho - 1) * static_cast<std::size_t>(sw) + static_cast<std::size_t>(Wo);
+        float* __restrict acc = thread_workspace().buffer(pool_slot + 1, n);
+        std::fill_n(acc, n, 0.0f);
+        for (int kh = 0; kh < k; ++kh)
+          for (int kw = 0; kw < k; ++kw) {
+            const float* __restrict in = src + kh * sw + kw;
+            for (std::size_t i = 0; i < n; ++i) acc[i] += in[i];
+          }
+        for (int oh = 0; oh < Ho; ++oh) {
+          const float* __restrict a = acc + static_cast<std::size_t>(oh) * static_cast<std::size_t>(sw);
+          const float* __restrict iv = inv + oh * Wo;
+          float* __restrict o = yp + oh * Wo;
+          for (int ow = 0; ow < Wo; ++ow) o[ow] = a[ow] * iv[ow];
+        }
+        return;
+      }
       for (int oh = 0; oh < Ho; ++oh) {
         float* __restrict acc = yp + oh * Wo;
         for (int ow = 0; ow < Wo; ++ow) acc[ow] = 0.0f;
@@ -228,18 +249,38 @@ class AvgPool2d final : public Module {
       float* dp = d + static_cast<std::size_t>(pl) * H * W;
       // Accumulate into a padded plane (or straight into dx without padding).
       float* acc = p > 0 ? ws.buffer(pool_slot, padded) : dp;
-      float* row = ws.buffer(pool_slot + 1, static_cast<std::size_t>(Wo));
       const int sw = p > 0 ? Wp : W;
       std::fill_n(acc, p > 0 ? padded : static_cast<std::size_t>(H) * W, 0.0f);
       const float* gp = g + static_cast<std::size_t>(pl) * Ho * Wo;
-      for (int oh = 0; oh < Ho; ++oh) {
-        for (int ow = 0; ow < Wo; ++ow) row[ow] = gp[oh * Wo + ow] * inv[oh * Wo + ow];
-        for (int kh = 0; kh < k; ++kh)
+      if (s == 1) {
+        // Stride 1, as in forward: the scaled gradient laid out in rows sw wide (zeros past
+        // Wo), then one contiguous pass per (kh, kw). kh runs from k - 1 down, so that every
+        // input position takes its terms in the order of the row-by-row loop below (rising
+        // oh); adding the zeros changes nothing (a sum that starts at +0 is never -0), so
+        // the gradient is the same to the bit.
+        const std::size_t n = static_cast<std::size_t>(Ho - 1) * static_cast<std::size_t>(sw) + static_cast<std::size_t>(Wo);
+        float* __restrict v = ws.buffer(pool_slot + 1, n);
+        for (int oh = 0; oh < Ho; ++oh) {
+          float* __restrict vr = v + static_cast<std::size_t>(oh) * static_cast<std::size_t>(sw);
+          for (int ow = 0; ow < Wo; ++ow) vr[ow] = gp[oh * Wo + ow] * inv[oh * Wo + ow];
+          if (oh + 1 < Ho) std::fill(vr + Wo, vr + sw, 0.0f);
+        }
+        for (int kh = k - 1; kh >= 0; --kh)
           for (int kw = 0; kw < k; ++kw) {
-            float* __restrict out = acc + (oh * s + kh) * sw + kw;
-            const float* __restrict v = row;
-            for (int ow = 0; ow < Wo; ++ow) out[ow * s] += v[ow];
+            float* __restrict out = acc + kh * sw + kw;
+            for (std::size_t i = 0; i < n; ++i) out[i] += v[i];
           }
+      } else {
+        float* row = ws.buffer(pool_slot + 1, static_cast<std::size_t>(Wo));
+        for (int oh = 0; oh < Ho; ++oh) {
+          for (int ow = 0; ow < Wo; ++ow) row[ow] = gp[oh * Wo + ow] * inv[oh * Wo + ow];
+          for (int kh = 0; kh < k; ++kh)
+            for (int kw = 0; kw < k; ++kw) {
+              float* __restrict out = acc + (oh * s + kh) * sw + kw;
+              const float* __restrict v = row;
+              for (int ow = 0; ow < Wo; ++ow) out[ow * s] += v[ow];
+            }
+        }
       }
       if (p > 0)
         for (int h = 0; h < H; ++h) std::copy_n(acc + (h + p) * Wp + p, W, dp + h * W);
