@@ -3,6 +3,8 @@
 
 #include <nas/tensor/tensor.hpp>
 
+#include <cmath>
+
 TEST_CASE("Shape reports rank, element count and NCHW dimensions", "[tensor]") {
   const nas::Shape s{2, 3, 4, 5};
   REQUIRE(s.rank() == 4);
@@ -116,6 +118,26 @@ TEST_CASE("add_into, axpy_into and dot combine tensors of equal shape", "[tensor
   REQUIRE(nas::dot(a, b) == Approx(1.5 + 2.5 + 3.5 + 4.5));
   nas::Tensor c({4});
   REQUIRE_THROWS_AS(nas::add_into(a, c), nas::ConfigError);
+}
+
+TEST_CASE("dot is the inner product to double precision for every length, and the same on every call", "[tensor]") {
+  nas::Rng rng(21);
+  for (int n : {1, 7, 31, 32, 33, 64, 1000, 100003}) {
+    nas::Tensor a({n}), b({n});
+    a.fill_normal(rng);
+    b.fill_normal(rng);
+    long double exact = 0.0L, magnitude = 0.0L;
+    for (int i = 0; i < n; ++i) {
+      const long double p = static_cast<long double>(a[static_cast<std::size_t>(i)]) * b[static_cast<std::size_t>(i)];
+      exact += p;
+      magnitude += p < 0 ? -p : p;
+    }
+    const double d = nas::dot(a, b);
+    INFO("n " << n << ": " << d << " against " << static_cast<double>(exact));
+    // Double accumulation: the error is far below float's, relative to the sum of |terms|.
+    CHECK(std::abs(static_cast<long double>(d) - exact) <= 1e-13L * magnitude);
+    CHECK(nas::dot(a, b) == d);
+  }
 }
 
 TEST_CASE("Random fills are reproducible from the seed", "[tensor]") {
