@@ -74,6 +74,9 @@ endif()
 string(JSON short GET "${json}" controls 1 short_accuracy)
 string(JSON predicted GET "${json}" controls 1 predicted_final_accuracy)
 string(JSON tau GET "${json}" kendall_tau_short_accuracy)
-if(short LESS 10 OR predicted LESS short OR tau LESS -1 OR tau GREATER 1 OR NOT out MATCHES "Kendall tau with the final")
+# The prediction is not checked against the short accuracy: whether 40 s buy more training
+# than the short run depends on the machine's speed (under a sanitizer they buy less).
+if(short LESS 10 OR predicted LESS 0 OR predicted GREATER 100 OR tau LESS -1 OR tau GREATER 1
+   OR NOT out MATCHES "Kendall tau with the final")
   message(FATAL_ERROR "--short: short accuracy ${short}, predicted ${predicted}, tau ${tau}:\n${out}")
 endif()
