@@ -94,7 +94,7 @@ int summary_main(int argc, char** argv) {
   nas::CsvWriter csv((fs::path(dir) / "search_value.csv").string(),
                      {"budget_s", "seed", "label", "cell", "test_accuracy", "networks", "channels", "epochs_per_network",
                       "first_planned_epochs"});
-  const std::regex run_name("b([0-9]+)_s([0-9]+)");
+  const std::regex run_name("b([0-9]{1,9})_s([0-9]{1,9})");  // fits an int
   std::vector<fs::path> runs;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_directory() && std::regex_match(e.path().filename().string(), run_name)) runs.push_back(e.path());
@@ -112,17 +112,21 @@ int summary_main(int argc, char** argv) {
     const nlohmann::json c = read_json(controls);
     std::vector<double> random;
     bool has_job = false;
-    for (const auto& row : c.at("controls")) {
-      const std::string label = row.at("label").get<std::string>();
-      const double a = row.at("accuracy").get<double>();
-      csv.row({std::to_string(budget), std::to_string(seed), label, row.at("cell").get<std::string>(), nas::fmt(a, 2),
-               std::to_string(row.value("networks", 1)), std::to_string(row.value("channels", 16)),
-               nas::fmt(row.value("epochs_per_network", 0.0), 2), nas::fmt(row.value("first_planned_epochs", 0.0), 2)});
-      if (label.rfind("random ", 0) == 0)
-        random.push_back(a);
-      else
-        acc[budget][label].push_back({seed, a});
-      has_job = has_job || label == groups[0];
+    try {
+      for (const auto& row : c.at("controls")) {
+        const std::string label = row.at("label").get<std::string>();
+        const double a = row.at("accuracy").get<double>();
+        csv.row({std::to_string(budget), std::to_string(seed), label, row.at("cell").get<std::string>(), nas::fmt(a, 2),
+                 std::to_string(row.value("networks", 1)), std::to_string(row.value("channels", 16)),
+                 nas::fmt(row.value("epochs_per_network", 0.0), 2), nas::fmt(row.value("first_planned_epochs", 0.0), 2)});
+        if (label.rfind("random ", 0) == 0)
+          random.push_back(a);
+        else
+          acc[budget][label].push_back({seed, a});
+        has_job = has_job || label == groups[0];
+      }
+    } catch (const nlohmann::json::exception& e) {  // a field missing or of the wrong type
+      throw nas::DataError(controls.string() + ": " + e.what());
     }
     if (!has_job) throw nas::DataError(controls.string() + ": no row for the job's winner (run search_controls with --job)");
     if (!random.empty()) {
