@@ -6,19 +6,25 @@
 # split, seed and threads), tested once on the same test images. Then search_value_summary
 # writes the table, search_value.{csv,json} and one figure per budget.
 #
-# Usage: benchmarks/search_value.sh [OUT]          (default out/search_value)
+# Usage: benchmarks/search_value.sh [KEEP [WORK]]
+#   KEEP  where each finished run's small files go: commit.txt, job/result.json,
+#         job/report.md, job/search.svg, controls/controls.json, and the summary (default
+#         benchmarks/reports/search_value)
+#   WORK  scratch for the runs: journals, trained networks (default out/search_value)
 # Environment: BUDGETS (default "900 1800"), SEEDS ("0 1 2"), RANDOM_CELLS (3),
-#              JOB_ARGS (more options for search_fashion_mnist, e.g. "--objective final"),
+#              JOB_ARGS (more options for search_fashion_mnist, e.g. "--objective accuracy"),
 #              NAS_BUILD_DIR (default build).
 #
 # Timed work: run it alone on the machine (the job and the controls are budgeted in
-# wall-clock seconds). Defaults take about 9 hours on 2 cores. A run whose result is there
-# already is skipped, so a stopped script, started again, continues where it stopped (the
-# run it was in starts again from scratch).
+# wall-clock seconds). Defaults take about 9 hours on 2 cores. A run already in KEEP is
+# skipped, and a job already in WORK gets its controls, so a stopped script, started again,
+# continues where it stopped (the run it was in starts again). Every run records the commit
+# its programs were built from; the summary warns when they are not all one clean commit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${NAS_BUILD_DIR:-$root/build}
-out=${1:-out/search_value}
+keep=${1:-$root/benchmarks/reports/search_value}
+out=${2:-out/search_value}
 budgets=${BUDGETS:-900 1800}
 seeds=${SEEDS:-0 1 2}
 random_cells=${RANDOM_CELLS:-3}
@@ -27,19 +33,28 @@ for v in $budgets $seeds $random_cells; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "benchmarks/search_value.sh: '$v' in BUDGETS, SEEDS or RANDOM_CELLS is not a whole number" >&2; exit 2; }
 done
 "$root/scripts/build" --target search_fashion_mnist --target search_controls --target search_value_summary
-mkdir -p "$out"
+mkdir -p "$out" "$keep"
+# The commit the programs are built from, "-dirty" when the tree has changes.
+commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [[ "$commit" != unknown ]] && ! git -C "$root" diff --quiet HEAD -- 2>/dev/null; then commit="$commit-dirty"; fi
 for budget in $budgets; do
   for seed in $seeds; do
-    run="$out/b${budget}_s${seed}"
-    if [[ ! -f "$run/job/result.json" ]]; then
+    name="b${budget}_s${seed}"
+    run="$out/$name"
+    [[ -f "$keep/$name/controls/controls.json" ]] && { echo "== $name: in $keep already"; continue; }
+    if [[ ! -f "$run/job/result.json" || "$(cat "$run/commit.txt" 2>/dev/null)" != "$commit" ]]; then
       rm -rf "$run"
-      echo "== main job: budget $budget s, seed $seed"
+      mkdir -p "$run"
+      echo "$commit" >"$run/commit.txt"
+      echo "== main job: budget $budget s, seed $seed (commit $commit)"
       "$build/examples/search_fashion_mnist" --budget "$budget" --seed "$seed" --out "$run/job" "${job_args[@]}"
     fi
-    if [[ ! -f "$run/controls/controls.json" ]]; then
-      echo "== controls: budget $budget s, seed $seed"
-      "$build/examples/search_controls" --job "$run/job" --random "$random_cells" --out "$run/controls"
-    fi
+    echo "== controls: budget $budget s, seed $seed"
+    "$build/examples/search_controls" --job "$run/job" --random "$random_cells" --out "$run/controls"
+    mkdir -p "$keep/$name/job" "$keep/$name/controls"
+    cp "$run/commit.txt" "$keep/$name/"
+    cp "$run/job/result.json" "$run/job/report.md" "$run/job/search.svg" "$keep/$name/job/"
+    cp "$run/controls/controls.json" "$keep/$name/controls/"
   done
 done
-"$build/benchmarks/search_value_summary" --dir "$out"
+"$build/benchmarks/search_value_summary" --dir "$keep"

@@ -3,6 +3,7 @@
 //
 //     <dir>/b<budget>_s<seed>/job/result.json           (search_fashion_mnist --out)
 //     <dir>/b<budget>_s<seed>/controls/controls.json    (search_controls --job)
+//     <dir>/b<budget>_s<seed>/commit.txt                (the commit the run's programs were built from)
 //
 // Writes <dir>/search_value.csv (one row per cell and run), search_value.json (per budget:
 // each group's mean and spread over seeds, and the verdict) and search_value_<budget>.svg,
@@ -12,7 +13,9 @@
 // of the job's accuracies over the seeds, where a control is a way to pick a cell without
 // searching (all nor_conv_3x3, ResNet-like, a random cell). The best random cell of each
 // seed is picked by its test accuracy, which no user without a search has: it is shown, and
-// the margin over it printed, but it does not count as a control.
+// the margin over it printed, but it does not count as a control. Every run should come
+// from one commit's code: the commits are listed, and runs of more than one (or a run
+// without its commit.txt, or built from a tree with changes) are named in a warning.
 //
 //     search_value_summary --dir out/search_value
 #include <CLI/CLI.hpp>
@@ -91,6 +94,7 @@ int summary_main(int argc, char** argv) {
   // [budget][group] -> (seed, accuracy) per run; runs without controls yet are skipped.
   std::map<int, std::map<std::string, std::vector<std::pair<int, double>>>> acc;
   std::map<int, std::vector<int>> seeds;
+  std::map<std::string, std::vector<std::string>> commits;  // commit -> runs built from it
   nas::CsvWriter csv((fs::path(dir) / "search_value.csv").string(),
                      {"budget_s", "seed", "label", "cell", "test_accuracy", "networks", "channels", "epochs_per_network",
                       "first_planned_epochs"});
@@ -134,6 +138,9 @@ int summary_main(int argc, char** argv) {
       acc[budget][groups[4]].push_back({seed, *std::max_element(random.begin(), random.end())});
     }
     seeds[budget].push_back(seed);
+    std::string commit = "unknown";
+    if (std::ifstream in(run / "commit.txt"); in && std::getline(in, commit) && commit.empty()) commit = "unknown";
+    commits[commit].push_back(name);
   }
   if (acc.empty()) throw nas::DataError(dir + ": no run with controls (b<budget>_s<seed>/controls/controls.json)");
 
@@ -189,6 +196,22 @@ int summary_main(int argc, char** argv) {
     chart.hline(job.mean, "job's mean");
     chart.save((fs::path(dir) / ("search_value_" + std::to_string(budget) + ".svg")).string());
   }
+  nlohmann::json by_commit = nlohmann::json::object();
+  for (const auto& [commit, names] : commits) by_commit[commit] = names;
+  out["commits"] = by_commit;
+  const bool mixed = commits.size() > 1 || commits.count("unknown") ||
+                     std::any_of(commits.begin(), commits.end(), [](const auto& kv) { return kv.first.ends_with("-dirty"); });
+  out["one_commit"] = !mixed;
+  for (const auto& [commit, names] : commits) {
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    std::printf("commit %s: %s\n", commit.c_str(), list.c_str());
+  }
+  if (mixed)
+    std::fprintf(stderr, "search_value_summary: warning: the runs do not all come from one clean commit's code (%zu commit%s%s); "
+                         "rerun the older ones before comparing them\n",
+                 commits.size(), commits.size() == 1 ? "" : "s",
+                 commits.count("unknown") ? ", some without commit.txt" : "");
   std::ofstream(fs::path(dir) / "search_value.json") << out.dump(2) << "\n";
   std::printf("wrote %s/search_value.{csv,json} and search_value_<budget>.svg\n", dir.c_str());
   return 0;

@@ -1,6 +1,7 @@
 # search_value_summary on runs written here: three seeds at one budget where the job's
 # winner beats every control by more than its spread, one seed at another (no verdict), and
-# a run without controls yet (left out). Checks the verdicts and the files.
+# a run without controls yet (left out), all from one commit; then runs that fail the
+# issue's rules. Checks the verdicts, the files and the commit warnings.
 # Arguments: -DBIN=<search_value_summary> -DWORK_DIR=<dir>
 file(REMOVE_RECURSE "${WORK_DIR}")
 function(write_run budget seed job conv resnet randoms)
@@ -11,7 +12,9 @@ function(write_run budget seed job conv resnet randoms)
     string(APPEND rows ",{\"label\":\"random ${k}\",\"cell\":\"x\",\"accuracy\":${a}}")
   endforeach()
   file(WRITE "${WORK_DIR}/b${budget}_s${seed}/controls/controls.json" "{\"controls\":[${rows}]}")
+  file(WRITE "${WORK_DIR}/b${budget}_s${seed}/commit.txt" "${commit}\n")
 endfunction()
+set(commit "0123456789ab")
 write_run(900 0 94.0 92.0 93.0 "91;92;93.5")
 write_run(900 1 93.8 92.2 92.8 "90;93.2")
 write_run(900 2 94.2 92.1 93.1 "92;92.5;91")
@@ -31,15 +34,27 @@ endif()
 if(NOT err MATCHES "b1800_s1: no controls yet, left out")
   message(FATAL_ERROR "the run without controls was not reported: ${err}")
 endif()
+if(err MATCHES "warning" OR NOT out MATCHES "commit 0123456789ab: b1800_s0, b900_s0, b900_s1, b900_s2")
+  message(FATAL_ERROR "runs of one commit: no warning expected, and the commit listed:\n${out}\n${err}")
+endif()
 foreach(f search_value.csv search_value.json search_value_900.svg search_value_1800.svg)
   if(NOT EXISTS "${WORK_DIR}/${f}")
     message(FATAL_ERROR "${f} not written")
   endif()
 endforeach()
 # A job whose margin is inside its spread gets no verdict for the search.
+# It comes from another commit, which the summary must say.
+set(commit "ba9876543210")
 write_run(900 3 92.0 92.0 93.0 "91")
 execute_process(COMMAND "${BIN}" --dir "${WORK_DIR}" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0 OR NOT out MATCHES "\\| 900 s \\| 4 \\| .*not shown: ")
   message(FATAL_ERROR "a margin inside the spread must not be a verdict for the search (${rc}):\n${out}")
+endif()
+if(NOT err MATCHES "warning: the runs do not all come from one clean commit's code \\(2 commits\\)")
+  message(FATAL_ERROR "runs of two commits were not warned about:\n${err}")
+endif()
+file(READ "${WORK_DIR}/search_value.json" summary)
+if(NOT summary MATCHES "\"one_commit\": false")
+  message(FATAL_ERROR "search_value.json does not say the runs mix commits:\n${summary}")
 endif()
 message(STATUS "search_value_summary: verdicts and files as expected")
