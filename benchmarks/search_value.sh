@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Does the main job's search pay for itself? For each budget and seed: the main job
 # (search_fashion_mnist), then search_controls --job, which gives uniformly random cells,
-# the all-nor_conv_3x3 cell and NB201's ResNet-like cell the final training the job gave
+# the all-nor_conv_3x3 cell and NB201's ResNet cell the final training the job gave
 # its winner (same time after the search, same width, ensemble and augmentation rules, same
 # split, seed and threads), tested once on the same test images. Then search_value_summary
 # writes the table, search_value.{csv,json} and one figure per budget.

@@ -8,14 +8,16 @@
 // Writes <dir>/search_value.csv (one row per cell and run), search_value.json (per budget:
 // each group's mean and spread over seeds, and the verdict) and search_value_<budget>.svg,
 // and prints a Markdown table. Groups: the job's winner, the all-nor_conv_3x3 cell, NB201's
-// ResNet-like cell, the mean of each seed's random cells and the best of them. The verdict:
+// ResNet cell, the mean of each seed's random cells and the best of them. The verdict:
 // the job's mean above the best control's mean by more than the sample standard deviation
 // of the job's accuracies over the seeds, where a control is a way to pick a cell without
-// searching (all nor_conv_3x3, ResNet-like, a random cell). The best random cell of each
+// searching (all nor_conv_3x3, ResNet, a random cell). The best random cell of each
 // seed is picked by its test accuracy, which no user without a search has: it is shown, and
 // the margin over it printed, but it does not count as a control. Every run should come
 // from one commit's code: the commits are listed, and runs of more than one (or a run
-// without its commit.txt, or built from a tree with changes) are named in a warning.
+// without its commit.txt, or built from a tree with changes) are named in a warning. It
+// also says for how many cells the final training's first plan was within 10 % of the
+// epochs trained.
 //
 //     search_value_summary --dir out/search_value
 #include <CLI/CLI.hpp>
@@ -43,7 +45,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> groups{"job's winner", "all nor_conv_3x3", "ResNet-like", "random cells (mean)",
+const std::vector<std::string> groups{"job's winner", "all nor_conv_3x3", "ResNet", "random cells (mean)",
                                       "random cells (best)"};
 
 struct Stats {
@@ -95,6 +97,8 @@ int summary_main(int argc, char** argv) {
   std::map<int, std::map<std::string, std::vector<std::pair<int, double>>>> acc;
   std::map<int, std::vector<int>> seeds;
   std::map<std::string, std::vector<std::string>> commits;  // commit -> runs built from it
+  // [budget] -> each cell's epochs trained over its first plan's, less 1 (the goal: within 10 %)
+  std::map<int, std::vector<double>> plan_errors;
   nas::CsvWriter csv((fs::path(dir) / "search_value.csv").string(),
                      {"budget_s", "seed", "label", "cell", "test_accuracy", "networks", "channels", "epochs_per_network",
                       "first_planned_epochs"});
@@ -123,6 +127,8 @@ int summary_main(int argc, char** argv) {
         csv.row({std::to_string(budget), std::to_string(seed), label, row.at("cell").get<std::string>(), nas::fmt(a, 2),
                  std::to_string(row.value("networks", 1)), std::to_string(row.value("channels", 16)),
                  nas::fmt(row.value("epochs_per_network", 0.0), 2), nas::fmt(row.value("first_planned_epochs", 0.0), 2)});
+        const double trained = row.value("epochs_per_network", 0.0), planned = row.value("first_planned_epochs", 0.0);
+        if (trained > 0 && planned > 0) plan_errors[budget].push_back(trained / planned - 1.0);
         if (label.rfind("random ", 0) == 0)
           random.push_back(a);
         else
@@ -150,6 +156,7 @@ int summary_main(int argc, char** argv) {
     for (const auto& g : groups) h += (h.empty() ? "" : " | ") + g;
     return h;
   }().c_str());
+  std::vector<std::string> plan_lines;  // printed after the table
   for (std::size_t i = 0; i <= groups.size(); ++i) std::printf("---|");
   std::printf("\n");
   for (const auto& [budget, by_group] : acc) {
@@ -176,10 +183,20 @@ int summary_main(int argc, char** argv) {
     b["margin_pp"] = margin;
     b["search_beats_controls"] = beats;
     b["seeds"] = seeds[budget];
+    const std::vector<double>& errors = plan_errors[budget];
+    const auto within = std::count_if(errors.begin(), errors.end(), [](double e) { return std::abs(e) <= 0.1; });
+    double worst = 0.0;
+    for (double e : errors) worst = std::abs(e) > std::abs(worst) ? e : worst;
+    b["plan_errors"] = errors;
+    b["plans_within_10pct"] = within;
     out[std::to_string(budget)] = b;
     std::printf("%s | %s%s |\n", row.c_str(), verdict.c_str(),
                 oracle.n ? ("; " + nas::fmt(job.mean - oracle.mean, 2) + " pp over the best random cell of each seed").c_str() : "");
 
+    if (!errors.empty())
+      plan_lines.push_back(std::to_string(budget) + " s: the first plan was within 10 % of the epochs trained for " +
+                           std::to_string(within) + " of " + std::to_string(errors.size()) + " cells (worst: " +
+                           (worst >= 0 ? "+" : "") + nas::fmt(100.0 * worst, 1) + " %)");
     // The figure: each group's accuracy per seed, side by side.
     nas::ScatterChart chart({.title = "The job's winner against no-search controls, " + std::to_string(budget) + " s budget",
                              .x_label = "seed", .y_label = "test accuracy (%)", .width = 820, .height = 460});
@@ -196,6 +213,7 @@ int summary_main(int argc, char** argv) {
     chart.hline(job.mean, "job's mean");
     chart.save((fs::path(dir) / ("search_value_" + std::to_string(budget) + ".svg")).string());
   }
+  for (const auto& line : plan_lines) std::printf("%s\n", line.c_str());
   nlohmann::json by_commit = nlohmann::json::object();
   for (const auto& [commit, names] : commits) by_commit[commit] = names;
   out["commits"] = by_commit;

@@ -7,7 +7,7 @@
 //     search_controls --seconds 540 --random 5 --seed 1    # without a job: 540 s each
 //
 // Controls: `--random K` cells drawn uniformly from the NB201 space (seeded by --seed),
-// the all-nor_conv_3x3 cell and NB201's ResNet-like cell. Writes <out>/controls.csv and
+// the all-nor_conv_3x3 cell and NB201's ResNet cell. Writes <out>/controls.csv and
 // controls.json (the job's winner first, when --job is given). With --short, each cell is
 // also scored as the job's search scores candidates (short training, both objectives), and
 // the rank correlation of each objective with what the final training delivered is printed:
@@ -110,7 +110,7 @@ int controls_main(int argc, char** argv) {
   }
 
   cells.push_back({"all nor_conv_3x3", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"});
-  cells.push_back({"ResNet-like", "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|"});
+  cells.push_back({"ResNet", std::string(nas::nb201::resnet)});
   nas::Rng rng(nas::mix_seed(seed, 0xc0de));
   for (std::size_t k = 0; k < random; ++k)
     cells.push_back({"random " + std::to_string(k + 1), std::string(space.encode(space.sample(rng)))});

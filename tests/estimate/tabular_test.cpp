@@ -109,6 +109,17 @@ TEST_CASE("TabularEstimator oracle finds the benchmark's optima", "[estimate][ta
   REQUIRE(in16.best_test == Approx(47.3111).margin(1e-4));
 }
 
+TEST_CASE("nb201::resnet is the benchmark's ResNet cell: index 11472, 93.91 % CIFAR-10 test", "[estimate][tabular]") {
+  const nas::Nb201Space space;
+  const nas::Nb201Arch resnet = space.decode(nas::nb201::resnet);
+  CHECK(space.encode(resnet) == nas::nb201::resnet);
+  const nas::Nb201Record& r = shared_table()->at(resnet);
+  CHECK(r.index == 11472);
+  CHECK(r.test[0] == Approx(93.91));
+  // Its output node sums the input and the two convolutions in a row: nothing is dead.
+  CHECK(resnet.ops[5] == nas::nb201::skip);
+}
+
 TEST_CASE("TabularEstimator per-seed mode draws single runs at 200 epochs, cifar10 only", "[estimate][tabular]") {
   REQUIRE_THROWS_WITH(nas::TabularEstimator(shared_table(), {.per_seed = true}), Catch::Contains("load_seeds"));
   auto with_seeds = std::make_shared<nas::Nb201Table>(*shared_table());

@@ -39,7 +39,8 @@ namespace nas {
 /// worse short-training error while the time is short; and once the time is long enough
 /// for both to near their plateaus, the cell with the better short-training error wins.
 ///
-/// The defaults are fitted (least squares on the log error ratios) to 22 NB201 cells on
+/// The defaults are fitted (least squares on the log error ratios, as fit_learning_curve
+/// does without a prior) to 22 NB201 cells on
 /// Fashion-MNIST, each trained 1 epoch on 2,000 images at C=8 and then 60 or 120 s at
 /// C=16 on 50,000 (0.2 to 2.7 epochs; benchmarks/reports/search_fashion_mnist.md). Such
 /// short trainings hardly show a plateau, so the floor is the less certain of the two.

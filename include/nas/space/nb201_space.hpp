@@ -34,6 +34,11 @@ inline constexpr std::uint8_t avg_pool = 4;
 /// typical cell that thread probes and pace estimates time.
 inline constexpr std::string_view best_cifar10 =
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|";
+/// NAS-Bench-201's ResNet cell (Dong & Yang 2020; index 11472, 93.91 % CIFAR-10 test in
+/// the table): a residual block, the output node summing the input (skip) and two 3x3
+/// convolutions in a row. The baseline the benchmark's paper compares searches with.
+inline constexpr std::string_view resnet =
+    "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|";
 }  // namespace nb201
 
 /// One NAS-Bench-201 cell: 4 nodes (0 = cell input, 3 = cell output), and on each of the
