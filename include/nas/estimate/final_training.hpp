@@ -149,17 +149,11 @@ struct ProbeOptions {
   /// so that one round slowed by another process does not set the plan (fewer when there
   /// are fewer timed steps).
   int rounds = 3;
-  /// The timed steps go on past `steps` until they add up to this many seconds (at most
-  /// one epoch's steps): a few dozen fast steps take a fraction of a second, which one
-  /// hiccup of a shared machine can set off by 20 % (0: exactly `steps`).
-  double min_seconds = 3.0;
   void validate(const char* where) const {
     if (warmup < 1 || steps < warmup + 2)
       throw ConfigError(std::string(where) + ": probe steps (" + std::to_string(steps) + ") must exceed probe warmup (" +
                         std::to_string(warmup) + ") by at least 2, and the warmup must be >= 1");
     if (rounds < 1) throw ConfigError(std::string(where) + ": probe rounds (" + std::to_string(rounds) + ") must be >= 1");
-    if (!(min_seconds >= 0.0 && min_seconds <= 3600.0))
-      throw ConfigError(std::string(where) + ": probe min_seconds (" + std::to_string(min_seconds) + ") must be in [0, 3600]");
   }
 };
 
@@ -178,29 +172,17 @@ double probe_epoch_seconds(const Space& space, const typename Space::Arch& arch,
   once.on_epoch = nullptr;
   const std::uint64_t seed = mix_seed(o.seed, std::hash<typename Space::Arch>{}(arch) ^ 0x9e37ULL);
   TrainingRun<Space> probe(space, arch, train, once, seed);
-  const long epoch = probe.steps_per_epoch();
-  const long steps = std::min<long>(probe_options.steps, epoch);
+  const long steps = std::min<long>(probe_options.steps, probe.steps_per_epoch());
   const long warm = std::min<long>(probe_options.warmup, steps - 1);
   const long rounds = std::clamp<long>(probe_options.rounds, 1, steps - warm);
-  const double round_seconds = probe_options.min_seconds / static_cast<double>(rounds);
-  probe.train_to(warm, epoch);  // the schedule's horizon: one epoch, however far the probe goes
+  probe.train_to(warm, steps);
   std::vector<double> per_step;
   for (long r = 0; r < rounds; ++r) {
-    // Each round runs its share of `steps`, then on, a step at a time, to its share of
-    // min_seconds; the last round may stop at the epoch's end.
-    const long from = probe.steps_done(), share = warm + (steps - warm) * (r + 1) / rounds;
+    const long from = probe.steps_done(), to = warm + (steps - warm) * (r + 1) / rounds;
     const auto t0 = std::chrono::steady_clock::now();
-    const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
-    probe.train_to(share, epoch);
-    while (elapsed() < round_seconds && probe.steps_done() < epoch - (rounds - 1 - r)) {
-      const long before = probe.steps_done();
-      probe.train_to(before + 1, epoch);
-      if (probe.steps_done() == before) break;  // the loss stopped being finite: time what ran
-    }
-    if (probe.steps_done() > from) per_step.push_back(elapsed() / static_cast<double>(probe.steps_done() - from));
+    probe.train_to(to, steps);
+    per_step.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / static_cast<double>(to - from));
   }
-  if (per_step.empty())
-    throw Error("probe_epoch_seconds: no training step of " + space.encode(arch) + " could be timed (" + probe.failure() + ")");
   std::nth_element(per_step.begin(), per_step.begin() + static_cast<long>(per_step.size() / 2), per_step.end());
   return per_step[per_step.size() / 2] * static_cast<double>(probe.steps_per_epoch());
 }
