@@ -19,7 +19,7 @@
 # wall-clock seconds). Defaults take about 9 hours on 2 cores. A run already in KEEP is
 # skipped, and a job already in WORK gets its controls, so a stopped script, started again,
 # continues where it stopped (the run it was in starts again). Every run records the commit
-# its programs were built from; the summary warns when they are not all one clean commit.
+# of the code its programs were built from; the summary warns when they are not all one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${NAS_BUILD_DIR:-$root/build}
@@ -34,9 +34,13 @@ for v in $budgets $seeds $random_cells; do
 done
 "$root/scripts/build" --target search_fashion_mnist --target search_controls --target search_value_summary
 mkdir -p "$out" "$keep"
-# The commit the programs are built from, "-dirty" when the tree has changes.
-commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-if [[ "$commit" != unknown ]] && ! git -C "$root" diff --quiet HEAD -- 2>/dev/null; then commit="$commit-dirty"; fi
+# The code the programs are built from: the last commit that changed it ("-dirty" when it
+# has changes now). Commits of reports or docs alone, such as this script's own results,
+# leave it as it was, so that the runs of several sessions can share it.
+code=(include examples scripts CMakeLists.txt benchmarks/CMakeLists.txt benchmarks/search_value_summary.cpp)
+commit=$(git -C "$root" log -1 --format=%h --abbrev=12 HEAD -- "${code[@]}" 2>/dev/null || true)
+[[ -n "$commit" ]] || commit=unknown
+if [[ "$commit" != unknown ]] && ! git -C "$root" diff --quiet HEAD -- "${code[@]}" 2>/dev/null; then commit="$commit-dirty"; fi
 for budget in $budgets; do
   for seed in $seeds; do
     name="b${budget}_s${seed}"
