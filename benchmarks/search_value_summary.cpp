@@ -97,7 +97,7 @@ int summary_main(int argc, char** argv) {
   std::map<int, std::map<std::string, std::vector<std::pair<int, double>>>> acc;
   std::map<int, std::vector<int>> seeds;
   std::map<std::string, std::vector<std::string>> commits;  // commit -> runs built from it
-  // [budget] -> each cell's epochs trained over its first plan's, less 1 (the goal: within 10 %)
+  // [budget] -> each cell's epochs trained over its first plan's, less 1 (the goal: within 10 %)
   std::map<int, std::vector<double>> plan_errors;
   nas::CsvWriter csv((fs::path(dir) / "search_value.csv").string(),
                      {"budget_s", "seed", "label", "cell", "test_accuracy", "networks", "channels", "epochs_per_network",
