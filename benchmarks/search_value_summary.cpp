@@ -3,7 +3,7 @@
 //
 //     <dir>/b<budget>_s<seed>/job/result.json           (search_fashion_mnist --out)
 //     <dir>/b<budget>_s<seed>/controls/controls.json    (search_controls --job)
-//     <dir>/b<budget>_s<seed>/commit.txt                (the commit the run's programs were built from)
+//     <dir>/b<budget>_s<seed>/commit.txt                (the last commit that changed the code the run was built from)
 //
 // Writes <dir>/search_value.csv (one row per cell and run), search_value.json (per budget:
 // each group's mean and spread over seeds, and the verdict) and search_value_<budget>.svg,

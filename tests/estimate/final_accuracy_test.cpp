@@ -1,7 +1,10 @@
 // FinalAccuracy and the learning curve: ranking by what the final training delivers, fitted from a run's own data.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -198,4 +201,26 @@ TEST_CASE("FinalAccuracy made from a temporary owns its estimator", "[final-accu
   static_assert(std::is_same_v<decltype(referring), nas::FinalAccuracy<Fixed&>>);
   CHECK(owned.evaluate(fast_cell, nas::Fidelity{1}).score == Approx(referring.evaluate(fast_cell, nas::Fidelity{1}).score));
   CHECK(inner.calls == 1);
+}
+
+// The defaults are the library's own fit to the measured cells the report lists: each
+// cell's error after the search's short training (1 epoch on 2,000 images) and after its
+// final training (epochs x 50,000 images) on the validation split.
+TEST_CASE("LearningCurve's defaults are fit_learning_curve's answer on the measured cells", "[final-accuracy]") {
+  std::vector<nas::CurvePoint> points;
+  for (const char* name : {"search_controls_valid_60s.json", "search_controls_valid_120s.json"}) {
+    std::ifstream in(std::filesystem::path(NAS_SOURCE_DIR) / "benchmarks" / "reports" / name);
+    REQUIRE(in);
+    const nlohmann::json j = nlohmann::json::parse(in);
+    for (const auto& r : j.at("controls"))
+      points.push_back({.images_lo = 2000.0,
+                        .error_lo = 100.0 - r.at("short_accuracy").get<double>(),
+                        .images = r.at("epochs_per_network").get<double>() * 50000.0,
+                        .error = 100.0 - r.at("accuracy").get<double>()});
+  }
+  REQUIRE(points.size() == 22);
+  const nas::LearningCurve fitted = nas::fit_learning_curve(points, {.exponent = 1.0, .floor = 0.5}, 0.0);
+  const nas::LearningCurve defaults{};
+  CHECK(fitted.exponent == Approx(defaults.exponent).margin(0.005));
+  CHECK(fitted.floor == Approx(defaults.floor).margin(0.005));
 }

@@ -39,14 +39,14 @@ namespace nas {
 /// worse short-training error while the time is short; and once the time is long enough
 /// for both to near their plateaus, the cell with the better short-training error wins.
 ///
-/// The defaults are fitted (least squares on the log error ratios, as fit_learning_curve
-/// does without a prior) to 22 NB201 cells on
+/// The defaults are fit_learning_curve's answer, without a prior, on 22 NB201 cells on
 /// Fashion-MNIST, each trained 1 epoch on 2,000 images at C=8 and then 60 or 120 s at
-/// C=16 on 50,000 (0.2 to 2.7 epochs; benchmarks/reports/search_fashion_mnist.md). Such
-/// short trainings hardly show a plateau, so the floor is the less certain of the two.
+/// C=16 on 50,000 (0.2 to 2.7 epochs; benchmarks/reports/search_fashion_mnist.md; a test
+/// refits them). Such short trainings hardly show a plateau, so the floor is the less
+/// certain of the two.
 struct LearningCurve {
-  double exponent = 0.35;  ///< of the power law, in (0, 2]
-  double floor = 0.04;     ///< the plateau as a share of the short training's error, in [0, 1)
+  double exponent = 0.33;  ///< of the power law, in (0, 2]
+  double floor = 0.01;     ///< the plateau as a share of the short training's error, in [0, 1)
 
   void validate(const char* where) const {
     if (!(exponent > 0.0 && exponent <= 2.0))
