@@ -7,7 +7,7 @@
 # writes the table, search_value.{csv,json} and one figure per budget.
 #
 # Usage: benchmarks/search_value.sh [KEEP [WORK]]
-#   KEEP  where each finished run's small files go: commit.txt, job/result.json,
+#   KEEP  where each finished run's small files go: commit.txt, machine.txt, job/result.json,
 #         job/report.md, job/search.svg, controls/controls.json, and the summary (default
 #         benchmarks/reports/search_value)
 #   WORK  scratch for the runs: journals, trained networks (default out/search_value)
@@ -19,7 +19,8 @@
 # wall-clock seconds). Defaults take about 9 hours on 2 cores. A run already in KEEP is
 # skipped, and a job already in WORK gets its controls, so a stopped script, started again,
 # continues where it stopped (the run it was in starts again). Every run records the commit
-# of the code its programs were built from; the summary warns when they are not all one.
+# of the code its programs were built from and the machine it ran on; the summary warns when
+# they are not all one. A job of another commit or machine is run again.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${NAS_BUILD_DIR:-$root/build}
@@ -41,22 +42,30 @@ code=(include examples scripts CMakeLists.txt benchmarks/CMakeLists.txt benchmar
 commit=$(git -C "$root" log -1 --format=%h --abbrev=12 HEAD -- "${code[@]}" 2>/dev/null || true)
 [[ -n "$commit" ]] || commit=unknown
 if [[ "$commit" != unknown ]] && ! git -C "$root" diff --quiet HEAD -- "${code[@]}" 2>/dev/null; then commit="$commit-dirty"; fi
+# The machine: processor, widest vector instructions the kernels use, cores.
+cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo 2>/dev/null | head -1)
+isa=scalar
+grep -qw avx2 /proc/cpuinfo 2>/dev/null && isa=avx2
+grep -qw avx512f /proc/cpuinfo 2>/dev/null && isa=avx512f
+machine="${cpu:-unknown processor}, $isa, $(nproc) cores"
 for budget in $budgets; do
   for seed in $seeds; do
     name="b${budget}_s${seed}"
     run="$out/$name"
     [[ -f "$keep/$name/controls/controls.json" ]] && { echo "== $name: in $keep already"; continue; }
-    if [[ ! -f "$run/job/result.json" || "$(cat "$run/commit.txt" 2>/dev/null)" != "$commit" ]]; then
+    if [[ ! -f "$run/job/result.json" || "$(cat "$run/commit.txt" 2>/dev/null)" != "$commit" ||
+          "$(cat "$run/machine.txt" 2>/dev/null)" != "$machine" ]]; then
       rm -rf "$run"
       mkdir -p "$run"
       echo "$commit" >"$run/commit.txt"
-      echo "== main job: budget $budget s, seed $seed (commit $commit)"
+      echo "$machine" >"$run/machine.txt"
+      echo "== main job: budget $budget s, seed $seed (commit $commit, $machine)"
       "$build/examples/search_fashion_mnist" --budget "$budget" --seed "$seed" --out "$run/job" "${job_args[@]}"
     fi
     echo "== controls: budget $budget s, seed $seed"
     "$build/examples/search_controls" --job "$run/job" --random "$random_cells" --out "$run/controls"
     mkdir -p "$keep/$name/job" "$keep/$name/controls"
-    cp "$run/commit.txt" "$keep/$name/"
+    cp "$run/commit.txt" "$run/machine.txt" "$keep/$name/"
     cp "$run/job/result.json" "$run/job/report.md" "$run/job/search.svg" "$keep/$name/job/"
     cp "$run/controls/controls.json" "$keep/$name/controls/"
   done

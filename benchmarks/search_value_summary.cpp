@@ -4,6 +4,7 @@
 //     <dir>/b<budget>_s<seed>/job/result.json           (search_fashion_mnist --out)
 //     <dir>/b<budget>_s<seed>/controls/controls.json    (search_controls --job)
 //     <dir>/b<budget>_s<seed>/commit.txt                (the last commit that changed the code the run was built from)
+//     <dir>/b<budget>_s<seed>/machine.txt               (the processor and vector instructions it ran on)
 //
 // Writes <dir>/search_value.csv (one row per cell and run), search_value.json (per budget:
 // each group's mean and spread over seeds, and the verdict) and search_value_<budget>.svg,
@@ -14,9 +15,10 @@
 // searching (all nor_conv_3x3, ResNet, a random cell). The best random cell of each
 // seed is picked by its test accuracy, which no user without a search has: it is shown, and
 // the margin over it printed, but it does not count as a control. Every run should come
-// from one commit's code: the commits are listed, and runs of more than one (or a run
-// without its commit.txt, or built from a tree with changes) are named in a warning. It
-// also says for how many cells the final training's first plan was within 10 % of the
+// from one commit's code, on one kind of machine (the budgets are wall-clock seconds, so
+// a faster machine trains more): the commits and machines are listed, and runs of more than
+// one (or a run without its commit.txt or machine.txt, or built from a tree with changes)
+// are named in a warning. It also says for how many cells the final training's first plan was within 10 % of the
 // epochs trained.
 //
 //     search_value_summary --dir out/search_value
@@ -85,6 +87,26 @@ nlohmann::json read_json(const fs::path& p) {
   }
 }
 
+// The first line of a run's stamp file (commit.txt, machine.txt), or "unknown".
+std::string stamp(const fs::path& file) {
+  std::string line;
+  if (std::ifstream in(file); in && std::getline(in, line) && !line.empty()) return line;
+  return "unknown";
+}
+
+// Prints "<what> <stamp>: <runs>" per stamp, stores them in `json`, and says whether the
+// runs are not all of one known stamp.
+bool list_stamps(const char* what, const std::map<std::string, std::vector<std::string>>& by_stamp, nlohmann::json& json) {
+  json = nlohmann::json::object();
+  for (const auto& [value, names] : by_stamp) {
+    json[value] = names;
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    std::printf("%s %s: %s\n", what, value.c_str(), list.c_str());
+  }
+  return by_stamp.size() > 1 || by_stamp.count("unknown");
+}
+
 int summary_main(int argc, char** argv) {
   std::string dir = "out/search_value";
   CLI::App app{"Summarises the main job's winner against its no-search controls over seeds and budgets"};
@@ -96,7 +118,8 @@ int summary_main(int argc, char** argv) {
   // [budget][group] -> (seed, accuracy) per run; runs without controls yet are skipped.
   std::map<int, std::map<std::string, std::vector<std::pair<int, double>>>> acc;
   std::map<int, std::vector<int>> seeds;
-  std::map<std::string, std::vector<std::string>> commits;  // commit -> runs built from it
+  std::map<std::string, std::vector<std::string>> commits;   // commit -> runs built from it
+  std::map<std::string, std::vector<std::string>> machines;  // machine -> runs done on it
   // [budget] -> each cell's epochs trained over its first plan's, less 1 (the goal: within 10 %)
   std::map<int, std::vector<double>> plan_errors;
   nas::CsvWriter csv((fs::path(dir) / "search_value.csv").string(),
@@ -144,9 +167,8 @@ int summary_main(int argc, char** argv) {
       acc[budget][groups[4]].push_back({seed, *std::max_element(random.begin(), random.end())});
     }
     seeds[budget].push_back(seed);
-    std::string commit = "unknown";
-    if (std::ifstream in(run / "commit.txt"); in && std::getline(in, commit) && commit.empty()) commit = "unknown";
-    commits[commit].push_back(name);
+    commits[stamp(run / "commit.txt")].push_back(name);
+    machines[stamp(run / "machine.txt")].push_back(name);
   }
   if (acc.empty()) throw nas::DataError(dir + ": no run with controls (b<budget>_s<seed>/controls/controls.json)");
 
@@ -214,22 +236,21 @@ int summary_main(int argc, char** argv) {
     chart.save((fs::path(dir) / ("search_value_" + std::to_string(budget) + ".svg")).string());
   }
   for (const auto& line : plan_lines) std::printf("%s\n", line.c_str());
-  nlohmann::json by_commit = nlohmann::json::object();
-  for (const auto& [commit, names] : commits) by_commit[commit] = names;
-  out["commits"] = by_commit;
-  const bool mixed = commits.size() > 1 || commits.count("unknown") ||
-                     std::any_of(commits.begin(), commits.end(), [](const auto& kv) { return kv.first.ends_with("-dirty"); });
-  out["one_commit"] = !mixed;
-  for (const auto& [commit, names] : commits) {
-    std::string list;
-    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-    std::printf("commit %s: %s\n", commit.c_str(), list.c_str());
-  }
-  if (mixed)
+  const bool mixed_commits = list_stamps("commit", commits, out["commits"]) ||
+                             std::any_of(commits.begin(), commits.end(), [](const auto& kv) { return kv.first.ends_with("-dirty"); });
+  const bool mixed_machines = list_stamps("machine", machines, out["machines"]);
+  out["one_commit"] = !mixed_commits;
+  out["one_machine"] = !mixed_machines;
+  if (mixed_commits)
     std::fprintf(stderr, "search_value_summary: warning: the runs do not all come from one clean commit's code (%zu commit%s%s); "
                          "rerun the older ones before comparing them\n",
                  commits.size(), commits.size() == 1 ? "" : "s",
                  commits.count("unknown") ? ", some without commit.txt" : "");
+  if (mixed_machines)
+    std::fprintf(stderr, "search_value_summary: warning: the runs were not all done on one kind of machine (%zu kind%s%s); "
+                         "a wall-clock budget buys other training on each, so compare runs of one machine\n",
+                 machines.size(), machines.size() == 1 ? "" : "s",
+                 machines.count("unknown") ? ", some without machine.txt" : "");
   std::ofstream(fs::path(dir) / "search_value.json") << out.dump(2) << "\n";
   std::printf("wrote %s/search_value.{csv,json} and search_value_<budget>.svg\n", dir.c_str());
   return 0;

@@ -58,24 +58,15 @@ struct Reference {
   std::vector<float> train, eval;
 };
 
-// The logits were recorded from the Release build (-O3). A sanitizer build compiles with
-// other optimisations, which contract and order floating-point operations differently, so
-// there the last bits may differ and the logits are checked to a relative 1e-5.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool bitwise_build = false;
-#else
-constexpr bool bitwise_build = true;
-#endif
-
-void check_logit(float got, float recorded) {
-  if (bitwise_build)
-    CHECK(got == recorded);
-  else
-    CHECK(got == Approx(recorded).epsilon(1e-5).margin(1e-6));
-}
+// The logits were recorded from the Release build (-O3) on an AVX2 machine (AMD EPYC). They
+// are checked to a relative 1e-5, not bit for bit: the last bits depend on the machine. The
+// kernels of each instruction set sum in their own order, and even a build limited to AVX2
+// (-mno-avx512f) gave other last bits on an Intel Xeon than on the EPYC. The parameters,
+// which no kernel touches, are checked bit for bit (their fingerprint).
+void check_logit(float got, float recorded) { CHECK(got == Approx(recorded).epsilon(1e-5).margin(1e-6)); }
 
 // Logits of a training-mode forward, then of an evaluation-mode forward (running statistics
-// of that one batch), must equal the recorded ones bit for bit.
+// of that one batch), must equal the recorded ones.
 void check_reference(nas::Module& net, const nas::Tensor& x, const Reference& ref) {
   CHECK(net.num_parameters() == ref.params);
   CHECK(fingerprint(net) == ref.fingerprint);
@@ -181,7 +172,7 @@ MeasuredOp measure(const nas::PlannedOp& op) {
 
 }  // namespace
 
-TEST_CASE("networks built from plans are bit-identical to the networks built before plans existed", "[model][plan]") {
+TEST_CASE("networks built from plans have the parameters and logits of the networks built before plans existed", "[model][plan]") {
   // Recorded from the construction code as it was before plans (same build flags, one thread).
   const OneThread one;
   const nas::Nb201Space nb;
