@@ -1,6 +1,6 @@
 // How well a one-shot supernet ranks architectures: Kendall tau and Spearman rho of supernet scores against
 // stand-alone Fashion-MNIST training and against the NAS-Bench-201 CIFAR-10 table, for a fixed sample of NB201
-// cells, per sampler (uniform, fair, ENAS), with and without BatchNorm recalibration, with and without few-shot
+// cells, per sampler (uniform, fair, ENAS, ENAS with an entropy bonus), with and without BatchNorm recalibration, with and without few-shot
 // splitting. Stand-alone results and supernet scores are cached in CSV files in --out, so each is computed once.
 //
 //     oneshot_ranking --out benchmarks/reports            # everything (about an hour on 2 shared cores)
@@ -28,6 +28,7 @@
 #include <memory>
 #include <numeric>
 #include <cstdio>
+#include <string_view>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -90,6 +91,37 @@ void append_line(const std::filesystem::path& p, const std::string& header, cons
   f << line << "\n";
   f.flush();
   if (!f) throw nas::Error("cannot write " + p.string());
+}
+
+// "enas-entropy-<beta>": the ENAS controller with an entropy bonus of beta, reward (percent)
+// per nat. The name carries the weight, so that each weight has its own rows in the caches.
+constexpr std::string_view entropy_prefix = "enas-entropy-";
+
+// The entropy weight of a sampler's name (0 for enas), or a ConfigError naming it.
+double entropy_weight_of(const std::string& sampler) {
+  if (!sampler.starts_with(entropy_prefix)) return 0.0;
+  const std::string w = sampler.substr(entropy_prefix.size());
+  std::size_t used = 0;
+  double beta = -1.0;
+  try {
+    beta = std::stod(w, &used);
+  } catch (const std::exception&) {
+  }
+  if (w.empty() || used != w.size() || !(beta >= 0.0 && beta <= 1000.0))
+    throw nas::ConfigError("--samplers '" + sampler + "': the entropy weight '" + w + "' must be a number in [0, 1000]");
+  return beta;
+}
+
+void require_sampler(const char* option, const std::string& s) {
+  if (s.starts_with(entropy_prefix)) {
+    (void)entropy_weight_of(s);
+    return;
+  }
+  nas::require_one_of(option, s, {"uniform", "fair", "enas", "enas-entropy-<weight>"});
+}
+
+nas::EnasController enas_controller(const std::string& sampler) {
+  return nas::EnasController({.entropy_weight = entropy_weight_of(sampler)});
 }
 
 struct Config {
@@ -197,7 +229,7 @@ int run(const Settings& st, const std::string& command) {
     nas::OneShotStats stats;
     if (sampler == "uniform") stats = train_with(nas::OneShot<nas::UniformPaths>(oo), *super);
     else if (sampler == "fair") stats = train_with(nas::OneShot<nas::FairPaths>(oo), *super);
-    else stats = train_with(nas::OneShot<nas::EnasController>(oo), *super);
+    else stats = train_with(nas::OneShot<nas::EnasController>(oo, enas_controller(sampler)), *super);
     train_s = stats.seconds;
     std::unique_ptr<nas::FewShotSupernet<nas::Nb201Space>> few;
     double few_s = 0.0;
@@ -210,7 +242,7 @@ int run(const Settings& st, const std::string& command) {
       std::vector<nas::OneShotStats> fs;
       if (sampler == "uniform") { nas::OneShot<nas::UniformPaths> t(fo); fs = few->train(t, train, &valid); }
       else if (sampler == "fair") { nas::OneShot<nas::FairPaths> t(fo); fs = few->train(t, train, &valid); }
-      else { nas::OneShot<nas::EnasController> t(fo); fs = few->train(t, train, &valid); }
+      else { nas::OneShot<nas::EnasController> t(fo, enas_controller(sampler)); fs = few->train(t, train, &valid); }
       for (const auto& s : fs) few_s += s.seconds;
     }
     for (const auto& c : configs) {
@@ -284,11 +316,37 @@ int run(const Settings& st, const std::string& command) {
                                       std::to_string(archs.size()) + " cells",
                              .x_label = "stand-alone Fashion-MNIST validation accuracy (%)",
                              .y_label = "supernet validation accuracy (%)"});
-    if (!by_config.count(sampler + " recal") || !by_config.count(sampler + " no-recal")) continue;
-    chart.add("recalibrated BN", sa_acc, by_config.at(sampler + " recal"));
-    chart.add("training BN statistics", sa_acc, by_config.at(sampler + " no-recal"));
-    if (by_config.count(sampler + " few-shot recal")) chart.add("few-shot, recalibrated", sa_acc, by_config.at(sampler + " few-shot recal"));
-    chart.save((st.out / ("oneshot_scatter_" + sampler + ".svg")).string());
+    const std::string& l = sampler;
+    if (!by_config.count(l + " recal") || !by_config.count(l + " no-recal")) continue;
+    chart.add("recalibrated BN", sa_acc, by_config.at(l + " recal"));
+    chart.add("training BN statistics", sa_acc, by_config.at(l + " no-recal"));
+    if (by_config.count(l + " few-shot recal")) chart.add("few-shot, recalibrated", sa_acc, by_config.at(l + " few-shot recal"));
+    chart.save((st.out / ("oneshot_scatter_" + l + ".svg")).string());
+  }
+  // ENAS with entropy bonuses (and plain enas at weight 0): tau against stand-alone accuracy
+  // by weight, recalibrated and not.
+  {
+    std::vector<std::pair<double, std::string>> weights;
+    for (const auto& sampler : split_list(st.samplers))
+      if (sampler == "enas" || sampler.starts_with(entropy_prefix)) weights.push_back({entropy_weight_of(sampler), sampler});
+    std::sort(weights.begin(), weights.end());
+    if (weights.size() >= 2) {
+      nas::LineChart chart({.title = "ENAS controller: ranking against stand-alone training by entropy bonus, " +
+                                     std::to_string(archs.size()) + " cells",
+                            .x_label = "entropy weight (reward percent per nat; 0: plain ENAS)",
+                            .y_label = "Kendall tau vs stand-alone accuracy"});
+      for (const char* kind : {"recal", "no-recal"}) {
+        std::vector<double> x, y;
+        for (const auto& [w, sampler] : weights)
+          if (by_config.count(sampler + " " + kind)) {
+            x.push_back(w);
+            y.push_back(nas::kendall_tau(by_config.at(sampler + " " + kind), sa_acc));
+          }
+        chart.add(std::string(kind) == "recal" ? "recalibrated BN" : "training BN statistics", x, y, {.markers = true});
+      }
+      chart.hline(0.0);
+      chart.save((st.out / "oneshot_entropy.svg").string());
+    }
   }
   {
     nas::ScatterChart chart({.title = "Ground truths: stand-alone Fashion-MNIST against the NB201 CIFAR-10 table",
@@ -319,7 +377,8 @@ int main(int argc, char** argv) {
   app.add_option("--fewshot-epochs", st.fewshot_epochs, "epochs per few-shot sub-supernet");
   app.add_option("--split-edge", st.split_edge, "edge (0-5) the few-shot split is on");
   app.add_option("--calibration-batches", st.calibration_batches, "BN recalibration batches of 64");
-  app.add_option("--samplers", st.samplers, "comma-separated: uniform, fair, enas");
+  app.add_option("--samplers", st.samplers,
+                 "comma-separated: uniform, fair, enas, enas-entropy-<w> (ENAS with an entropy bonus of w percent per nat)");
   app.add_option("--fewshot-samplers", st.fewshot_samplers, "samplers also split few-shot (comma-separated, may be empty)");
   app.add_option("--channels", st.channels, "C");
   app.add_option("--cells", st.cells, "N");
@@ -345,10 +404,11 @@ int main(int argc, char** argv) {
     nas::require_in_range("--channels", st.channels, 1, 256);
     nas::require_in_range("--cells", st.cells, 1, 10);
     nas::require_in_range("--threads", st.threads, 1, 256);
-    for (const auto& s : split_list(st.samplers)) nas::require_one_of("--samplers", s, {"uniform", "fair", "enas"});
-    if (split_list(st.samplers).empty()) throw nas::ConfigError("--samplers '' must name at least one of: uniform, fair, enas");
+    for (const auto& s : split_list(st.samplers)) require_sampler("--samplers", s);
+    if (split_list(st.samplers).empty())
+      throw nas::ConfigError("--samplers '' must name at least one of: uniform, fair, enas, enas-entropy-<weight>");
     for (const auto& s : split_list(st.fewshot_samplers)) {
-      nas::require_one_of("--fewshot-samplers", s, {"uniform", "fair", "enas"});
+      require_sampler("--fewshot-samplers", s);
       const auto all = split_list(st.samplers);
       if (std::find(all.begin(), all.end(), s) == all.end())
         throw nas::ConfigError("--fewshot-samplers '" + s + "' must also be in --samplers");

@@ -21,14 +21,20 @@ namespace nas {
 /// (the uniform policy). update(choices, R) takes one REINFORCE step (Williams 1992):
 /// the baseline is updated first, b <- momentum * b + (1 - momentum) * R (b = R on the
 /// first update), then one Adam step (Kingma & Ba 2015; nas::Adam on float logits) on the
-/// loss -(R - b) * sum_i log p_i(choice_i), whose gradient wrt the logits of decision i is
-/// -(R - b) * (onehot(choice_i) - p_i). The Reinforce strategy and the ENAS controller of
-/// OneShot share it.
+/// loss -(R - b) * sum_i log p_i(choice_i) - beta * sum_i H(p_i), whose gradient wrt the
+/// logit j of decision i is -(R - b) * (onehot(choice_i) - p_ij) + beta * p_ij * (log p_ij + H(p_i)).
+/// The entropy bonus beta (`entropy_weight`, in units of the reward per nat; 0: none) is the
+/// entropy regularisation of ENAS (Pham et al. 2018) and of A3C (Mnih et al. 2016): it keeps
+/// the policy from collapsing onto the first paths it likes. As in ENAS's code the baseline
+/// takes in R before the advantage is formed, so R - b = momentum * (R - b_before): for one
+/// decision with expected rewards r_k the stationary policy is softmax(momentum * r / beta)
+/// (a test checks it). The Reinforce strategy and the ENAS controller of OneShot share it.
 class CategoricalPolicy {
  public:
   struct Options {
     double learning_rate = 0.01;  ///< Adam step size
     double momentum = 0.9;        ///< of the exponential-moving-average baseline, in [0, 1)
+    double entropy_weight = 0.0;  ///< beta: reward per nat of entropy, >= 0 (0: no bonus)
   };
 
   /// `where` names the caller in error messages.
@@ -39,6 +45,9 @@ class CategoricalPolicy {
                         ") must be finite and > 0");
     if (!(options.momentum >= 0.0 && options.momentum < 1.0))
       throw ConfigError(std::string(where) + ": momentum (" + std::to_string(options.momentum) + ") must lie in [0, 1)");
+    if (!(options.entropy_weight >= 0.0) || !std::isfinite(options.entropy_weight))
+      throw ConfigError(std::string(where) + ": entropy_weight (" + std::to_string(options.entropy_weight) +
+                        ") must be finite and >= 0");
     offset_.assign(num_choices.size() + 1, 0);
     for (std::size_t i = 0; i < num_choices.size(); ++i) {
       if (num_choices[i] == 0) throw ConfigError(std::string(where) + ": decision " + std::to_string(i) + " has 0 choices");
@@ -74,11 +83,16 @@ class CategoricalPolicy {
     const double advantage = reward - baseline_;
     policy_probs();  // the policy the choices were drawn from, when updated in order
     float* g = policy_->logits.grad.data();
-    for (std::size_t i = 0; i + 1 < offset_.size(); ++i)
+    const double beta = options_.entropy_weight;
+    for (std::size_t i = 0; i + 1 < offset_.size(); ++i) {
+      const double h = beta > 0.0 ? entropy(i) : 0.0;
       for (std::size_t j = offset_[i]; j < offset_[i + 1]; ++j) {
         const double onehot = static_cast<int>(j - offset_[i]) == choices[i] ? 1.0 : 0.0;
-        g[j] = static_cast<float>(-advantage * (onehot - probs_[j]));
+        const double p = probs_[j];
+        const double bonus = beta > 0.0 && p > 0.0 ? beta * p * (std::log(p) + h) : 0.0;  // d(-beta H)/dz_j
+        g[j] = static_cast<float>(-advantage * (onehot - p) + bonus);
       }
+    }
     policy_->logits.has_grad = true;  // written by hand: Adam steps only parameters that received a gradient
     policy_->adam.step();
   }
@@ -98,6 +112,22 @@ class CategoricalPolicy {
     return c;
   }
   [[nodiscard]] double baseline() const noexcept { return baseline_; }
+  /// The entropy of decision i's current distribution, in nats (log num_choices(i) when uniform).
+  [[nodiscard]] double entropy(std::size_t i) {
+    if (i + 1 >= offset_.size()) throw ConfigError("CategoricalPolicy: decision " + std::to_string(i) + " of " +
+                                                   std::to_string(num_decisions()));
+    policy_probs();
+    double h = 0.0;
+    for (std::size_t j = offset_[i]; j < offset_[i + 1]; ++j)
+      if (probs_[j] > 0.0) h -= probs_[j] * std::log(probs_[j]);
+    return h;
+  }
+  /// The mean entropy over the decisions, in nats.
+  [[nodiscard]] double mean_entropy() {
+    double h = 0.0;
+    for (std::size_t i = 0; i < num_decisions(); ++i) h += entropy(i);
+    return num_decisions() ? h / static_cast<double>(num_decisions()) : 0.0;
+  }
 
  private:
   struct Policy {

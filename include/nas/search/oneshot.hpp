@@ -171,6 +171,7 @@ class EnasController {
   struct Options {
     double learning_rate = 0.05;  ///< Adam step size of the logits
     double momentum = 0.9;        ///< of the reward baseline
+    double entropy_weight = 0.0;  ///< entropy bonus, reward (percent) per nat (CategoricalPolicy; 0: none)
     std::size_t steps = 50;       ///< controller steps after each epoch
   };
 
@@ -180,7 +181,9 @@ class EnasController {
   void start(std::span<const std::size_t> num_choices) {
     if (!policy_ || !same_decisions(num_choices))
       policy_ = std::make_unique<CategoricalPolicy>(
-          num_choices, CategoricalPolicy::Options{.learning_rate = options_.learning_rate, .momentum = options_.momentum},
+          num_choices,
+          CategoricalPolicy::Options{
+              .learning_rate = options_.learning_rate, .momentum = options_.momentum, .entropy_weight = options_.entropy_weight},
           "EnasController");
   }
   void next(std::span<int> choices, Rng& rng) { policy().sample(choices, rng); }

@@ -40,6 +40,7 @@ class Reinforce {
   struct Options {
     double learning_rate = 0.01;  ///< Adam step size
     double momentum = 0.9;        ///< of the exponential-moving-average baseline, in [0, 1)
+    double entropy_weight = 0.0;  ///< entropy bonus, score per nat (CategoricalPolicy; 0: none)
     Fidelity fidelity{};          ///< fidelity of every evaluation
     std::uint64_t seed = 0;
   };
@@ -97,7 +98,7 @@ class Reinforce {
       return k;
     }
     static CategoricalPolicy::Options policy_options(const Options& o) {
-      return {.learning_rate = o.learning_rate, .momentum = o.momentum};
+      return {.learning_rate = o.learning_rate, .momentum = o.momentum, .entropy_weight = o.entropy_weight};
     }
 
     const Space* space_;
