@@ -18,8 +18,8 @@
 // from one commit's code, on one kind of machine (the budgets are wall-clock seconds, so
 // a faster machine trains more): the commits and machines are listed, and runs of more than
 // one (or a run without its commit.txt or machine.txt, or built from a tree with changes)
-// are named in a warning. It also says for how many cells the final training's first plan was within 10 % of the
-// epochs trained.
+// are named in a warning. It also says for how many cells the final training's first plan
+// was within 10 % of the epochs trained.
 //
 //     search_value_summary --dir out/search_value
 #include <CLI/CLI.hpp>
