@@ -34,7 +34,7 @@ struct Settings {
   std::string space = "nb201", sampler = "uniform", data_dir, out = "oneshot_search_out";
   std::size_t train_images = 0, valid_images = 10000, score_images = 2000, evaluations = 300;
   std::size_t population = 20, tournament = 5, calibration_batches = 8;
-  double supernet_epochs = 10.0, final_epochs = 10.0, fewshot_epochs = 2.0, lr = 0.05;
+  double supernet_epochs = 10.0, final_epochs = 10.0, fewshot_epochs = 2.0, lr = 0.05, entropy_weight = 0.0;
   int fewshot_edge = -1, channels = 16, cells = 1, final_channels = 16, threads = 2;
   std::uint64_t seed = 0;
 };
@@ -96,7 +96,7 @@ int run(const Settings& st) {
     nas::OneShot<nas::FairPaths> t(oo);
     trained = train_supernet(t, *super, few, st, train, split.valid, fewshot_seconds);
   } else {
-    nas::OneShot<nas::EnasController> t(oo);
+    nas::OneShot<nas::EnasController> t(oo, nas::EnasController({.entropy_weight = st.entropy_weight}));
     trained = train_supernet(t, *super, few, st, train, split.valid, fewshot_seconds);
   }
   double per_epoch = 0.0;
@@ -168,6 +168,7 @@ int main(int argc, char** argv) {
   Settings st;
   app.add_option("--space", st.space, "search space (nb201)");
   app.add_option("--sampler", st.sampler, "path sampler: uniform (SPOS), fair (FairNAS), enas (learned controller)");
+  app.add_option("--entropy-weight", st.entropy_weight, "enas: entropy bonus, reward (percent) per nat (0: none; 5 ranked best)");
   app.add_option("--supernet-epochs", st.supernet_epochs, "epochs of supernet training");
   app.add_option("--lr", st.lr, "supernet learning rate (cosine to 0)");
   app.add_option("--train-images", st.train_images, "supernet training images (0: all not held out)");
@@ -191,6 +192,10 @@ int main(int argc, char** argv) {
   return nas::run_program("oneshot_search", [&] {
     nas::require_one_of("--space", st.space, {"nb201"});
     nas::require_one_of("--sampler", st.sampler, {"uniform", "fair", "enas"});
+    nas::require_in_range("--entropy-weight", st.entropy_weight, 0.0, 1000.0);
+    if (st.entropy_weight > 0.0 && st.sampler != "enas")
+      throw nas::ConfigError("--entropy-weight " + nas::detail::num_str(st.entropy_weight) + " needs --sampler enas (not '" +
+                             st.sampler + "')");
     nas::require_in_range("--supernet-epochs", st.supernet_epochs, 0.01, 1000.0);
     nas::require_in_range("--lr", st.lr, 1e-6, 10.0);
     nas::require_in_range("--train-images", st.train_images, std::size_t{0}, std::size_t{59999});

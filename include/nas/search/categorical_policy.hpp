@@ -85,7 +85,7 @@ class CategoricalPolicy {
     float* g = policy_->logits.grad.data();
     const double beta = options_.entropy_weight;
     for (std::size_t i = 0; i + 1 < offset_.size(); ++i) {
-      const double h = beta > 0.0 ? entropy(i) : 0.0;
+      const double h = beta > 0.0 ? entropy_of_probs(i) : 0.0;
       for (std::size_t j = offset_[i]; j < offset_[i + 1]; ++j) {
         const double onehot = static_cast<int>(j - offset_[i]) == choices[i] ? 1.0 : 0.0;
         const double p = probs_[j];
@@ -117,15 +117,13 @@ class CategoricalPolicy {
     if (i + 1 >= offset_.size()) throw ConfigError("CategoricalPolicy: decision " + std::to_string(i) + " of " +
                                                    std::to_string(num_decisions()));
     policy_probs();
-    double h = 0.0;
-    for (std::size_t j = offset_[i]; j < offset_[i + 1]; ++j)
-      if (probs_[j] > 0.0) h -= probs_[j] * std::log(probs_[j]);
-    return h;
+    return entropy_of_probs(i);
   }
   /// The mean entropy over the decisions, in nats.
   [[nodiscard]] double mean_entropy() {
+    policy_probs();
     double h = 0.0;
-    for (std::size_t i = 0; i < num_decisions(); ++i) h += entropy(i);
+    for (std::size_t i = 0; i < num_decisions(); ++i) h += entropy_of_probs(i);
     return num_decisions() ? h / static_cast<double>(num_decisions()) : 0.0;
   }
 
@@ -141,6 +139,13 @@ class CategoricalPolicy {
       const std::size_t b = offset_[i], n = offset_[i + 1] - b;
       softmax(z.subspan(b, n), std::span<double>(probs_).subspan(b, n));
     }
+  }
+  // Decision i's entropy from probs_ as they stand (policy_probs() called before).
+  [[nodiscard]] double entropy_of_probs(std::size_t i) const {
+    double h = 0.0;
+    for (std::size_t j = offset_[i]; j < offset_[i + 1]; ++j)
+      if (probs_[j] > 0.0) h -= probs_[j] * std::log(probs_[j]);
+    return h;
   }
   // Inverse-CDF draw from normalized probabilities (no validation in the hot loop).
   static std::size_t draw(std::span<const double> p, Rng& rng) {
